@@ -1,0 +1,8 @@
+/**
+ * Built-in node types, registered explicitly through the same public call plugins use.
+ * Add one line per node type (keep alphabetical); there is no discovery by file name.
+ */
+import type { NodeTypeDefinition } from '../src/registry/types';
+
+export const builtinNodeTypes: NodeTypeDefinition[] = [
+];
