@@ -133,3 +133,13 @@ export class UsageError extends DistilleryError {
     super('USAGE', message);
   }
 }
+
+/**
+ * A training step cannot proceed: a non-finite loss or gradient norm, gradients that do not match the
+ * optimizer's variables, optimizer / EMA state that does not fit the model.
+ */
+export class TrainingError extends DistilleryError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TRAINING', message, options);
+  }
+}
