@@ -1,0 +1,47 @@
+/** "Did you mean …?" support: the closest known name by edit distance. */
+
+/** Levenshtein distance (insert, delete, substitute; each costs 1). */
+export function editDistance(a: string, b: string): number {
+  if (a === b) return 0;
+  if (!a.length) return b.length;
+  if (!b.length) return a.length;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost);
+    }
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/**
+ * The candidate closest to `word`, or undefined when none is close enough to be a plausible typo:
+ * the distance must be at most a third of the longer name (at least 1, at most 3). Case differences
+ * alone always match. Ties go to the candidate listed first.
+ */
+export function closestMatch(word: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    if (candidate.toLowerCase() === word.toLowerCase()) return candidate;
+    const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    const limit = Math.min(3, Math.max(1, Math.floor(Math.max(word.length, candidate.length) / 3)));
+    if (d <= limit && d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** `did you mean "x"?` when a close match exists, else a short list of what is available. */
+export function suggestionHint(word: string, candidates: string[], what: string): string {
+  const match = closestMatch(word, candidates);
+  if (match !== undefined) return `did you mean "${match}"?`;
+  if (candidates.length === 0) return `there are no ${what}`;
+  const shown = candidates.slice(0, 12).map((c) => `"${c}"`).join(', ');
+  return `${what}: ${shown}${candidates.length > 12 ? `, … (${candidates.length} in all)` : ''}`;
+}

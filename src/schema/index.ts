@@ -1,0 +1,11 @@
+/** Schemas: the graph-file schema, node config validation, ajv error mapping, the generated full schema. */
+export { createAjv, type CreateAjvOptions } from './ajv';
+export { schemasDir, graphFileSchema, definitionsSchema, defaultFullSchemaPath, GRAPH_SCHEMA_FILE, DEFINITIONS_FILE, FULL_SCHEMA_FILE } from './files';
+export {
+  checkNodeTypeDefinition, compileConfigSchema, checkConfigDefaults, validateNodeConfig, normalizeConfigSchema,
+  type ConfigValidation,
+} from './config';
+export {
+  ajvErrorsToProblems, pointerToPath, joinPointer, describeValue, type PointerLocator, type PointerLocation,
+} from './problems';
+export { buildGraphJsonSchema, renderGraphJsonSchema, writeGraphJsonSchema, isGraphJsonSchemaCurrent } from './full-schema';
