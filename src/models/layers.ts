@@ -1,0 +1,203 @@
+/**
+ * The building blocks of the models, in plain tfjs-core ops. Activations are NHWC; parameters are
+ * registered in a ParamStore under their state-dict names (see params.ts for the layouts).
+ *
+ * Initialisation follows PyTorch's defaults: Conv2d / Conv1d / Linear weight and bias
+ * U(−1/√fan_in, 1/√fan_in) (kaiming-uniform with a = √5), GroupNorm / LayerNorm weight 1 and bias 0,
+ * Embedding N(0, 1). `zeroInit` gives LDM's zero_module (weight and bias zero).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Param, ParamStore } from './params';
+
+function uniformFanIn(fanIn: number): { kind: 'uniform'; bound: number } {
+  return { kind: 'uniform', bound: 1 / Math.sqrt(fanIn) };
+}
+
+export interface Conv2dOptions {
+  stride?: number;
+  /** Zero padding on each side (PyTorch's `padding`); default: kernel size div 2. */
+  padding?: number;
+  bias?: boolean;
+  zeroInit?: boolean;
+}
+
+/** nn.Conv2d: weight [out, in, kh, kw] on disk. */
+export class Conv2d {
+  readonly weight: Param;
+  readonly bias: Param | undefined;
+  readonly stride: number;
+  readonly padding: number;
+
+  constructor(store: ParamStore, name: string, readonly inChannels: number, readonly outChannels: number,
+    readonly kernelSize: number, options: Conv2dOptions = {}) {
+    this.stride = options.stride ?? 1;
+    this.padding = options.padding ?? Math.floor(kernelSize / 2);
+    const fanIn = inChannels * kernelSize * kernelSize;
+    const init = options.zeroInit ? { kind: 'zeros' as const } : uniformFanIn(fanIn);
+    this.weight = store.add(`${name}.weight`, [outChannels, inChannels, kernelSize, kernelSize], 'conv2d', init);
+    this.bias = (options.bias ?? true) ? store.add(`${name}.bias`, [outChannels], 'plain', init) : undefined;
+  }
+
+  apply(x: tf.Tensor4D): tf.Tensor4D {
+    let y: tf.Tensor4D;
+    if (this.kernelSize === 1 && this.stride === 1 && this.padding === 0) {
+      // A 1x1 convolution is a matmul over channels (cheaper than conv2d on every backend).
+      const [b, h, w, c] = x.shape;
+      const k = tf.reshape(this.weight.value, [c, this.outChannels]);
+      y = tf.reshape(tf.matMul(tf.reshape(x, [b * h * w, c]), k), [b, h, w, this.outChannels]);
+    } else {
+      y = tf.conv2d(x, this.weight.value as unknown as tf.Tensor4D, this.stride, this.padding);
+    }
+    return this.bias ? tf.add(y, this.bias.value) : y;
+  }
+}
+
+/** nn.Linear: weight [out, in] on disk. Applies to the last axis of any rank. */
+export class Linear {
+  readonly weight: Param;
+  readonly bias: Param | undefined;
+
+  constructor(store: ParamStore, name: string, readonly inFeatures: number, readonly outFeatures: number,
+    options: { bias?: boolean; zeroInit?: boolean } = {}) {
+    const init = options.zeroInit ? { kind: 'zeros' as const } : uniformFanIn(inFeatures);
+    this.weight = store.add(`${name}.weight`, [outFeatures, inFeatures], 'linear', init);
+    this.bias = (options.bias ?? true) ? store.add(`${name}.bias`, [outFeatures], 'plain', init) : undefined;
+  }
+
+  apply<T extends tf.Tensor>(x: T): T {
+    const shape = x.shape;
+    const flat = shape.length === 2 ? (x as unknown as tf.Tensor2D)
+      : tf.reshape(x, [-1, shape[shape.length - 1]]) as tf.Tensor2D;
+    let y: tf.Tensor = tf.matMul(flat, this.weight.value as unknown as tf.Tensor2D);
+    if (this.bias) y = tf.add(y, this.bias.value);
+    return (shape.length === 2 ? y : tf.reshape(y, [...shape.slice(0, -1), this.outFeatures])) as T;
+  }
+}
+
+/** A kernel-size-1 nn.Conv1d over a token axis (LDM's AttentionBlock qkv / proj_out): weight [out, in, 1]. */
+export class Conv1x1d {
+  readonly weight: Param;
+  readonly bias: Param;
+
+  constructor(store: ParamStore, name: string, readonly inChannels: number, readonly outChannels: number,
+    options: { zeroInit?: boolean } = {}) {
+    const init = options.zeroInit ? { kind: 'zeros' as const } : uniformFanIn(inChannels);
+    this.weight = store.add(`${name}.weight`, [outChannels, inChannels, 1], 'conv1d', init);
+    this.bias = store.add(`${name}.bias`, [outChannels], 'plain', init);
+  }
+
+  /** x: [B, L, in] → [B, L, out]. */
+  apply(x: tf.Tensor3D): tf.Tensor3D {
+    const [b, l, c] = x.shape;
+    const y = tf.add(tf.matMul(tf.reshape(x, [b * l, c]), this.weight.value as unknown as tf.Tensor2D), this.bias.value);
+    return tf.reshape(y, [b, l, this.outChannels]);
+  }
+}
+
+/** nn.GroupNorm(numGroups, channels, eps, affine) over NHWC input (biased variance, as PyTorch). */
+export class GroupNorm {
+  readonly weight: Param;
+  readonly bias: Param;
+
+  constructor(store: ParamStore, name: string, readonly channels: number, readonly numGroups: number,
+    readonly eps: number) {
+    if (channels % numGroups !== 0) {
+      store.problems.push({
+        path: 'num_groups',
+        message: `GroupNorm "${name}" has ${channels} channels, not divisible by num_groups`,
+        expected: `a divisor of ${channels}`,
+        found: String(numGroups),
+        hint: 'lower num_groups (e.g. 8 or 16 for small model_channels)',
+      });
+    }
+    this.weight = store.add(`${name}.weight`, [channels], 'plain', { kind: 'ones' });
+    this.bias = store.add(`${name}.bias`, [channels], 'plain', { kind: 'zeros' });
+  }
+
+  apply(x: tf.Tensor4D): tf.Tensor4D {
+    const [b, h, w, c] = x.shape;
+    const g = this.numGroups;
+    const grouped = tf.reshape(x, [b, h * w, g, c / g]);
+    const { mean, variance } = tf.moments(grouped, [1, 3], true);
+    const normed = tf.mul(tf.sub(grouped, mean), tf.rsqrt(tf.add(variance, this.eps)));
+    return tf.add(tf.mul(tf.reshape(normed, [b, h, w, c]), this.weight.value), this.bias.value);
+  }
+}
+
+/** nn.LayerNorm(dim) over the last axis. */
+export class LayerNorm {
+  readonly weight: Param;
+  readonly bias: Param;
+
+  constructor(store: ParamStore, name: string, readonly dim: number, readonly eps = 1e-5) {
+    this.weight = store.add(`${name}.weight`, [dim], 'plain', { kind: 'ones' });
+    this.bias = store.add(`${name}.bias`, [dim], 'plain', { kind: 'zeros' });
+  }
+
+  apply<T extends tf.Tensor>(x: T): T {
+    const { mean, variance } = tf.moments(x, -1, true);
+    const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps)));
+    return tf.add(tf.mul(normed, this.weight.value), this.bias.value) as T;
+  }
+}
+
+/** nn.Embedding(num, dim): weight [num, dim]. */
+export class Embedding {
+  readonly weight: Param;
+
+  constructor(store: ParamStore, name: string, readonly num: number, readonly dim: number) {
+    this.weight = store.add(`${name}.weight`, [num, dim], 'plain', { kind: 'normal', std: 1 });
+  }
+
+  /** ids: int32 [B] → [B, dim]. */
+  apply(ids: tf.Tensor1D): tf.Tensor2D {
+    return tf.gather(this.weight.value, ids.dtype === 'int32' ? ids : tf.cast(ids, 'int32')) as tf.Tensor2D;
+  }
+}
+
+export function silu<T extends tf.Tensor>(x: T): T {
+  return tf.mul(x, tf.sigmoid(x)) as T;
+}
+
+/** The exact (erf) GELU, PyTorch's F.gelu default. */
+export function gelu<T extends tf.Tensor>(x: T): T {
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)) as T;
+}
+
+/**
+ * Sinusoidal embedding of a [B] float tensor into [B, dim]: cat[cos(t·f), sin(t·f)] with
+ * f_i = exp(−ln(maxPeriod)·i/half), i = 0 … half−1, half = dim div 2 (cos first, as latent-diffusion's
+ * timestep_embedding; golden-io.json's `unet.t_emb` records the order). Odd dim: a zero column is appended.
+ * The frequencies are computed in float32 in the same order of operations as the reference, because
+ * at t ≈ 1000 a one-ulp frequency difference moves the phase by ~1e-4.
+ */
+export function sinusoidalEmbedding(t: tf.Tensor1D, dim: number, maxPeriod = 10000): tf.Tensor2D {
+  return tf.tidy(() => {
+    const half = Math.floor(dim / 2);
+    const freqs = tf.exp(tf.div(tf.mul(tf.scalar(-Math.log(maxPeriod)), tf.range(0, half, 1, 'float32')), half));
+    const args = tf.mul(tf.reshape(tf.cast(t, 'float32'), [-1, 1]), tf.reshape(freqs, [1, half]));
+    let emb = tf.concat([tf.cos(args), tf.sin(args)], 1);
+    if (dim % 2 === 1) emb = tf.pad(emb, [[0, 0], [0, 1]]);
+    return emb as tf.Tensor2D;
+  });
+}
+
+/** Nearest-neighbour ×2 upsampling (F.interpolate(scale_factor=2, mode='nearest')). */
+export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
+  const [b, h, w, c] = x.shape;
+  const t = tf.tile(tf.reshape(x, [b, h, 1, w, 1, c]), [1, 1, 2, 1, 2, 1]);
+  return tf.reshape(t, [b, 2 * h, 2 * w, c]);
+}
+
+/** 2×2 average pooling with stride 2 (nn.AvgPool2d(2)). */
+export function avgPool2x(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.avgPool(x, 2, 2, 'valid');
+}
+
+/**
+ * Inverted dropout as nn.Dropout in training mode; identity when `rate` is 0. `seed` makes it
+ * repeatable (tfjs-core's dropout draws from a seeded generator).
+ */
+export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number): T {
+  return rate > 0 ? tf.dropout(x, rate, undefined, seed) as T : x;
+}
