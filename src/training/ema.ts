@@ -1,0 +1,134 @@
+/**
+ * Exponential moving average of weights: after each optimizer step,
+ *
+ *   ema ← decay · ema + (1 − decay) · p
+ *
+ * starting from a copy of the model's weights. After k updates with fixed weights p the average is
+ * decay^k · ema₀ + (1 − decay^k) · p. The average is kept as plain tensors by variable name (the
+ * model's state-dict names), so it can be saved in a checkpoint and copied into any module with the
+ * same names — e.g. the next distillation round's teacher.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { TrainingError } from '../errors';
+import type { WeightModule } from '../models/types';
+import { OptionChecker } from './options';
+
+export interface EmaOptions {
+  /** In [0, 1): 0 copies the weights at every update; the seed uses 0.995 and 0.999. */
+  decay: number;
+}
+
+export interface EmaState {
+  /** Number of updates applied. */
+  updates: number;
+  /** The averaged weights by name. */
+  weights: Map<string, tf.Tensor>;
+}
+
+export function checkEmaOptions(options: unknown): EmaOptions {
+  const c = new OptionChecker('EMA options', options, ['decay']);
+  const decay = c.number('decay', { min: 0, max: 1, exclusiveMax: true, required: true });
+  c.done();
+  return { decay };
+}
+
+type WeightSource = ReadonlyMap<string, tf.Tensor>;
+
+function isWeightModule(x: unknown): x is WeightModule {
+  return typeof x === 'object' && x !== null && typeof (x as WeightModule).loadWeights === 'function' &&
+    (x as WeightModule).variables instanceof Map;
+}
+
+export class EmaWeights {
+  readonly decay: number;
+  private avg = new Map<string, tf.Tensor>();
+  private count = 0;
+  private readonly source: WeightSource;
+  private disposed = false;
+
+  /** Starts as a copy of `variables`; `update()` without arguments reads the same map. */
+  constructor(variables: WeightSource, options: EmaOptions) {
+    this.decay = checkEmaOptions(options).decay;
+    this.source = variables;
+    for (const [name, p] of variables) this.avg.set(name, tf.tidy(() => tf.cast(p, 'float32').clone()));
+  }
+
+  /** Number of updates applied since construction (or as restored by setState). */
+  get updates(): number {
+    return this.count;
+  }
+
+  /** The averaged weights (owned by this object; valid until the next update, setState or dispose). */
+  get weights(): ReadonlyMap<string, tf.Tensor> {
+    return this.avg;
+  }
+
+  /** ema ← decay·ema + (1 − decay)·p for every name; `variables` must have exactly the tracked names. */
+  update(variables: WeightSource = this.source): void {
+    this.assertLive();
+    this.checkFits(variables, 'weights given to EMA update');
+    const d = this.decay;
+    for (const [name, e] of this.avg) {
+      const p = variables.get(name)!;
+      this.avg.set(name, tf.tidy(() => tf.add(tf.mul(e, d), tf.mul(tf.cast(p, 'float32'), 1 - d))));
+      e.dispose();
+    }
+    this.count += 1;
+  }
+
+  /**
+   * Copies the averaged weights into a module (through its `loadWeights`, strict) or into a map of
+   * variables (names and shapes must match exactly).
+   */
+  copyTo(target: WeightModule | ReadonlyMap<string, tf.Variable>): void {
+    this.assertLive();
+    if (isWeightModule(target)) {
+      target.loadWeights(Object.fromEntries(this.avg), { strict: true });
+      return;
+    }
+    this.checkFits(target, 'copy target');
+    for (const [name, v] of target) v.assign(this.avg.get(name)!);
+  }
+
+  /** A copy of the state (clones; the caller disposes them). */
+  getState(): EmaState {
+    this.assertLive();
+    return { updates: this.count, weights: new Map([...this.avg].map(([k, t]) => [k, t.clone()])) };
+  }
+
+  /** Replaces the averages with copies of `state.weights` (names and shapes must match). */
+  setState(state: EmaState): void {
+    this.assertLive();
+    if (!Number.isSafeInteger(state.updates) || state.updates < 0) {
+      throw new TrainingError(`EMA state updates must be a non-negative integer, found ${state.updates}`);
+    }
+    this.checkFits(state.weights, 'EMA state');
+    for (const [name, e] of this.avg) {
+      this.avg.set(name, tf.tidy(() => tf.cast(state.weights.get(name)!, 'float32').clone()));
+      e.dispose();
+    }
+    this.count = state.updates;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    for (const t of this.avg.values()) t.dispose();
+    this.avg.clear();
+    this.disposed = true;
+  }
+
+  private checkFits(other: ReadonlyMap<string, { shape: number[] }>, what: string): void {
+    const problems: string[] = [];
+    for (const [name, e] of this.avg) {
+      const o = other.get(name);
+      if (!o) problems.push(`${name}: missing`);
+      else if (!tf.util.arraysEqual(o.shape, e.shape)) problems.push(`${name}: shape [${o.shape}], EMA has [${e.shape}]`);
+    }
+    for (const name of other.keys()) if (!this.avg.has(name)) problems.push(`${name}: not tracked by the EMA`);
+    if (problems.length) throw new TrainingError(`${what} does not fit the EMA weights:\n  ${problems.join('\n  ')}`);
+  }
+
+  private assertLive(): void {
+    if (this.disposed) throw new TrainingError('EMA used after dispose()');
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * One optimizer step from loss functions: gradients by tf.variableGrads (averaged over micro-batches
+ * when several loss functions are given), global-norm clipping, AdamW update. No tensor outlives it.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { TrainingError } from '../errors';
+import type { AdamW } from './adamw';
+import { GradientAccumulator, clipByGlobalNorm, globalNorm } from './grads';
+
+/** A loss of the optimizer's variables: a scalar tensor (e.g. a mean over a micro-batch). */
+export type LossFunction = () => tf.Scalar;
+
+export interface TrainStepOptions {
+  /** Clip the global gradient norm to this value (the seed uses 1.0); no clipping when absent. */
+  maxGradNorm?: number;
+  /** Learning rate for this step (e.g. from an LR schedule); default the optimizer's `lr`. */
+  lr?: number;
+}
+
+export interface TrainStepResult {
+  /** The loss (the mean over micro-batches when several are given). */
+  loss: number;
+  /** Global L2 norm of the (averaged) gradient before clipping. */
+  gradNorm: number;
+  /** Learning rate used. */
+  lr: number;
+}
+
+/**
+ * Computes the loss and the gradients with respect to `optimizer.variables`, clips them, and makes one
+ * optimizer step. With an array of loss functions (gradient accumulation) each is differentiated in
+ * turn and the gradients are averaged — equal to the gradient of the whole batch's mean loss when the
+ * micro-batches are equally sized. Variables no loss depends on get no update. A non-finite loss or
+ * gradient norm throws TrainingError before the weights change.
+ */
+export function trainStep(
+  optimizer: AdamW, loss: LossFunction | readonly LossFunction[], options: TrainStepOptions = {},
+): TrainStepResult {
+  const lossFns = typeof loss === 'function' ? [loss] : loss;
+  if (lossFns.length === 0) throw new TrainingError('trainStep needs at least one loss function');
+  const lr = options.lr ?? optimizer.lr;
+  const byTfName = new Map<string, string>();
+  const varList: tf.Variable[] = [];
+  for (const [name, v] of optimizer.variables) {
+    if (!v.trainable) continue;
+    byTfName.set(v.name, name);
+    varList.push(v);
+  }
+  if (varList.length === 0) throw new TrainingError('the optimizer has no trainable variables');
+  const acc = new GradientAccumulator();
+  let lossSum = 0;
+  try {
+    for (const f of lossFns) {
+      const { value, grads } = tf.variableGrads(f, varList);
+      const named = new Map<string, tf.Tensor>();
+      for (const [tfName, g] of Object.entries(grads)) if (g) named.set(byTfName.get(tfName)!, g);
+      const lossValue = value.dataSync()[0];
+      value.dispose();
+      try {
+        if (!Number.isFinite(lossValue)) {
+          throw new TrainingError(`non-finite loss ${lossValue} at optimizer step ${optimizer.stepCount + 1}`);
+        }
+        acc.add(named);
+      } finally {
+        tf.dispose([...named.values()]);
+      }
+      lossSum += lossValue;
+    }
+    const mean = acc.count === 1 ? acc.sum() : acc.mean();
+    let gradNorm: number;
+    let final: Map<string, tf.Tensor>;
+    if (options.maxGradNorm !== undefined) {
+      const clipped = clipByGlobalNorm(mean, options.maxGradNorm);
+      tf.dispose([...mean.values()]);
+      gradNorm = clipped.norm;
+      final = clipped.grads;
+    } else {
+      gradNorm = globalNorm(mean);
+      final = mean;
+    }
+    try {
+      if (!Number.isFinite(gradNorm)) {
+        throw new TrainingError(`non-finite gradient norm ${gradNorm} at optimizer step ${optimizer.stepCount + 1}`);
+      }
+      optimizer.step(final, lr);
+    } finally {
+      tf.dispose([...final.values()]);
+    }
+    return { loss: lossSum / lossFns.length, gradNorm, lr };
+  } finally {
+    acc.dispose();
+  }
+}
