@@ -1,0 +1,438 @@
+/**
+ * The noise-schedule config: one JSON Schema, one TypeScript type, one serialised form (camelCase),
+ * plus the translation to and from a diffusers `scheduler_config.json` (snake_case).
+ *
+ * Validation runs in layers that all raise ConfigError with every problem found: JSON Schema (types,
+ * ranges, unknown keys with a "did you mean"), then cross-field checks.
+ */
+import Ajv2020 from 'ajv/dist/2020';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { ConfigError, type Problem } from '../errors';
+import type { PredictionType } from '../models/types';
+
+export type BetaScheduleName = 'linear' | 'scaled_linear' | 'squaredcos_cap_v2';
+export type TimestepSpacing = 'leading' | 'trailing' | 'linspace';
+
+export const BETA_SCHEDULES: readonly BetaScheduleName[] = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
+export const TIMESTEP_SPACINGS: readonly TimestepSpacing[] = ['leading', 'trailing', 'linspace'];
+export const PREDICTION_TYPES: readonly PredictionType[] = ['epsilon', 'v_prediction', 'sample'];
+
+/** A complete noise-schedule config (what `NoiseSchedule.toConfig()` returns; every key present). */
+export interface NoiseScheduleConfig {
+  numTrainTimesteps: number;
+  betaSchedule: BetaScheduleName;
+  betaStart: number;
+  betaEnd: number;
+  predictionType: PredictionType;
+  timestepSpacing: TimestepSpacing;
+  stepsOffset: number;
+  setAlphaToOne: boolean;
+  clipSample: boolean;
+  clipSampleRange: number;
+}
+
+/** What a user writes: any subset of the keys; the rest come from the schema defaults. */
+export type NoiseScheduleConfigInput = Partial<NoiseScheduleConfig>;
+
+/**
+ * The JSON Schema of the camelCase config. Its `description`s are the reference documentation
+ * (docs/schedulers.md is checked against them by a test).
+ */
+export const noiseScheduleConfigSchema = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $id: 'https://distillery.dev/schemas/noise-schedule.json',
+  title: 'Noise schedule',
+  description:
+    'A discrete diffusion noise schedule (betas, alpha-bar) and how inference timesteps are chosen from it. ' +
+    'Mirrors diffusers\' DDIMScheduler config, in camelCase.',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    numTrainTimesteps: {
+      type: 'integer',
+      minimum: 2,
+      default: 1000,
+      description: 'T, the number of training timesteps; timesteps are 0 … T−1. diffusers: num_train_timesteps.',
+    },
+    betaSchedule: {
+      enum: [...BETA_SCHEDULES],
+      default: 'linear',
+      description:
+        '`linear`: betas evenly spaced from betaStart to betaEnd. `scaled_linear`: sqrt(beta) evenly spaced, ' +
+        'then squared (what latent-diffusion checkpoints call "linear" with linear_start/linear_end). ' +
+        '`squaredcos_cap_v2`: the cosine schedule of Nichol & Dhariwal, betas capped at 0.999 ' +
+        '(betaStart and betaEnd are ignored). diffusers: beta_schedule.',
+    },
+    betaStart: {
+      type: 'number',
+      exclusiveMinimum: 0,
+      exclusiveMaximum: 1,
+      default: 0.0001,
+      description: 'beta at t = 0 for `linear` and `scaled_linear`. diffusers: beta_start.',
+    },
+    betaEnd: {
+      type: 'number',
+      exclusiveMinimum: 0,
+      exclusiveMaximum: 1,
+      default: 0.02,
+      description: 'beta at t = T−1 for `linear` and `scaled_linear`; must be ≥ betaStart. diffusers: beta_end.',
+    },
+    predictionType: {
+      enum: [...PREDICTION_TYPES],
+      default: 'epsilon',
+      description:
+        'What the network paired with this schedule predicts: `epsilon` (the noise), `v_prediction` ' +
+        '(v = a_t·ε − s_t·x) or `sample` (x0). Samplers use the model\'s own predictionType; this key is ' +
+        'kept for diffusers round trips and for training nodes choosing a target. diffusers: prediction_type.',
+    },
+    timestepSpacing: {
+      enum: [...TIMESTEP_SPACINGS],
+      default: 'leading',
+      description:
+        'How N inference timesteps are picked from 0 … T−1. `leading`: r = T div N, [(N−1)·r, …, r, 0] + stepsOffset. ' +
+        '`trailing`: round(T, T − T/N, …, T/N) − 1 (rounding half to even, as numpy). `linspace`: ' +
+        'round(linspace(0, T−1, N)) reversed. diffusers: timestep_spacing.',
+    },
+    stepsOffset: {
+      type: 'integer',
+      minimum: 0,
+      default: 0,
+      description:
+        'Added to every `leading` timestep (diffusers adds it for `leading` only). The latent-diffusion ImageNet ' +
+        'model uses 1. diffusers: steps_offset.',
+    },
+    setAlphaToOne: {
+      type: 'boolean',
+      default: true,
+      description:
+        'The alpha-bar used after the last step (when t_prev < 0): 1 when true, alpha-bar at t = 0 when false ' +
+        '("final alpha"). diffusers: set_alpha_to_one.',
+    },
+    clipSample: {
+      type: 'boolean',
+      default: false,
+      description:
+        'Clip the predicted x0 to [−clipSampleRange, clipSampleRange] inside every sampler step (the noise ' +
+        'direction still uses the unclipped prediction, as diffusers does by default). Off by default here; ' +
+        'diffusers\' own default is on. diffusers: clip_sample.',
+    },
+    clipSampleRange: {
+      type: 'number',
+      exclusiveMinimum: 0,
+      default: 1,
+      description: 'Half-width of the clipping interval used when clipSample is true. diffusers: clip_sample_range.',
+    },
+  },
+} as const;
+
+/** Keys of the camelCase config, in schema order. */
+export const NOISE_SCHEDULE_KEYS = Object.keys(noiseScheduleConfigSchema.properties) as (keyof NoiseScheduleConfig)[];
+
+/** The snake_case name diffusers uses for each camelCase key. */
+export const DIFFUSERS_KEY_OF: Readonly<Record<keyof NoiseScheduleConfig, string>> = {
+  numTrainTimesteps: 'num_train_timesteps',
+  betaSchedule: 'beta_schedule',
+  betaStart: 'beta_start',
+  betaEnd: 'beta_end',
+  predictionType: 'prediction_type',
+  timestepSpacing: 'timestep_spacing',
+  stepsOffset: 'steps_offset',
+  setAlphaToOne: 'set_alpha_to_one',
+  clipSample: 'clip_sample',
+  clipSampleRange: 'clip_sample_range',
+};
+
+/** diffusers scheduler classes whose config describes this kind of schedule. */
+export const SUPPORTED_DIFFUSERS_CLASSES = ['DDIMScheduler', 'DDPMScheduler'] as const;
+export type DiffusersSchedulerClass = (typeof SUPPORTED_DIFFUSERS_CLASSES)[number];
+
+/**
+ * A diffusers `scheduler_config.json` (DDIMScheduler form) as written by `toDiffusersConfig()`. The keys
+ * for features Distillery does not implement are present with their "off" values, as diffusers saves them.
+ */
+export interface DiffusersSchedulerConfig {
+  _class_name: DiffusersSchedulerClass;
+  num_train_timesteps: number;
+  beta_schedule: BetaScheduleName;
+  beta_start: number;
+  beta_end: number;
+  prediction_type: PredictionType;
+  timestep_spacing: TimestepSpacing;
+  steps_offset: number;
+  set_alpha_to_one: boolean;
+  clip_sample: boolean;
+  clip_sample_range: number;
+  trained_betas: null;
+  thresholding: false;
+  dynamic_thresholding_ratio: number;
+  sample_max_value: number;
+  rescale_betas_zero_snr: false;
+}
+
+/**
+ * diffusers keys accepted on import beyond the ten mapped ones. Each is either metadata, or a feature
+ * that is accepted only in its "off" state (anything else is a ConfigError saying it is unsupported),
+ * or a parameter of such a feature, which is inert while the feature is off.
+ */
+const DIFFUSERS_EXTRA_KEYS: Record<string, { schema: Record<string, unknown>; description: string }> = {
+  _class_name: { schema: { type: 'string' }, description: 'The diffusers class; DDIMScheduler or DDPMScheduler.' },
+  _diffusers_version: { schema: { type: 'string' }, description: 'The diffusers version that wrote the file (not checked).' },
+  trained_betas: { schema: {}, description: 'Explicit betas: only null is supported.' },
+  thresholding: { schema: { type: 'boolean' }, description: 'Dynamic thresholding: only false is supported.' },
+  dynamic_thresholding_ratio: { schema: { type: 'number' }, description: 'Parameter of thresholding; inert while it is off.' },
+  sample_max_value: { schema: { type: 'number' }, description: 'Parameter of thresholding; inert while it is off.' },
+  rescale_betas_zero_snr: { schema: { type: 'boolean' }, description: 'Zero-terminal-SNR rescaling: only false is supported.' },
+  variance_type: { schema: { type: 'string' }, description: 'DDPMScheduler only: only "fixed_small" is supported.' },
+};
+
+/** diffusers' constructor defaults, used for keys a diffusers file leaves out (they differ from ours for clip_sample). */
+const DIFFUSERS_DEFAULTS: NoiseScheduleConfig = {
+  numTrainTimesteps: 1000,
+  betaSchedule: 'linear',
+  betaStart: 0.0001,
+  betaEnd: 0.02,
+  predictionType: 'epsilon',
+  timestepSpacing: 'leading',
+  stepsOffset: 0,
+  setAlphaToOne: true,
+  clipSample: true,
+  clipSampleRange: 1,
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// ajv problems
+
+function editDistance(a: string, b: string): number {
+  const d: number[] = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0];
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const keep = d[j];
+      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1));
+      prev = keep;
+    }
+  }
+  return d[b.length];
+}
+
+/** The closest known name, if it is close enough to be a plausible typo. */
+export function closestName(name: string, known: readonly string[]): string | undefined {
+  const norm = (s: string) => s.replace(/[_-]/g, '').toLowerCase();
+  let best: string | undefined;
+  let bestDist = Infinity;
+  for (const k of known) {
+    const dist = norm(k) === norm(name) ? 0 : editDistance(name, k);
+    if (dist < bestDist) {
+      bestDist = dist;
+      best = k;
+    }
+  }
+  return best !== undefined && bestDist <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+function found(value: unknown): string {
+  return value === undefined ? 'nothing' : JSON.stringify(value);
+}
+
+function ajvProblems(errors: ErrorObject[] | null | undefined, data: unknown, known: readonly string[], prefix: string): Problem[] {
+  const problems: Problem[] = [];
+  for (const e of errors ?? []) {
+    const key = e.instancePath.replace(/^\//, '');
+    const path = prefix + key;
+    const value = key ? (data as Record<string, unknown>)[key] : data;
+    const p = e.params as Record<string, unknown>;
+    switch (e.keyword) {
+      case 'additionalProperties': {
+        const name = String(p.additionalProperty);
+        const guess = closestName(name, known);
+        problems.push({
+          path: prefix + name,
+          message: 'unknown key',
+          hint: guess ? `did you mean "${guess}"?` : `known keys: ${known.join(', ')}`,
+        });
+        break;
+      }
+      case 'enum':
+        problems.push({
+          path,
+          message: 'unsupported value',
+          expected: 'one of ' + (p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', '),
+          found: found(value),
+        });
+        break;
+      case 'type':
+        problems.push({ path, message: 'wrong type', expected: String(p.type), found: found(value) });
+        break;
+      default:
+        problems.push({ path, message: `must ${String(e.message).replace(/^must /, '')}`, found: found(value) });
+    }
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// camelCase config
+
+let validateCamel: ValidateFunction | undefined;
+let validateDiffusers: ValidateFunction | undefined;
+
+function compile(schema: Record<string, unknown>): ValidateFunction {
+  const ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: true });
+  return ajv.compile(schema);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Cross-field checks that JSON Schema cannot express. Paths are relative to the config. */
+export function checkNoiseScheduleConfig(config: NoiseScheduleConfig, keyName: (k: keyof NoiseScheduleConfig) => string = (k) => k): Problem[] {
+  const problems: Problem[] = [];
+  if (config.betaSchedule !== 'squaredcos_cap_v2' && config.betaStart > config.betaEnd) {
+    problems.push({
+      path: keyName('betaEnd'),
+      message: `must be ≥ ${keyName('betaStart')} (${config.betaStart})`,
+      found: String(config.betaEnd),
+    });
+  }
+  return problems;
+}
+
+/**
+ * Validates a camelCase config and returns it complete (schema defaults filled in). Throws ConfigError
+ * listing every problem (unknown keys with a "did you mean", wrong types, out-of-range values).
+ */
+export function resolveNoiseScheduleConfig(input: unknown, what = 'noise schedule config'): NoiseScheduleConfig {
+  if (!isPlainObject(input)) {
+    throw new ConfigError(what, [{ path: '', message: 'must be an object', found: found(input) }]);
+  }
+  validateCamel ??= compile(noiseScheduleConfigSchema as unknown as Record<string, unknown>);
+  const copy = structuredClone(input);
+  if (!validateCamel(copy)) {
+    throw new ConfigError(what, ajvProblems(validateCamel.errors, copy, NOISE_SCHEDULE_KEYS, ''));
+  }
+  const config = copy as unknown as NoiseScheduleConfig;
+  const cross = checkNoiseScheduleConfig(config);
+  if (cross.length) throw new ConfigError(what, cross);
+  return orderKeys(config);
+}
+
+function orderKeys(config: NoiseScheduleConfig): NoiseScheduleConfig {
+  const out = {} as Record<string, unknown>;
+  for (const k of NOISE_SCHEDULE_KEYS) out[k] = config[k];
+  return out as unknown as NoiseScheduleConfig;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// diffusers config
+
+function diffusersSchema(): Record<string, unknown> {
+  const properties: Record<string, unknown> = {};
+  for (const k of NOISE_SCHEDULE_KEYS) {
+    const { default: _d, description: _desc, ...rest } = noiseScheduleConfigSchema.properties[k] as Record<string, unknown>;
+    properties[DIFFUSERS_KEY_OF[k]] = rest;
+  }
+  for (const [k, v] of Object.entries(DIFFUSERS_EXTRA_KEYS)) properties[k] = v.schema;
+  return { type: 'object', additionalProperties: false, properties };
+}
+
+/** Every key accepted in a diffusers scheduler config. */
+export const DIFFUSERS_ACCEPTED_KEYS: readonly string[] = [
+  ...NOISE_SCHEDULE_KEYS.map((k) => DIFFUSERS_KEY_OF[k]),
+  ...Object.keys(DIFFUSERS_EXTRA_KEYS),
+];
+
+/**
+ * Translates a diffusers `scheduler_config.json` object (snake_case) into a complete camelCase config.
+ * Missing keys take diffusers' constructor defaults. Unknown keys, a class other than DDIMScheduler or
+ * DDPMScheduler, and features that Distillery does not implement (trained_betas, thresholding,
+ * rescale_betas_zero_snr, a DDPM variance_type other than fixed_small, other beta schedules or
+ * spacings) are a ConfigError listing every problem.
+ */
+export function configFromDiffusers(input: unknown, what = 'diffusers scheduler config'): NoiseScheduleConfig {
+  if (!isPlainObject(input)) {
+    throw new ConfigError(what, [{ path: '', message: 'must be a JSON object', found: found(input) }]);
+  }
+  validateDiffusers ??= compile(diffusersSchema());
+  const problems: Problem[] = [];
+  const data = structuredClone(input);
+  if (!validateDiffusers(data)) problems.push(...ajvProblems(validateDiffusers.errors, data, DIFFUSERS_ACCEPTED_KEYS, ''));
+
+  const className = data._class_name;
+  if (className !== undefined && typeof className === 'string' && !(SUPPORTED_DIFFUSERS_CLASSES as readonly string[]).includes(className)) {
+    problems.push({
+      path: '_class_name',
+      message: 'unsupported scheduler class',
+      expected: SUPPORTED_DIFFUSERS_CLASSES.join(' or '),
+      found: JSON.stringify(className),
+      hint: 'only the DDIM/DDPM discrete schedule is implemented; convert the file to a DDIMScheduler config',
+    });
+  }
+  const isDdpm = className === 'DDPMScheduler';
+  const unsupported = (key: string, off: unknown, feature: string) => {
+    if (key in data && data[key] !== off && !(off === null && data[key] === undefined)) {
+      problems.push({
+        path: key,
+        message: `${feature} is not supported by Distillery`,
+        expected: JSON.stringify(off),
+        found: JSON.stringify(data[key]),
+      });
+    }
+  };
+  unsupported('trained_betas', null, 'explicit trained betas');
+  unsupported('thresholding', false, 'dynamic thresholding');
+  unsupported('rescale_betas_zero_snr', false, 'zero-terminal-SNR beta rescaling');
+  if ('variance_type' in data) {
+    if (!isDdpm) {
+      problems.push({ path: 'variance_type', message: 'is a DDPMScheduler key', found: JSON.stringify(data.variance_type), hint: `_class_name is ${JSON.stringify(className ?? 'DDIMScheduler')}` });
+    } else {
+      unsupported('variance_type', 'fixed_small', 'a DDPM variance type other than "fixed_small"');
+    }
+  }
+  if (isDdpm && 'set_alpha_to_one' in data) {
+    problems.push({ path: 'set_alpha_to_one', message: 'is not a DDPMScheduler key (DDPM always ends at alpha-bar 1)', found: JSON.stringify(data.set_alpha_to_one) });
+  }
+  if (problems.length) throw new ConfigError(what, problems);
+
+  const config = { ...DIFFUSERS_DEFAULTS } as Record<string, unknown>;
+  for (const k of NOISE_SCHEDULE_KEYS) {
+    const v = data[DIFFUSERS_KEY_OF[k]];
+    if (v !== undefined) config[k] = v;
+  }
+  if (isDdpm) config.setAlphaToOne = true;
+  const resolved = config as unknown as NoiseScheduleConfig;
+  const cross = checkNoiseScheduleConfig(resolved, (k) => DIFFUSERS_KEY_OF[k]);
+  if (cross.length) throw new ConfigError(what, cross);
+  return orderKeys(resolved);
+}
+
+/** The DDIMScheduler `scheduler_config.json` object equivalent to a camelCase config. */
+export function configToDiffusers(config: NoiseScheduleConfig): DiffusersSchedulerConfig {
+  return {
+    _class_name: 'DDIMScheduler',
+    num_train_timesteps: config.numTrainTimesteps,
+    beta_schedule: config.betaSchedule,
+    beta_start: config.betaStart,
+    beta_end: config.betaEnd,
+    prediction_type: config.predictionType,
+    timestep_spacing: config.timestepSpacing,
+    steps_offset: config.stepsOffset,
+    set_alpha_to_one: config.setAlphaToOne,
+    clip_sample: config.clipSample,
+    clip_sample_range: config.clipSampleRange,
+    trained_betas: null,
+    thresholding: false,
+    dynamic_thresholding_ratio: 0.995,
+    sample_max_value: 1.0,
+    rescale_betas_zero_snr: false,
+  };
+}
+
+/**
+ * Whether an object looks like a diffusers config (any snake_case or `_`-prefixed key) rather than a
+ * camelCase one. Used where either form is accepted (CLI, node config).
+ */
+export function isDiffusersStyleConfig(input: Record<string, unknown>): boolean {
+  return Object.keys(input).some((k) => k.includes('_'));
+}
