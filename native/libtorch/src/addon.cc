@@ -1,0 +1,906 @@
+// Distillery's native libtorch backend: ATen tensors behind integer handles, one N-API function per
+// primitive. The TypeScript side (src/backends/libtorch/) maps TF.js kernels onto these primitives.
+//
+// Conventions
+// - A handle is an index into `slots`; freed handles are reused. Every primitive that makes a tensor
+//   stores it, writes [dtype, rank, dims...] into the shared Int32Array `meta`, and returns the handle,
+//   so that JS learns the output shape without allocating.
+// - Tensors keep TF.js's logical layout (NHWC images, [kh, kw, in, out] filters, row-major). A stored
+//   tensor may be a strided view; `toData` makes it contiguous when it is read.
+// - Stored tensors are never modified in place: TF.js treats tensor data as immutable and several
+//   handles may share one storage (views).
+// - All calls must come from one OS thread (the JS main thread): libtorch's thread count and
+//   inference mode are thread-local.
+#include <napi.h>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Handle table and metadata channel
+
+std::vector<at::Tensor> slots;
+std::vector<int32_t> freeSlots;
+int64_t liveCount = 0;
+int32_t* meta = nullptr;  // points into a JS Int32Array kept alive by metaRef
+constexpr int kMetaLength = 2 + 16;
+Napi::Reference<Napi::Int32Array> metaRef;
+
+enum DType : int32_t { kF32 = 0, kI32 = 1, kBool = 2 };
+
+at::ScalarType scalarTypeOf(int32_t code) {
+  switch (code) {
+    case kF32: return at::kFloat;
+    case kI32: return at::kInt;
+    case kBool: return at::kBool;
+  }
+  throw std::invalid_argument("unknown dtype code " + std::to_string(code));
+}
+
+int32_t codeOf(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return kF32;
+    case at::kInt: return kI32;
+    case at::kBool: return kBool;
+    default: return -1;
+  }
+}
+
+// TF.js knows float32, int32 and bool; ATen sometimes answers in int64 or float64.
+at::Tensor normalize(const at::Tensor& t) {
+  switch (t.scalar_type()) {
+    case at::kFloat:
+    case at::kInt:
+    case at::kBool:
+      return t;
+    case at::kDouble:
+    case at::kHalf:
+    case at::kBFloat16:
+      return t.to(at::kFloat);
+    default:
+      return t.to(at::kInt);
+  }
+}
+
+void writeMeta(const at::Tensor& t) {
+  if (t.dim() > kMetaLength - 2) throw std::invalid_argument("tensor rank " + std::to_string(t.dim()) + " exceeds 16");
+  meta[0] = codeOf(t.scalar_type());
+  meta[1] = static_cast<int32_t>(t.dim());
+  for (int64_t i = 0; i < t.dim(); ++i) meta[2 + i] = static_cast<int32_t>(t.size(i));
+}
+
+int32_t store(const at::Tensor& raw) {
+  at::Tensor t = normalize(raw);
+  int32_t id;
+  if (!freeSlots.empty()) {
+    id = freeSlots.back();
+    freeSlots.pop_back();
+    slots[id] = t;
+  } else {
+    id = static_cast<int32_t>(slots.size());
+    slots.push_back(t);
+  }
+  ++liveCount;
+  writeMeta(t);
+  return id;
+}
+
+const at::Tensor& get(const Napi::Value& v) {
+  int64_t id = v.As<Napi::Number>().Int64Value();
+  if (id < 0 || id >= static_cast<int64_t>(slots.size()) || !slots[id].defined()) {
+    throw std::invalid_argument("invalid tensor handle " + std::to_string(id));
+  }
+  return slots[id];
+}
+
+std::vector<int64_t> ints(const Napi::Value& v) {
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<int64_t> out(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i) out[i] = a.Get(i).As<Napi::Number>().Int64Value();
+  return out;
+}
+
+std::vector<at::Tensor> tensors(const Napi::Value& v) {
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<at::Tensor> out;
+  out.reserve(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(get(a.Get(i)));
+  return out;
+}
+
+int64_t num(const Napi::Value& v) { return v.As<Napi::Number>().Int64Value(); }
+double dbl(const Napi::Value& v) { return v.As<Napi::Number>().DoubleValue(); }
+bool flag(const Napi::Value& v) { return v.As<Napi::Boolean>().Value(); }
+
+Napi::Value ret(Napi::Env env, const at::Tensor& t) { return Napi::Number::New(env, store(t)); }
+
+Napi::Value retMany(Napi::Env env, const std::vector<at::Tensor>& ts) {
+  Napi::Array out = Napi::Array::New(env, ts.size());
+  for (size_t i = 0; i < ts.size(); ++i) out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, store(ts[i])));
+  return out;
+}
+
+at::Tensor longIndex(const at::Tensor& t) { return t.scalar_type() == at::kLong ? t : t.to(at::kLong); }
+
+// An index list passed from JS as an Int32Array.
+at::Tensor indexFromArray(const Napi::Value& v) {
+  Napi::Int32Array a = v.As<Napi::Int32Array>();
+  at::Tensor idx = at::empty({static_cast<int64_t>(a.ElementLength())}, at::kLong);
+  int64_t* p = idx.data_ptr<int64_t>();
+  for (size_t i = 0; i < a.ElementLength(); ++i) p[i] = a[i];
+  return idx;
+}
+
+// Wraps a primitive so that libtorch's errors reach JS as exceptions with a short message (c10::Error's
+// what() carries a C++ backtrace that means nothing to a TF.js user).
+using Fn = Napi::Value (*)(const Napi::CallbackInfo&);
+template <Fn F>
+Napi::Value guarded(const Napi::CallbackInfo& info) {
+  try {
+    return F(info);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const c10::Error& e) {
+    std::string msg = e.what_without_backtrace();
+    size_t cut = msg.find("\nException raised from");
+    if (cut != std::string::npos) msg = msg.substr(0, cut);
+    throw Napi::Error::New(info.Env(), msg);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage
+
+Napi::Value Init(const Napi::CallbackInfo& info) {
+  Napi::Int32Array m = info[0].As<Napi::Int32Array>();
+  if (m.ElementLength() < static_cast<size_t>(kMetaLength)) throw std::invalid_argument("meta buffer too short");
+  metaRef = Napi::Persistent(m);
+  meta = m.Data();
+  // Autograd is TF.js's job; inference mode skips libtorch's autograd bookkeeping on every call.
+  static c10::InferenceMode* inferenceMode = new c10::InferenceMode(true);
+  (void)inferenceMode;
+  return info.Env().Undefined();
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  at::set_num_threads(static_cast<int>(num(info[0])));
+  return Napi::Number::New(info.Env(), at::get_num_threads());
+}
+
+Napi::Value GetThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), at::get_num_threads()); }
+
+Napi::Value ParallelInfo(const Napi::CallbackInfo& info) {
+  std::string s = at::get_parallel_info();
+  return Napi::String::New(info.Env(), s);
+}
+
+Napi::Value Config(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), at::show_config()); }
+
+Napi::Value Live(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(liveCount)); }
+
+Napi::Value Free(const Napi::CallbackInfo& info) {
+  int64_t id = num(info[0]);
+  if (id < 0 || id >= static_cast<int64_t>(slots.size()) || !slots[id].defined()) {
+    throw std::invalid_argument("free: invalid tensor handle " + std::to_string(id));
+  }
+  slots[id] = at::Tensor();
+  freeSlots.push_back(static_cast<int32_t>(id));
+  --liveCount;
+  return info.Env().Undefined();
+}
+
+Napi::Value FreeAll(const Napi::CallbackInfo& info) {
+  slots.clear();
+  freeSlots.clear();
+  liveCount = 0;
+  return info.Env().Undefined();
+}
+
+Napi::Value Describe(const Napi::CallbackInfo& info) {
+  writeMeta(get(info[0]));
+  return info[0];
+}
+
+// fromData(typedArray, shape, dtype): copies the values into a new tensor of that dtype.
+Napi::Value FromData(const Napi::CallbackInfo& info) {
+  Napi::TypedArray a = info[0].As<Napi::TypedArray>();
+  std::vector<int64_t> shape = ints(info[1]);
+  at::ScalarType target = scalarTypeOf(static_cast<int32_t>(num(info[2])));
+  at::ScalarType source;
+  switch (a.TypedArrayType()) {
+    case napi_float32_array: source = at::kFloat; break;
+    case napi_float64_array: source = at::kDouble; break;
+    case napi_int32_array: source = at::kInt; break;
+    case napi_uint8_array:
+    case napi_uint8_clamped_array: source = at::kByte; break;
+    case napi_int8_array: source = at::kChar; break;
+    case napi_int16_array: source = at::kShort; break;
+    default: throw std::invalid_argument("unsupported typed array type for tensor data");
+  }
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  if (static_cast<int64_t>(a.ElementLength()) != n) {
+    throw std::invalid_argument("data has " + std::to_string(a.ElementLength()) + " values but the shape needs " + std::to_string(n));
+  }
+  uint8_t* base = static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
+  at::Tensor view = at::from_blob(base, shape, at::TensorOptions().dtype(source));
+  at::Tensor t = source == target ? view.clone() : view.to(target);
+  return ret(info.Env(), t);
+}
+
+Napi::Value ToData(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  at::Tensor t = get(info[0]).contiguous();
+  size_t n = static_cast<size_t>(t.numel());
+  switch (t.scalar_type()) {
+    case at::kFloat: {
+      Napi::Float32Array out = Napi::Float32Array::New(env, n);
+      if (n) std::memcpy(out.Data(), t.data_ptr<float>(), n * sizeof(float));
+      return out;
+    }
+    case at::kInt: {
+      Napi::Int32Array out = Napi::Int32Array::New(env, n);
+      if (n) std::memcpy(out.Data(), t.data_ptr<int32_t>(), n * sizeof(int32_t));
+      return out;
+    }
+    case at::kBool: {
+      Napi::Uint8Array out = Napi::Uint8Array::New(env, n);
+      if (n) std::memcpy(out.Data(), t.data_ptr<bool>(), n);
+      return out;
+    }
+    default:
+      throw std::invalid_argument("cannot read a tensor of type " + std::string(c10::toString(t.scalar_type())));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Element-wise
+
+const char* const kUnaryOps[] = {
+    "identity", "neg", "abs", "sign", "exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "square", "reciprocal",
+    "sigmoid", "tanh", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh",
+    "relu", "relu6", "elu", "selu", "erf", "softplus", "floor", "ceil", "round", "isnan", "isinf", "isfinite",
+    "logicalnot", "step", "leakyrelu", "clip", "contiguous"};
+
+at::Tensor unaryOp(int code, const at::Tensor& x, double a, double b) {
+  switch (code) {
+    case 0: return x.alias();
+    case 1: return at::neg(x);
+    case 2: return at::abs(x);
+    case 3: return at::sign(x);
+    case 4: return at::exp(x);
+    case 5: return at::expm1(x);
+    case 6: return at::log(x);
+    case 7: return at::log1p(x);
+    case 8: return at::sqrt(x);
+    case 9: return at::rsqrt(x);
+    case 10: return at::square(x);
+    case 11: return at::reciprocal(x);
+    case 12: return at::sigmoid(x);
+    case 13: return at::tanh(x);
+    case 14: return at::sin(x);
+    case 15: return at::cos(x);
+    case 16: return at::tan(x);
+    case 17: return at::asin(x);
+    case 18: return at::acos(x);
+    case 19: return at::atan(x);
+    case 20: return at::sinh(x);
+    case 21: return at::cosh(x);
+    case 22: return at::asinh(x);
+    case 23: return at::acosh(x);
+    case 24: return at::atanh(x);
+    case 25: return at::relu(x);
+    case 26: return at::hardtanh(x, 0, 6);
+    case 27: return at::elu(x);
+    case 28: return at::selu(x);
+    case 29: return at::erf(x);
+    case 30: return at::softplus(x);
+    case 31: return at::floor(x);
+    case 32: return at::ceil(x);
+    case 33: return at::round(x);
+    case 34: return at::isnan(x);
+    case 35: return at::isinf(x);
+    case 36: return at::isfinite(x);
+    case 37: return at::logical_not(x);
+    case 38: {
+      // TF's step: 1 where x > 0, alpha elsewhere, NaN stays NaN.
+      at::Tensor one = at::ones({}, x.options());
+      at::Tensor alpha = at::full({}, a, x.options());
+      at::Tensor y = at::where(x > 0, one, alpha);
+      return x.is_floating_point() ? at::where(at::isnan(x), x, y) : y;
+    }
+    case 39: return at::leaky_relu(x, a);
+    case 40: return at::clamp(x, a, b);
+    case 41: return x.contiguous();
+  }
+  throw std::invalid_argument("unknown unary op code " + std::to_string(code));
+}
+
+Napi::Value Unary(const Napi::CallbackInfo& info) {
+  int code = static_cast<int>(num(info[0]));
+  double a = info.Length() > 2 ? dbl(info[2]) : 0.0;
+  double b = info.Length() > 3 ? dbl(info[3]) : 0.0;
+  return ret(info.Env(), unaryOp(code, get(info[1]), a, b));
+}
+
+const char* const kBinaryOps[] = {
+    "add", "sub", "mul", "div", "floordiv", "mod", "pow", "maximum", "minimum", "squareddifference", "atan2",
+    "equal", "notequal", "less", "lessequal", "greater", "greaterequal", "logicaland", "logicalor", "logicalxor",
+    "prelu", "elugrad"};
+
+at::Tensor binaryOp(int code, const at::Tensor& a, const at::Tensor& b) {
+  switch (code) {
+    case 0: return at::add(a, b);
+    case 1: return at::sub(a, b);
+    case 2: return at::mul(a, b);
+    case 3: return at::div(a, b);
+    case 4: return at::div(a, b, "floor");
+    case 5: return at::remainder(a, b);
+    case 6: return at::pow(a, b);
+    case 7: return at::maximum(a, b);
+    case 8: return at::minimum(a, b);
+    case 9: { at::Tensor d = at::sub(a, b); return at::mul(d, d); }
+    case 10: return at::atan2(a, b);
+    case 11: return at::eq(a, b);
+    case 12: return at::ne(a, b);
+    case 13: return at::lt(a, b);
+    case 14: return at::le(a, b);
+    case 15: return at::gt(a, b);
+    case 16: return at::ge(a, b);
+    case 17: return at::logical_and(a, b);
+    case 18: return at::logical_or(a, b);
+    case 19: return at::logical_xor(a, b);
+    case 20: return at::where(a < 0, a * b, a);  // prelu(x, alpha)
+    case 21: return at::where(b < 0, a * (b + 1), a);  // eluGrad(dy, y)
+  }
+  throw std::invalid_argument("unknown binary op code " + std::to_string(code));
+}
+
+Napi::Value Binary(const Napi::CallbackInfo& info) {
+  return ret(info.Env(), binaryOp(static_cast<int>(num(info[0])), get(info[1]), get(info[2])));
+}
+
+Napi::Value Cast(const Napi::CallbackInfo& info) {
+  const at::Tensor& x = get(info[0]);
+  at::ScalarType t = scalarTypeOf(static_cast<int32_t>(num(info[1])));
+  // TF.js truncates toward zero when casting float to int32, as ATen does.
+  return ret(info.Env(), x.scalar_type() == t ? x.alias() : x.to(t));
+}
+
+Napi::Value Where(const Napi::CallbackInfo& info) {
+  at::Tensor c = get(info[0]);
+  if (c.scalar_type() != at::kBool) c = c.to(at::kBool);
+  return ret(info.Env(), at::where(c, get(info[1]), get(info[2])));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shapes and movement
+
+Napi::Value Reshape(const Napi::CallbackInfo& info) { return ret(info.Env(), get(info[0]).reshape(ints(info[1]))); }
+Napi::Value Permute(const Napi::CallbackInfo& info) { return ret(info.Env(), get(info[0]).permute(ints(info[1]))); }
+Napi::Value Expand(const Napi::CallbackInfo& info) { return ret(info.Env(), get(info[0]).expand(ints(info[1]))); }
+Napi::Value Flip(const Napi::CallbackInfo& info) { return ret(info.Env(), at::flip(get(info[0]), ints(info[1]))); }
+Napi::Value Repeat(const Napi::CallbackInfo& info) { return ret(info.Env(), get(info[0]).repeat(ints(info[1]))); }
+
+// stridedSlice(x, begin[], stride[], size[]): per dimension, `size` elements starting at `begin`
+// with step `stride` (negative steps walk backwards).
+Napi::Value StridedSlice(const Napi::CallbackInfo& info) {
+  at::Tensor x = get(info[0]);
+  std::vector<int64_t> begin = ints(info[1]), stride = ints(info[2]), size = ints(info[3]);
+  for (int64_t d = 0; d < static_cast<int64_t>(begin.size()); ++d) {
+    int64_t n = x.size(d), b = begin[d], s = stride[d], k = size[d];
+    if (k == 0) { x = x.narrow(d, 0, 0); continue; }
+    if (s == 1 && b == 0 && k == n) continue;
+    if (s > 0) {
+      x = x.slice(d, b, b + (k - 1) * s + 1, s);
+    } else {
+      x = at::flip(x, {d}).slice(d, n - 1 - b, n - 1 - b + (k - 1) * (-s) + 1, -s);
+    }
+  }
+  return ret(info.Env(), x);
+}
+
+Napi::Value Concat(const Napi::CallbackInfo& info) { return ret(info.Env(), at::cat(tensors(info[0]), num(info[1]))); }
+Napi::Value Stack(const Napi::CallbackInfo& info) { return ret(info.Env(), at::stack(tensors(info[0]), num(info[1]))); }
+Napi::Value Unbind(const Napi::CallbackInfo& info) { return retMany(info.Env(), get(info[0]).unbind(num(info[1]))); }
+
+Napi::Value Split(const Napi::CallbackInfo& info) {
+  return retMany(info.Env(), get(info[0]).split_with_sizes(ints(info[1]), num(info[2])));
+}
+
+// pad(x, pads[] as [before0, after0, before1, after1, ...] in dimension order, value)
+Napi::Value Pad(const Napi::CallbackInfo& info) {
+  const at::Tensor& x = get(info[0]);
+  std::vector<int64_t> p = ints(info[1]);
+  std::vector<int64_t> torchPads;  // last dimension first
+  for (int64_t d = static_cast<int64_t>(p.size() / 2) - 1; d >= 0; --d) {
+    torchPads.push_back(p[2 * d]);
+    torchPads.push_back(p[2 * d + 1]);
+  }
+  return ret(info.Env(), at::constant_pad_nd(x, torchPads, dbl(info[2])));
+}
+
+Napi::Value Full(const Napi::CallbackInfo& info) {
+  return ret(info.Env(), at::full(ints(info[0]), dbl(info[1]), at::TensorOptions().dtype(scalarTypeOf(static_cast<int32_t>(num(info[2]))))));
+}
+
+// take(x, axis, Int32Array indices): index_select with host-computed indices (resize, mirror pad).
+Napi::Value Take(const Napi::CallbackInfo& info) {
+  return ret(info.Env(), get(info[0]).index_select(num(info[1]), indexFromArray(info[2])));
+}
+
+// takeAdjoint(g, axis, Int32Array indices, size): the adjoint of take (scatter-add into `size` rows).
+Napi::Value TakeAdjoint(const Napi::CallbackInfo& info) {
+  const at::Tensor& g = get(info[0]);
+  int64_t axis = num(info[1]);
+  std::vector<int64_t> shape = g.sizes().vec();
+  shape[axis] = num(info[3]);
+  at::Tensor out = at::zeros(shape, g.options());
+  out.index_add_(axis, indexFromArray(info[2]), g);
+  return ret(info.Env(), out);
+}
+
+// gather(x, indices, axis, batchDims): TF GatherV2.
+Napi::Value Gather(const Napi::CallbackInfo& info) {
+  const at::Tensor& x = get(info[0]);
+  at::Tensor idx = longIndex(get(info[1]));
+  int64_t axis = num(info[2]), batchDims = num(info[3]);
+  std::vector<int64_t> outShape;
+  for (int64_t d = 0; d < axis; ++d) outShape.push_back(x.size(d));
+  for (int64_t d = batchDims; d < idx.dim(); ++d) outShape.push_back(idx.size(d));
+  for (int64_t d = axis + 1; d < x.dim(); ++d) outShape.push_back(x.size(d));
+  if (batchDims == 0) {
+    return ret(info.Env(), x.index_select(axis, idx.reshape({-1})).reshape(outShape));
+  }
+  int64_t batch = 1, outer = 1, inner = 1;
+  for (int64_t d = 0; d < batchDims; ++d) batch *= x.size(d);
+  for (int64_t d = batchDims; d < axis; ++d) outer *= x.size(d);
+  for (int64_t d = axis + 1; d < x.dim(); ++d) inner *= x.size(d);
+  at::Tensor x4 = x.reshape({batch, outer, x.size(axis), inner});
+  at::Tensor i2 = idx.reshape({batch, -1});
+  int64_t k = i2.size(1);
+  at::Tensor i4 = i2.reshape({batch, 1, k, 1}).expand({batch, outer, k, inner});
+  return ret(info.Env(), at::gather(x4, 2, i4).reshape(outShape));
+}
+
+// Flat row numbers for GatherNd / ScatterNd: indices [..., K] into the first K dims of `shape`.
+at::Tensor flatRows(const at::Tensor& indices, at::IntArrayRef shape, int64_t* sliceSize) {
+  int64_t k = indices.size(-1);
+  at::Tensor idx = longIndex(indices).reshape({-1, k});
+  std::vector<int64_t> strides(k);
+  int64_t s = 1;
+  for (int64_t d = k - 1; d >= 0; --d) { strides[d] = s; s *= shape[d]; }
+  at::Tensor st = at::tensor(strides, at::kLong);
+  *sliceSize = 1;
+  for (size_t d = k; d < shape.size(); ++d) *sliceSize *= shape[d];
+  return (idx * st).sum(1);
+}
+
+Napi::Value GatherNd(const Napi::CallbackInfo& info) {
+  const at::Tensor& x = get(info[0]);
+  const at::Tensor& indices = get(info[1]);
+  int64_t slice;
+  at::Tensor rows = flatRows(indices, x.sizes(), &slice);
+  std::vector<int64_t> outShape(indices.sizes().begin(), indices.sizes().end() - 1);
+  for (int64_t d = indices.size(-1); d < x.dim(); ++d) outShape.push_back(x.size(d));
+  return ret(info.Env(), x.reshape({-1, slice}).index_select(0, rows).reshape(outShape));
+}
+
+// scatterNd(indices, updates, shape): sums duplicate indices (as TF does).
+Napi::Value ScatterNd(const Napi::CallbackInfo& info) {
+  const at::Tensor& indices = get(info[0]);
+  const at::Tensor& updates = get(info[1]);
+  std::vector<int64_t> shape = ints(info[2]);
+  int64_t slice;
+  at::Tensor rows = flatRows(indices, shape, &slice);
+  int64_t total = 1;
+  for (int64_t d : shape) total *= d;
+  at::Tensor out = at::zeros({total / std::max<int64_t>(slice, 1), slice}, updates.options());
+  out.index_add_(0, rows, updates.reshape({-1, slice}));
+  return ret(info.Env(), out.reshape(shape));
+}
+
+// tensorScatterUpdate(tensor, indices, updates): replaces rows (last write wins).
+Napi::Value TensorScatterUpdate(const Napi::CallbackInfo& info) {
+  const at::Tensor& x = get(info[0]);
+  const at::Tensor& indices = get(info[1]);
+  const at::Tensor& updates = get(info[2]);
+  int64_t slice;
+  at::Tensor rows = flatRows(indices, x.sizes(), &slice);
+  at::Tensor out = x.reshape({-1, slice}).clone();
+  out.index_copy_(0, rows, updates.reshape({-1, slice}));
+  return ret(info.Env(), out.reshape(x.sizes()));
+}
+
+// unsortedSegmentSum(x, segmentIds, numSegments): ids outside [0, numSegments) are dropped (as TF).
+Napi::Value SegmentSum(const Napi::CallbackInfo& info) {
+  const at::Tensor& x = get(info[0]);
+  at::Tensor ids = longIndex(get(info[1])).reshape({-1});
+  int64_t n = num(info[2]);
+  int64_t rows = ids.size(0);
+  std::vector<int64_t> outShape{n};
+  int64_t inner = 1;
+  for (int64_t d = get(info[1]).dim(); d < x.dim(); ++d) { outShape.push_back(x.size(d)); inner *= x.size(d); }
+  at::Tensor src = x.reshape({rows, inner});
+  at::Tensor valid = (ids >= 0).logical_and(ids < n);
+  if (!valid.all().item<bool>()) {
+    at::Tensor keep = valid.nonzero().reshape({-1});
+    src = src.index_select(0, keep);
+    ids = ids.index_select(0, keep);
+  }
+  at::ScalarType accType = x.scalar_type() == at::kBool ? at::kInt : x.scalar_type();
+  at::Tensor out = at::zeros({n, inner}, x.options().dtype(accType));
+  out.index_add_(0, ids, src.to(accType));
+  return ret(info.Env(), out.reshape(outShape));
+}
+
+Napi::Value OneHot(const Napi::CallbackInfo& info) {
+  at::Tensor idx = longIndex(get(info[0]));
+  int64_t depth = num(info[1]);
+  double on = dbl(info[2]), off = dbl(info[3]);
+  at::ScalarType t = scalarTypeOf(static_cast<int32_t>(num(info[4])));
+  at::Tensor hit = idx.unsqueeze(-1) == at::arange(depth, at::kLong);
+  at::TensorOptions o = at::TensorOptions().dtype(t);
+  return ret(info.Env(), at::where(hit, at::full({}, on, o), at::full({}, off, o)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reductions and scans
+
+const char* const kReduceOps[] = {"sum", "mean", "max", "min", "prod", "all", "any"};
+
+Napi::Value Reduce(const Napi::CallbackInfo& info) {
+  int code = static_cast<int>(num(info[0]));
+  const at::Tensor& x = get(info[1]);
+  std::vector<int64_t> axes = ints(info[2]);
+  bool keep = flag(info[3]);
+  if (axes.empty()) return ret(info.Env(), x.alias());
+  at::Tensor y;
+  switch (code) {
+    case 0: y = x.sum(axes, keep); break;
+    case 1: y = x.mean(axes, keep); break;
+    case 2: y = at::amax(x, axes, keep); break;
+    case 3: y = at::amin(x, axes, keep); break;
+    case 4: {
+      // ATen's prod reduces one dimension at a time.
+      y = x;
+      std::vector<int64_t> sorted = axes;
+      std::sort(sorted.begin(), sorted.end(), std::greater<int64_t>());
+      for (int64_t a : sorted) y = y.prod(a, keep);
+      break;
+    }
+    case 5: case 6: {
+      y = x.scalar_type() == at::kBool ? x : x.to(at::kBool);
+      std::vector<int64_t> sorted = axes;
+      std::sort(sorted.begin(), sorted.end(), std::greater<int64_t>());
+      for (int64_t a : sorted) y = code == 5 ? y.all(a, keep) : y.any(a, keep);
+      break;
+    }
+    default: throw std::invalid_argument("unknown reduce op code " + std::to_string(code));
+  }
+  return ret(info.Env(), y);
+}
+
+Napi::Value ArgReduce(const Napi::CallbackInfo& info) {
+  bool isMax = flag(info[0]);
+  const at::Tensor& x = get(info[1]);
+  int64_t axis = num(info[2]);
+  return ret(info.Env(), isMax ? x.argmax(axis) : x.argmin(axis));
+}
+
+Napi::Value Softmax(const Napi::CallbackInfo& info) {
+  const at::Tensor& x = get(info[0]);
+  int64_t dim = num(info[1]);
+  return ret(info.Env(), flag(info[2]) ? at::log_softmax(x, dim) : at::softmax(x, dim));
+}
+
+// scan(isProd, x, axis, exclusive, reverse)
+Napi::Value Scan(const Napi::CallbackInfo& info) {
+  bool isProd = flag(info[0]);
+  at::Tensor x = get(info[1]);
+  int64_t axis = num(info[2]);
+  bool exclusive = flag(info[3]), reverse = flag(info[4]);
+  if (reverse) x = at::flip(x, {axis});
+  if (exclusive) {
+    int64_t n = x.size(axis);
+    std::vector<int64_t> shape = x.sizes().vec();
+    shape[axis] = 1;
+    at::Tensor first = at::full(shape, isProd ? 1 : 0, x.options());
+    x = at::cat({first, x.narrow(axis, 0, std::max<int64_t>(n - 1, 0))}, axis);
+  }
+  at::Tensor y = isProd ? at::cumprod(x, axis, x.scalar_type()) : at::cumsum(x, axis, x.scalar_type());
+  if (reverse) y = at::flip(y, {axis});
+  return ret(info.Env(), y);
+}
+
+Napi::Value TopK(const Napi::CallbackInfo& info) {
+  const at::Tensor& x = get(info[0]);
+  auto r = at::topk(x, num(info[1]), -1, true, flag(info[2]));
+  return retMany(info.Env(), {std::get<0>(r), std::get<1>(r)});
+}
+
+Napi::Value SearchSorted(const Napi::CallbackInfo& info) {
+  const at::Tensor& sorted = get(info[0]);
+  const at::Tensor& values = get(info[1]);
+  return ret(info.Env(), at::searchsorted(sorted.contiguous(), values.contiguous(), true, flag(info[2])));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Linear algebra
+
+Napi::Value MatMul(const Napi::CallbackInfo& info) {
+  at::Tensor a = get(info[0]), b = get(info[1]);
+  if (flag(info[2])) a = a.transpose(-1, -2);
+  if (flag(info[3])) b = b.transpose(-1, -2);
+  if (a.dim() == 2 && b.dim() == 2) return ret(info.Env(), at::mm(a, b));
+  if (a.dim() == 3 && b.dim() == 3 && a.size(0) == b.size(0)) return ret(info.Env(), at::bmm(a, b));
+  return ret(info.Env(), at::matmul(a, b));
+}
+
+Napi::Value Einsum(const Napi::CallbackInfo& info) {
+  return ret(info.Env(), at::einsum(info[0].As<Napi::String>().Utf8Value(), tensors(info[1])));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Convolution and pooling. Images are NHWC (channelsLast) or NCHW; NHWC data viewed as NCHW is
+// ATen's channels-last layout, which oneDNN runs without copies. Padding is [top, bottom, left,
+// right]; asymmetric ('same' with odd totals) padding is applied explicitly.
+
+struct Conv2dArgs {
+  std::vector<int64_t> stride, pad, dilation;
+  bool depthwise, channelsLast;
+  bool symmetric() const { return pad[0] == pad[1] && pad[2] == pad[3]; }
+};
+
+Conv2dArgs convArgs(const Napi::CallbackInfo& info, int first) {
+  return {ints(info[first]), ints(info[first + 1]), ints(info[first + 2]), flag(info[first + 3]), flag(info[first + 4])};
+}
+
+// NHWC/NCHW data -> the logical NCHW view ATen convolves.
+at::Tensor toNCHW(const at::Tensor& x, bool channelsLast) {
+  return channelsLast ? x.contiguous().permute({0, 3, 1, 2}) : x.contiguous();
+}
+at::Tensor fromNCHW(const at::Tensor& y, bool channelsLast) { return channelsLast ? y.permute({0, 2, 3, 1}) : y; }
+
+// Zero padding applied to data in its own layout (keeps NHWC data contiguous NHWC).
+at::Tensor padImage(const at::Tensor& x, const std::vector<int64_t>& p, bool channelsLast, double value) {
+  if (channelsLast) return at::constant_pad_nd(x, {0, 0, p[2], p[3], p[0], p[1]}, value);
+  return at::constant_pad_nd(x, {p[2], p[3], p[0], p[1]}, value);
+}
+
+// Removes [top, bottom, left, right] from an image in its own layout.
+at::Tensor cropImage(const at::Tensor& x, const std::vector<int64_t>& p, bool channelsLast) {
+  int64_t hd = channelsLast ? 1 : 2, wd = channelsLast ? 2 : 3;
+  return x.narrow(hd, p[0], x.size(hd) - p[0] - p[1]).narrow(wd, p[2], x.size(wd) - p[2] - p[3]);
+}
+
+// TF filter [kh, kw, in, out] (depthwise: [kh, kw, in, multiplier]) -> ATen weight [out, in/groups, kh, kw].
+at::Tensor torchWeight(const at::Tensor& w, bool depthwise) {
+  if (depthwise) return w.reshape({w.size(0), w.size(1), 1, w.size(2) * w.size(3)}).permute({3, 2, 0, 1});
+  return w.permute({3, 2, 0, 1});
+}
+
+// conv2d(x, filter, bias|-1, stride[2], pad[4], dilation[2], depthwise, channelsLast)
+Napi::Value Conv2d(const Napi::CallbackInfo& info) {
+  const at::Tensor& x = get(info[0]);
+  const at::Tensor& w = get(info[1]);
+  c10::optional<at::Tensor> bias;
+  if (num(info[2]) >= 0) bias = get(info[2]);
+  Conv2dArgs a = convArgs(info, 3);
+  int64_t channels = a.channelsLast ? x.size(3) : x.size(1);
+  int64_t groups = a.depthwise ? channels : 1;
+  at::Tensor input = x;
+  std::vector<int64_t> pad{a.pad[0], a.pad[2]};
+  if (!a.symmetric()) {
+    input = padImage(x, a.pad, a.channelsLast, 0.0);
+    pad = {0, 0};
+  }
+  at::Tensor y = at::convolution(toNCHW(input, a.channelsLast), torchWeight(w, a.depthwise), bias, a.stride, pad,
+                                 a.dilation, false, {0, 0}, groups);
+  return ret(info.Env(), fromNCHW(y, a.channelsLast));
+}
+
+// conv2dBackpropInput(dy, filter, inputShape[4], stride, pad, dilation, depthwise, channelsLast)
+Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
+  const at::Tensor& dy = get(info[0]);
+  const at::Tensor& w = get(info[1]);
+  std::vector<int64_t> inShape = ints(info[2]);  // in the data's layout
+  Conv2dArgs a = convArgs(info, 3);
+  std::vector<int64_t> nchw = a.channelsLast ? std::vector<int64_t>{inShape[0], inShape[3], inShape[1], inShape[2]} : inShape;
+  bool sym = a.symmetric();
+  std::vector<int64_t> pad{a.pad[0], a.pad[2]};
+  if (!sym) {
+    nchw[2] += a.pad[0] + a.pad[1];
+    nchw[3] += a.pad[2] + a.pad[3];
+    pad = {0, 0};
+  }
+  int64_t groups = a.depthwise ? nchw[1] : 1;
+  // Only the input's shape and layout matter for the input gradient.
+  at::Tensor shapeOnly = at::empty(nchw, dy.options().memory_format(a.channelsLast ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous));
+  auto grads = at::convolution_backward(toNCHW(dy, a.channelsLast), shapeOnly, torchWeight(w, a.depthwise), c10::nullopt,
+                                        a.stride, pad, a.dilation, false, {0, 0}, groups, {true, false, false});
+  at::Tensor dx = fromNCHW(std::get<0>(grads), a.channelsLast);
+  if (!sym) dx = cropImage(dx, a.pad, a.channelsLast);
+  return ret(info.Env(), dx);
+}
+
+// conv2dBackpropFilter(x, dy, filterShape[4], stride, pad, dilation, depthwise, channelsLast)
+Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
+  const at::Tensor& x = get(info[0]);
+  const at::Tensor& dy = get(info[1]);
+  std::vector<int64_t> fs = ints(info[2]);  // TF layout
+  Conv2dArgs a = convArgs(info, 3);
+  at::Tensor input = x;
+  std::vector<int64_t> pad{a.pad[0], a.pad[2]};
+  if (!a.symmetric()) {
+    input = padImage(x, a.pad, a.channelsLast, 0.0);
+    pad = {0, 0};
+  }
+  std::vector<int64_t> wShape = a.depthwise ? std::vector<int64_t>{fs[2] * fs[3], 1, fs[0], fs[1]}
+                                            : std::vector<int64_t>{fs[3], fs[2], fs[0], fs[1]};
+  int64_t groups = a.depthwise ? fs[2] : 1;
+  at::Tensor shapeOnly = at::empty(wShape, dy.options());
+  auto grads = at::convolution_backward(toNCHW(dy, a.channelsLast), toNCHW(input, a.channelsLast), shapeOnly, c10::nullopt,
+                                        a.stride, pad, a.dilation, false, {0, 0}, groups, {false, true, false});
+  at::Tensor dw = std::get<1>(grads).permute({2, 3, 1, 0});  // [kh, kw, in/groups, out]
+  if (a.depthwise) dw = dw.reshape({fs[0], fs[1], fs[2], fs[3]});
+  return ret(info.Env(), dw);
+}
+
+struct PoolArgs {
+  std::vector<int64_t> kernel, stride, pad;
+  bool padded() const { return pad[0] || pad[1] || pad[2] || pad[3]; }
+};
+
+PoolArgs poolArgs(const Napi::CallbackInfo& info, int first) { return {ints(info[first]), ints(info[first + 1]), ints(info[first + 2])}; }
+
+// Number of real (unpadded) elements in each average-pooling window, shape [1, 1, oh, ow].
+at::Tensor windowCounts(int64_t h, int64_t w, const PoolArgs& p, const at::TensorOptions& o) {
+  at::Tensor ones = at::ones({1, 1, h, w}, o);
+  at::Tensor padded = at::constant_pad_nd(ones, {p.pad[2], p.pad[3], p.pad[0], p.pad[1]}, 0.0);
+  return at::avg_pool2d(padded, p.kernel, p.stride, {0, 0}, false, true) * static_cast<double>(p.kernel[0] * p.kernel[1]);
+}
+
+// pool2d(isMax, x NHWC, kernel[2], stride[2], pad[4]); padded cells never win a max and do not count
+// toward an average (TF semantics).
+Napi::Value Pool2d(const Napi::CallbackInfo& info) {
+  bool isMax = flag(info[0]);
+  const at::Tensor& x = get(info[1]);
+  PoolArgs p = poolArgs(info, 2);
+  at::Tensor input = x;
+  if (p.padded()) input = padImage(x, p.pad, true, isMax ? -std::numeric_limits<double>::infinity() : 0.0);
+  at::Tensor xin = toNCHW(input, true);
+  at::Tensor y;
+  if (isMax) {
+    y = at::max_pool2d(xin, p.kernel, p.stride, {0, 0}, {1, 1}, false);
+  } else {
+    y = at::avg_pool2d(xin, p.kernel, p.stride, {0, 0}, false, true);
+    if (p.padded()) y = y * (static_cast<double>(p.kernel[0] * p.kernel[1]) / windowCounts(x.size(1), x.size(2), p, x.options()));
+  }
+  return ret(info.Env(), fromNCHW(y, true));
+}
+
+// maxPoolGrad(dy, x, kernel, stride, pad): gradient flows to the first maximum of each window.
+Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
+  const at::Tensor& dy = get(info[0]);
+  const at::Tensor& x = get(info[1]);
+  PoolArgs p = poolArgs(info, 2);
+  at::Tensor input = p.padded() ? padImage(x, p.pad, true, -std::numeric_limits<double>::infinity()) : x;
+  at::Tensor xin = toNCHW(input, true);
+  auto r = at::max_pool2d_with_indices(xin, p.kernel, p.stride, {0, 0}, {1, 1}, false);
+  at::Tensor dx = at::max_pool2d_with_indices_backward(toNCHW(dy, true), xin, p.kernel, p.stride, {0, 0}, {1, 1}, false,
+                                                       std::get<1>(r));
+  dx = fromNCHW(dx, true);
+  if (p.padded()) dx = cropImage(dx, p.pad, true);
+  return ret(info.Env(), dx);
+}
+
+// avgPoolGrad(dy, x, kernel, stride, pad)
+Napi::Value AvgPoolGrad(const Napi::CallbackInfo& info) {
+  at::Tensor g = toNCHW(get(info[0]), true);
+  const at::Tensor& x = get(info[1]);
+  PoolArgs p = poolArgs(info, 2);
+  at::Tensor input = p.padded() ? padImage(x, p.pad, true, 0.0) : x;
+  if (p.padded()) g = g * (static_cast<double>(p.kernel[0] * p.kernel[1]) / windowCounts(x.size(1), x.size(2), p, x.options()));
+  at::Tensor dx = at::avg_pool2d_backward(g.contiguous(at::MemoryFormat::ChannelsLast), toNCHW(input, true), p.kernel,
+                                          p.stride, {0, 0}, false, true, c10::nullopt);
+  dx = fromNCHW(dx, true);
+  if (p.padded()) dx = cropImage(dx, p.pad, true);
+  return ret(info.Env(), dx);
+}
+
+// interpolate(x, axis, Float32Array matrix [out, in]): y = M applied along `axis` (bilinear resize
+// and its gradient, with TF's exact sampling positions computed on the host).
+Napi::Value Interpolate(const Napi::CallbackInfo& info) {
+  const at::Tensor& x = get(info[0]);
+  int64_t axis = num(info[1]);
+  Napi::Float32Array m = info[2].As<Napi::Float32Array>();
+  int64_t in = x.size(axis);
+  int64_t out = static_cast<int64_t>(m.ElementLength()) / std::max<int64_t>(in, 1);
+  at::Tensor mat = at::from_blob(m.Data(), {out, in}, at::kFloat).clone();
+  at::Tensor moved = x.movedim(axis, -1);
+  at::Tensor y = at::matmul(moved, mat.t());
+  return ret(info.Env(), y.movedim(-1, axis));
+}
+
+#define EXPORT(name, fn) exports.Set(name, Napi::Function::New<guarded<fn>>(env, name))
+
+Napi::Array names(Napi::Env env, const char* const* list, size_t n) {
+  Napi::Array a = Napi::Array::New(env, n);
+  for (size_t i = 0; i < n; ++i) a.Set(static_cast<uint32_t>(i), Napi::String::New(env, list[i]));
+  return a;
+}
+
+Napi::Object Module(Napi::Env env, Napi::Object exports) {
+  exports.Set("unaryOps", names(env, kUnaryOps, sizeof(kUnaryOps) / sizeof(*kUnaryOps)));
+  exports.Set("binaryOps", names(env, kBinaryOps, sizeof(kBinaryOps) / sizeof(*kBinaryOps)));
+  exports.Set("reduceOps", names(env, kReduceOps, sizeof(kReduceOps) / sizeof(*kReduceOps)));
+  EXPORT("init", Init);
+  EXPORT("setThreads", SetThreads);
+  EXPORT("getThreads", GetThreads);
+  EXPORT("parallelInfo", ParallelInfo);
+  EXPORT("config", Config);
+  EXPORT("live", Live);
+  EXPORT("free", Free);
+  EXPORT("freeAll", FreeAll);
+  EXPORT("describe", Describe);
+  EXPORT("fromData", FromData);
+  EXPORT("toData", ToData);
+  EXPORT("unary", Unary);
+  EXPORT("binary", Binary);
+  EXPORT("cast", Cast);
+  EXPORT("where", Where);
+  EXPORT("reshape", Reshape);
+  EXPORT("permute", Permute);
+  EXPORT("expand", Expand);
+  EXPORT("flip", Flip);
+  EXPORT("repeat", Repeat);
+  EXPORT("stridedSlice", StridedSlice);
+  EXPORT("concat", Concat);
+  EXPORT("stack", Stack);
+  EXPORT("unbind", Unbind);
+  EXPORT("split", Split);
+  EXPORT("pad", Pad);
+  EXPORT("full", Full);
+  EXPORT("take", Take);
+  EXPORT("takeAdjoint", TakeAdjoint);
+  EXPORT("gather", Gather);
+  EXPORT("gatherNd", GatherNd);
+  EXPORT("scatterNd", ScatterNd);
+  EXPORT("tensorScatterUpdate", TensorScatterUpdate);
+  EXPORT("segmentSum", SegmentSum);
+  EXPORT("oneHot", OneHot);
+  EXPORT("reduce", Reduce);
+  EXPORT("argReduce", ArgReduce);
+  EXPORT("softmax", Softmax);
+  EXPORT("scan", Scan);
+  EXPORT("topk", TopK);
+  EXPORT("searchSorted", SearchSorted);
+  EXPORT("matmul", MatMul);
+  EXPORT("einsum", Einsum);
+  EXPORT("conv2d", Conv2d);
+  EXPORT("conv2dBackpropInput", Conv2dBackpropInput);
+  EXPORT("conv2dBackpropFilter", Conv2dBackpropFilter);
+  EXPORT("pool2d", Pool2d);
+  EXPORT("maxPoolGrad", MaxPoolGrad);
+  EXPORT("avgPoolGrad", AvgPoolGrad);
+  EXPORT("interpolate", Interpolate);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(distillery_libtorch, Module)
