@@ -1,0 +1,451 @@
+/**
+ * The executor: runs a resolved graph.
+ *
+ * One inversify container per run. Each node is created as soon as its resource inputs have resolved
+ * (resources may be Promises: a training node resolves its trained model when training ends), its
+ * stream producers exist and its `after` nodes have finished; then its `run` starts. Nodes run
+ * concurrently wherever the graph allows — a stream needs its producer and its consumers alive together.
+ * When every node has finished, or one fails, or the signal aborts, all nodes are torn down: on
+ * cancellation each node's `saveState` runs first, then `dispose` runs exactly once per created node, in
+ * reverse creation order.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Container } from 'inversify';
+import * as tf from '@tensorflow/tfjs-core';
+import { CancelledError, DistilleryError, NodeRuntimeError } from '../errors';
+import type { ResolvedGraph, ResolvedNode } from '../graph/types';
+import type { NodeRegistry } from '../registry/registry';
+import type { NodeContext, NodeInstance, NodeLogger } from '../registry/types';
+import { activeBackend, selectBackend, type BackendInfo } from '../backends';
+import { StreamGate } from './gate';
+import { ProgressReporter, formatMetrics, type ProgressMode } from './progress';
+import {
+  JsonLinesWriter,
+  LOGS_FILE,
+  MANIFEST_FILE,
+  RESOLVED_GRAPH_FILE,
+  distilleryVersion,
+  gitInfo,
+  prepareRunDir,
+  readManifest,
+  writeJsonAtomic,
+  type RunManifest,
+} from './run-folder';
+
+export interface RunOptions {
+  /** The registry the graph was loaded with; bound in the container as `distillery.registry`. */
+  registry?: NodeRegistry;
+  /** Run folder; default `<runsDir>/<graph-name>-<timestamp>`. */
+  outDir?: string;
+  /** Parent of generated run folders (default `runs`, relative to the working directory). */
+  runsDir?: string;
+  /** Compute backend to select first (`auto`, `cpu`, `wasm` …); absent: keep the active TF.js backend. */
+  backend?: string;
+  threads?: number;
+  /** Continue the run in `outDir`: nodes see `ctx.resume = true`; logs are appended. */
+  resume?: boolean;
+  /** Aborting it cancels the run (status `cancelled`; nodes save state, then are disposed). */
+  signal?: AbortSignal;
+  /** Progress display (default `auto`: bars on a terminal, lines otherwise). */
+  progress?: ProgressMode;
+  /** Lines mode: seconds between progress lines, in ms (default 10 000). */
+  progressIntervalMs?: number;
+  /** Where the backend line, log lines and progress go (default process.stderr). */
+  output?: NodeJS.WritableStream;
+  /** Recorded in the manifest (default process.argv). */
+  argv?: string[];
+}
+
+export type NodeStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+export interface NodeTiming {
+  id: string;
+  type: string;
+  status: NodeStatus;
+  /** ISO times; absent when the node never got that far. */
+  createdAt?: string;
+  endedAt?: string;
+  /** From the start of `create` to the end of `run` (and of its streams). */
+  durationMs?: number;
+}
+
+export interface RunResult {
+  runDir: string;
+  status: 'completed' | 'cancelled' | 'failed';
+  /** The first failure (a NodeRuntimeError naming the node and, for streams, the port), or the cancellation. */
+  error?: DistilleryError;
+  startedAt: string;
+  endedAt: string;
+  durationMs: number;
+  backend: BackendInfo;
+  /** Per-node status and timings, in the graph's topological order. */
+  nodes: NodeTiming[];
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(err: unknown): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
+interface NodeState {
+  node: ResolvedNode;
+  timing: NodeTiming;
+  /** Settles when `create` has returned (rejects when the node was never created). */
+  created: Deferred<void>;
+  /** Settles when the node's run, its resource outputs and its output streams are all done. */
+  finished: Deferred<void>;
+  instance?: NodeInstance;
+  /** Resource outputs as Promises (settle when the node's value resolves). */
+  resources: Map<string, Promise<unknown>>;
+  gates: Map<string, StreamGate>;
+  createStart?: number;
+}
+
+const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/** 32-bit FNV-1a of `<seed>:<nodeId>`: a stable, distinct seed per node. */
+export function nodeSeed(graphSeed: number, nodeId: string): number {
+  let h = 0x811c9dc5;
+  for (const ch of `${graphSeed}:${nodeId}`) {
+    h ^= ch.codePointAt(0)!;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+/** Waits for `promise` unless `signal` aborts first (then rejects with the abort reason). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+function asNodeError(nodeId: string, err: unknown, what: string, port?: string): DistilleryError {
+  if (err instanceof NodeRuntimeError || err instanceof CancelledError) return err;
+  return new NodeRuntimeError(nodeId, `${what}${message(err)}`, { port, cause: err });
+}
+
+export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): Promise<RunResult> {
+  const startedAt = new Date();
+  const output = options.output ?? process.stderr;
+  const backend: BackendInfo = options.backend !== undefined
+    ? await selectBackend(options.backend, { threads: options.threads })
+    : activeBackend() ?? { name: tf.getBackend() as BackendInfo['name'], tfBackend: tf.getBackend(), threads: 1, description: `${tf.getBackend()} (selected outside Distillery)` };
+
+  const states = new Map<string, NodeState>();
+  const creationOrder: NodeState[] = [];
+  const container = new Container();
+  container.bind('distillery.graph').toConstantValue(graph);
+  if (options.registry) container.bind('distillery.registry').toConstantValue(options.registry);
+
+  for (const plugin of graph.loadedPlugins ?? []) {
+    try {
+      plugin.plugin.bindings?.(container);
+    } catch (err) {
+      throw new DistilleryError('PLUGIN', `${plugin.source}: bindings() failed: ${message(err)}`, { cause: err });
+    }
+  }
+
+  const runDir = prepareRunDir({ graphName: graph.name, outDir: options.outDir, runsDir: options.runsDir, resume: options.resume, now: startedAt });
+  container.bind('distillery.runDir').toConstantValue(runDir);
+  const resume = options.resume === true;
+  const argv = options.argv ?? process.argv;
+  const previous = resume ? readManifest(runDir) : undefined;
+  const manifest: RunManifest = {
+    graph: { name: graph.name, file: graph.file, seed: graph.seed },
+    distillery: distilleryVersion(),
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    backend: { name: backend.name, description: backend.description, threads: backend.threads },
+    argv,
+    git: gitInfo(path.dirname(graph.file)),
+    startedAt: startedAt.toISOString(),
+    status: 'running',
+    attempts: previous
+      ? [...(previous.attempts ?? []), { startedAt: previous.startedAt, endedAt: previous.endedAt, status: previous.status, argv: previous.argv, error: previous.error }]
+      : [],
+  };
+  writeJsonAtomic(path.join(runDir, RESOLVED_GRAPH_FILE), graph.raw);
+  writeJsonAtomic(path.join(runDir, MANIFEST_FILE), manifest);
+  const logs = new JsonLinesWriter(path.join(runDir, LOGS_FILE));
+  const reporter = new ProgressReporter({ mode: options.progress ?? 'auto', output, intervalMs: options.progressIntervalMs });
+  const event = (node: string | undefined, name: string, fields: Record<string, unknown> = {}): void =>
+    logs.write({ time: new Date().toISOString(), kind: 'event', ...(node !== undefined ? { node } : {}), event: name, ...fields });
+
+  event(undefined, resume ? 'run-resumed' : 'run-started', { runDir, backend: backend.description });
+  reporter.line(`backend: ${backend.description}`);
+  reporter.line(`run folder: ${path.relative(process.cwd(), runDir) || '.'}${resume ? ' (resumed)' : ''}`);
+
+  const controller = new AbortController();
+  let primaryError: DistilleryError | undefined;
+  let cancelled = false;
+  const onExternalAbort = (): void => {
+    if (controller.signal.aborted) return;
+    cancelled = true;
+    event(undefined, 'cancel-requested');
+    controller.abort(new CancelledError());
+  };
+  if (options.signal?.aborted) onExternalAbort();
+  else options.signal?.addEventListener('abort', onExternalAbort, { once: true });
+
+  const fail = (err: DistilleryError): void => {
+    if (controller.signal.aborted) {
+      // A consequence of the first failure or of the cancellation: keep it in the log only.
+      if (!(err instanceof CancelledError)) logs.write({ time: new Date().toISOString(), kind: 'log', level: 'error', node: (err as NodeRuntimeError).nodeId, message: err.message });
+      return;
+    }
+    primaryError = err;
+    logs.write({ time: new Date().toISOString(), kind: 'log', level: 'error', node: (err as NodeRuntimeError).nodeId, ...((err as NodeRuntimeError).port ? { port: (err as NodeRuntimeError).port } : {}), message: err.message });
+    controller.abort(err);
+  };
+  controller.signal.addEventListener('abort', () => {
+    for (const st of states.values()) for (const gate of st.gates.values()) gate.abort(controller.signal.reason);
+  }, { once: true });
+
+  for (const node of graph.nodes) {
+    states.set(node.id, {
+      node,
+      timing: { id: node.id, type: node.type, status: 'pending' },
+      created: deferred<void>(),
+      finished: deferred<void>(),
+      resources: new Map(),
+      gates: new Map(),
+    });
+  }
+  const consumersOf = (nodeId: string, port: string): { node: string; port: string }[] =>
+    graph.edges.filter((e) => e.from.node === nodeId && e.from.port === port).map((e) => ({ node: e.to.node, port: e.to.port }));
+
+  const nodeLogger = (id: string): NodeLogger => {
+    const write = (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>): void => {
+      logs.write({ time: new Date().toISOString(), kind: 'log', level, node: id, message: msg, ...(fields ? { fields } : {}) });
+      const extra = fields && Object.keys(fields).length ? ' ' + JSON.stringify(fields) : '';
+      reporter.line(`[${id}]${level === 'warn' ? ' warning:' : ''} ${msg}${extra}`);
+    };
+    return {
+      info: (msg, fields) => write('info', msg, fields),
+      warn: (msg, fields) => write('warn', msg, fields),
+      metrics: (step, values) => {
+        logs.write({ time: new Date().toISOString(), kind: 'metrics', node: id, step, values });
+        reporter.metrics(id, step, values);
+      },
+    };
+  };
+
+  async function lifecycle(st: NodeState): Promise<void> {
+    const { node } = st;
+    const signal = controller.signal;
+    const resources: Record<string, unknown> = {};
+    const streams: Record<string, ReturnType<StreamGate['handleFor']>> = {};
+    try {
+      for (const [port, ref] of Object.entries(node.inputs)) {
+        const producer = states.get(ref.node)!;
+        const spec = node.def.inputs[port];
+        await untilAborted(producer.created.promise, signal);
+        if (spec?.kind === 'stream') {
+          streams[port] = producer.gates.get(ref.port)!.handleFor(node.id, port);
+        } else {
+          resources[port] = await untilAborted(producer.resources.get(ref.port)!, signal);
+        }
+      }
+      for (const dep of node.after) await untilAborted(states.get(dep)!.finished.promise, signal);
+    } catch (err) {
+      st.timing.status = signal.aborted ? 'cancelled' : 'failed';
+      st.created.reject(err);
+      st.finished.reject(err);
+      return;
+    }
+
+    let outDirMade = false;
+    const nodeOutDir = path.join(runDir, node.id);
+    const ctx: NodeContext = {
+      id: node.id,
+      config: node.config,
+      resources,
+      streams,
+      container,
+      get outDir() {
+        if (!outDirMade) {
+          fs.mkdirSync(nodeOutDir, { recursive: true });
+          outDirMade = true;
+        }
+        return nodeOutDir;
+      },
+      runDir,
+      seed: nodeSeed(graph.seed, node.id),
+      resume,
+      log: nodeLogger(node.id),
+      signal,
+      progress: (label, total) => reporter.handle(node.id, label, total),
+    };
+
+    st.createStart = Date.now();
+    st.timing.createdAt = new Date(st.createStart).toISOString();
+    st.timing.status = 'running';
+    const ownWork: Promise<unknown>[] = [];
+    try {
+      const instance = await node.def.create(ctx);
+      st.instance = instance ?? {};
+      creationOrder.push(st);
+      event(node.id, 'created');
+      for (const [port, spec] of Object.entries(node.def.outputs)) {
+        const connected = consumersOf(node.id, port);
+        if (spec.kind === 'resource') {
+          const has = st.instance.resources !== undefined && port in st.instance.resources;
+          if (!has) {
+            if (connected.length > 0) throw new NodeRuntimeError(node.id, `create() did not provide resource output "${port}"`, { port });
+            continue;
+          }
+          const value = Promise.resolve(st.instance.resources![port]).then(
+            (v) => {
+              container.bind(`${node.id}.${port}`).toConstantValue(v);
+              return v;
+            },
+            (err: unknown) => {
+              const e = asNodeError(node.id, err, 'resource output failed: ', port);
+              fail(e);
+              throw e;
+            },
+          );
+          value.catch(() => {});
+          st.resources.set(port, value);
+          ownWork.push(value);
+        } else {
+          const stream = st.instance.streams?.[port];
+          if (stream === undefined) {
+            if (connected.length > 0) throw new NodeRuntimeError(node.id, `create() did not provide stream output "${port}"`, { port });
+            continue;
+          }
+          const gate = new StreamGate(stream, { node: node.id, port }, connected, (e) => fail(e));
+          if (signal.aborted) gate.abort(signal.reason);
+          st.gates.set(port, gate);
+          ownWork.push(gate.settled);
+        }
+      }
+      st.created.resolve();
+      if (st.instance.run) {
+        event(node.id, 'run-started');
+        await st.instance.run();
+      }
+      await Promise.all(ownWork);
+      st.timing.status = 'completed';
+      event(node.id, 'finished');
+      st.finished.resolve();
+    } catch (err) {
+      const e = asNodeError(node.id, err, '');
+      if (!signal.aborted) {
+        st.timing.status = 'failed';
+        fail(e);
+      } else if (e === signal.reason || e instanceof CancelledError || (err as Error)?.name === 'AbortError') {
+        // Stopped because the run was cancelled or another node failed.
+        st.timing.status = 'cancelled';
+      } else {
+        st.timing.status = 'failed';
+        fail(e);
+      }
+      event(node.id, st.timing.status, { message: e.message });
+      st.created.reject(e);
+      st.finished.reject(e);
+    } finally {
+      for (const port of Object.keys(streams)) states.get(node.inputs[port].node)!.gates.get(node.inputs[port].port)?.release(node.id, port);
+      const end = Date.now();
+      st.timing.endedAt = new Date(end).toISOString();
+      st.timing.durationMs = end - st.createStart;
+    }
+  }
+
+  // Release stream handles of nodes that never got created, so their producers are not held back.
+  const tasks = graph.nodes.map((node) => {
+    const st = states.get(node.id)!;
+    return lifecycle(st).finally(() => {
+      if (st.instance === undefined) {
+        for (const [port, ref] of Object.entries(node.inputs)) {
+          if (node.def.inputs[port]?.kind === 'stream') states.get(ref.node)!.gates.get(ref.port)?.release(node.id, port);
+        }
+      }
+    });
+  });
+  await Promise.allSettled(tasks);
+
+  // Nodes that never started (their inputs failed) are pending; count them as cancelled in the result.
+  for (const st of states.values()) if (st.timing.status === 'pending' || st.timing.status === 'running') st.timing.status = 'cancelled';
+  // A stream failure is reported by the producer's gate; the producer node is the one that failed.
+  if (primaryError instanceof NodeRuntimeError) {
+    const culprit = states.get(primaryError.nodeId);
+    if (culprit) culprit.timing.status = 'failed';
+  }
+
+  const teardown = [...creationOrder].reverse();
+  if (cancelled) {
+    for (const st of teardown) {
+      if (!st.instance?.saveState) continue;
+      try {
+        await st.instance.saveState();
+        event(st.node.id, 'state-saved');
+      } catch (err) {
+        const msg = `saveState failed: ${message(err)}`;
+        logs.write({ time: new Date().toISOString(), kind: 'log', level: 'error', node: st.node.id, message: msg });
+        reporter.line(`[${st.node.id}] error: ${msg}`);
+      }
+    }
+  }
+  for (const st of teardown) {
+    try {
+      await st.instance?.dispose?.();
+      event(st.node.id, 'disposed');
+    } catch (err) {
+      const e = new NodeRuntimeError(st.node.id, `dispose failed: ${message(err)}`, { cause: err });
+      logs.write({ time: new Date().toISOString(), kind: 'log', level: 'error', node: st.node.id, message: e.message });
+      if (!primaryError && !cancelled) primaryError = e;
+    }
+  }
+  options.signal?.removeEventListener('abort', onExternalAbort);
+  reporter.stop();
+
+  const endedAt = new Date();
+  const status: RunResult['status'] = cancelled ? 'cancelled' : primaryError ? 'failed' : 'completed';
+  const error: DistilleryError | undefined = status === 'cancelled' ? new CancelledError() : primaryError;
+  manifest.endedAt = endedAt.toISOString();
+  manifest.status = status;
+  if (error) manifest.error = error.message;
+  writeJsonAtomic(path.join(runDir, MANIFEST_FILE), manifest);
+  event(undefined, `run-${status}`, error ? { message: error.message } : {});
+  logs.close();
+
+  return {
+    runDir,
+    status,
+    error,
+    startedAt: startedAt.toISOString(),
+    endedAt: endedAt.toISOString(),
+    durationMs: endedAt.getTime() - startedAt.getTime(),
+    backend,
+    nodes: graph.nodes.map((n) => states.get(n.id)!.timing),
+  };
+}
+
+export { formatMetrics };
