@@ -56,6 +56,43 @@ function endsWithKey(tokens: momoa.Token[]): boolean {
   return stack[stack.length - 1] === 'LBrace';
 }
 
+/** True when the text after the token at `offset` holds only whitespace and comments. */
+function restIsBlank(text: string, offset: number): boolean {
+  try {
+    return momoa.tokenize(text.slice(offset + 1), { mode: 'json5' })
+      .every((t) => t.type === 'LineComment' || t.type === 'BlockComment');
+  } catch {
+    return false;
+  }
+}
+
+function hasTokens(text: string): boolean {
+  try {
+    return momoa.tokenize(text, { mode: 'json5' }).some((t) => t.type !== 'LineComment' && t.type !== 'BlockComment');
+  } catch {
+    return true;
+  }
+}
+
+/** Where an unclosed block comment starts: the last opener whose prefix tokenizes and that is never closed. */
+function unclosedBlockComment(text: string): { line: number; column: number } | undefined {
+  const at = text.lastIndexOf('/*');
+  if (at < 0 || text.indexOf('*/', at + 2) >= 0) return undefined;
+  try {
+    momoa.tokenize(text.slice(0, at), { mode: 'json5' });
+  } catch {
+    return undefined; // the "/*" is inside a string or after another error
+  }
+  const before = text.slice(0, at).split(/\r\n|\r|\n/);
+  return { line: before.length, column: before[before.length - 1].length + 1 };
+}
+
+/** Line and column just past the last character. */
+function endPosition(text: string): { line: number; column: number } {
+  const lines = text.split(/\r\n|\r|\n/);
+  return { line: lines.length, column: lines[lines.length - 1].length + 1 };
+}
+
 /** Turns a momoa parse error into a Problem with a readable message and a hint. */
 function syntaxProblem(err: unknown, file: string, text: string): Problem {
   const e = err as Error & { line?: number; column?: number; offset?: number };
@@ -65,7 +102,23 @@ function syntaxProblem(err: unknown, file: string, text: string): Problem {
   let hint: string | undefined;
   const offset = e.offset ?? 0;
   let m: RegExpExecArray | null;
-  if (/^Unexpected end of input/.test(raw)) {
+  const rest = restIsBlank(text, offset);
+  if (!hasTokens(text)) {
+    message = 'invalid JSON5: the file holds no value';
+    hint = 'a graph file is one object: { version: 1, name: \'…\', nodes: { … } }';
+  } else if (/^Unexpected end of input/.test(raw) || (/^Unexpected token Comma/.test(raw) && rest)) {
+    // momoa reports a trailing comma at the very end as an unexpected comma; the real problem is the end.
+    const comment = unclosedBlockComment(text);
+    if (comment) {
+      Object.assign(position, comment);
+      message = 'invalid JSON5: block comment is not closed';
+      hint = 'close it with */';
+    } else {
+      Object.assign(position, endPosition(text));
+      message = 'invalid JSON5: unexpected end of file';
+      hint = 'an object, array or string is not closed';
+    }
+  } else if (/^Unexpected end of input/.test(raw)) {
     message = 'invalid JSON5: unexpected end of file';
     hint = 'an object, array, string or block comment is not closed';
   } else if ((m = /^Unexpected token (\w+) found/.exec(raw))) {
@@ -125,6 +178,13 @@ function duplicateKeyProblems(root: ValueNode, file: string): Problem[] {
   return problems;
 }
 
+/** json5 reports a line break as column 0 of the next line; point at the end of the line it ends instead. */
+function json5Position(file: string, text: string, line: number, column: number): SourcePosition {
+  if (column > 0 || line < 2) return { file, line, column: Math.max(1, column) };
+  const lines = text.split(/\r\n|\r|\n/);
+  return { file, line: line - 1, column: (lines[line - 2] ?? '').length + 1 };
+}
+
 /** Parses JSON5 text; returns the AST and value, or the syntax problem. Duplicate keys are problems too. */
 export function parseSource(text: string, file: string): { source?: ParsedSource; problems: Problem[] } {
   let doc: momoa.DocumentNode;
@@ -143,7 +203,7 @@ export function parseSource(text: string, file: string): { source?: ParsedSource
     const lineBreak = /invalid character '\\n'|'\n'/.test(detail) || detail.includes("'\\u2028'");
     return {
       problems: [{
-        position: { file, line: e.lineNumber ?? 1, column: Math.max(1, e.columnNumber ?? 1) },
+        position: json5Position(file, text, e.lineNumber ?? 1, e.columnNumber ?? 1),
         path: '',
         message: lineBreak ? 'invalid JSON5: line break inside a string' : `invalid JSON5: ${detail}`,
         ...(lineBreak ? { hint: 'write \\n inside the string, or close it before the line ends' } : {}),

@@ -16,7 +16,7 @@ import { loadPlugin, registerPluginCollecting } from '../registry/plugins';
 import { suggestionHint } from '../registry/suggest';
 import type { NodeTypeDefinition, PortSpec } from '../registry/types';
 import { createAjv, type ValidateFunction } from '../schema/ajv';
-import { validateNodeConfig } from '../schema/config';
+import { NODE_TYPE_PATTERN, PORT_NAME_PATTERN, validateNodeConfig } from '../schema/config';
 import { definitionsSchema, graphFileSchema, DEFINITIONS_FILE } from '../schema/files';
 import { ajvErrorsToProblems, joinPointer, pointerToPath, type PointerLocator } from '../schema/problems';
 import { applySets, type AppliedSet } from './overrides';
@@ -79,6 +79,11 @@ interface NodeDraft {
   deps: { node: string; pointer: string }[];
 }
 
+/** Registry messages list definition problems on indented lines; a Problem is one line. */
+function oneLine(message: string): string {
+  return message.replace(/:\n\s+- /, ': ').replace(/\n\s+- /g, '; ').replace(/\n/g, ' ');
+}
+
 async function loadGraphPlugins(
   doc: unknown, file: string, registry: NodeRegistry, problem: (pointer: string, message: string, extra?: Partial<Problem>) => void,
 ): Promise<LoadedPlugin[]> {
@@ -90,10 +95,10 @@ async function loadGraphPlugins(
     const pointer = joinPointer('/plugins', i);
     try {
       const { plugin, source } = await loadPlugin(spec, fromDir);
-      for (const err of registerPluginCollecting(registry, plugin, source)) problem(pointer, err.message);
+      for (const err of registerPluginCollecting(registry, plugin, source)) problem(pointer, oneLine(err.message));
       loaded.push({ spec, source, plugin });
     } catch (err) {
-      if (err instanceof PluginError || err instanceof RegistryError) problem(pointer, err.message);
+      if (err instanceof PluginError || err instanceof RegistryError) problem(pointer, oneLine(err.message));
       else throw err;
     }
   }
@@ -237,7 +242,7 @@ export async function validateGraphText(text: string, file: string, options: Loa
     const draft: NodeDraft = { id, index, raw, inputs: {}, after: [], deps: [] };
     drafts.push(draft);
     const nodePointer = joinPointer('/nodes', id);
-    if (typeof raw.type !== 'string') return;
+    if (typeof raw.type !== 'string' || !NODE_TYPE_PATTERN.test(raw.type)) return; // the schema reports it
     const def = registry.get(raw.type);
     if (!def) {
       const known = registry.list().map((d) => d.type);
@@ -267,12 +272,12 @@ export async function validateGraphText(text: string, file: string, options: Loa
       const producer = draftById.get(srcId);
       if (!Object.prototype.hasOwnProperty.call(nodesValue, srcId)) {
         problemAt(refPointer, `unknown node "${srcId}" in input reference "${ref}"`, {
-          hint: suggestionHint(srcId, nodeIds.filter((n) => n !== d.id), 'nodes'),
+          hint: suggestionHint(srcId, nodeIds.filter((n) => n !== d.id), 'nodes in this graph'),
         });
       } else if (producer) {
         d.deps.push({ node: srcId, pointer: refPointer });
       }
-      if (!d.def) continue;
+      if (!d.def || !PORT_NAME_PATTERN.test(port)) continue;
       const inSpec = d.def.inputs[port];
       if (!inSpec) {
         const names = Object.keys(d.def.inputs);
@@ -330,7 +335,7 @@ export async function validateGraphText(text: string, file: string, options: Loa
         const pointer = joinPointer(nodePointer, 'after', i);
         if (!Object.prototype.hasOwnProperty.call(nodesValue, target)) {
           problemAt(pointer, `"after" names unknown node "${target}"`, {
-            hint: suggestionHint(target, nodeIds.filter((n) => n !== d.id), 'nodes'),
+            hint: suggestionHint(target, nodeIds.filter((n) => n !== d.id), 'nodes in this graph'),
           });
           return;
         }

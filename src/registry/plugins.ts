@@ -68,7 +68,7 @@ function resolveEntry(spec: string, fromDir: string): string {
       throw new PluginError(`plugin "${spec}": cannot resolve the package: ${(err as Error).message}`, { cause: err });
     }
     throw new PluginError(
-      `plugin "${spec}" not found: no installed package of that name (searched from ${displayPath(fromDir)} and ${displayPath(process.cwd())}); ` +
+      `plugin "${spec}" not found: no installed package of that name (searched from ${displayPath(fromDir) || '.'} and the working directory); ` +
         'install it with npm, or write a local folder as a path starting with "./" or "../"',
     );
   }
