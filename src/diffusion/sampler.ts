@@ -15,6 +15,7 @@ import { guidedPredict, type GuidanceSpec } from './guidance';
 import { seededNormalSource } from './noise';
 import type { NoiseSchedule } from './schedule';
 import type { InferenceSchedule, PrevTimestepRule } from './timesteps';
+import type { Rng, RngSeed } from '../training/rng';
 
 export interface SamplerOptions {
   /** Number of sampler steps N. */
@@ -27,8 +28,11 @@ export interface SamplerOptions {
   guidance?: { scale: number } | { weight: number };
   /** Guidance rescale φ in [0, 1]. */
   rescale?: number;
-  /** Seed of every random draw (initial noise first, then per-step noise). */
-  seed: number;
+  /**
+   * Seed of every random draw (initial noise first, then per-step noise), or a generator the caller
+   * manages (it is advanced).
+   */
+  seed: RngSeed | Rng;
   /** z_T to start from instead of seeded noise, [B, H, W, C] (the caller keeps ownership). */
   initialNoise?: tf.Tensor4D;
   /** Clip x̂ inside each step; default: the schedule's clipSample (with its clipSampleRange). */
@@ -55,7 +59,7 @@ interface Prepared {
   clip: number | undefined;
 }
 
-function prepare(model: ConditionalDenoiser, schedule: NoiseSchedule, options: SamplerOptions, draw: (shape: number[]) => tf.Tensor): Prepared {
+function prepare(model: ConditionalDenoiser, schedule: NoiseSchedule, options: SamplerOptions, draw: (shape: readonly number[]) => tf.Tensor): Prepared {
   const labels = Array.from(options.labels);
   const batch = labels.length;
   if (batch === 0) throw new ScheduleError('sampling needs at least one label');
@@ -82,10 +86,10 @@ function run(
   schedule: NoiseSchedule,
   plan: InferenceSchedule,
   options: SamplerOptions,
-  step: (z: tf.Tensor4D, prediction: tf.Tensor4D, t: number, tPrev: number, draw: (shape: number[]) => tf.Tensor, clip: number | undefined) => tf.Tensor4D,
+  step: (z: tf.Tensor4D, prediction: tf.Tensor4D, t: number, tPrev: number, draw: (shape: readonly number[]) => tf.Tensor, clip: number | undefined) => tf.Tensor4D,
 ): tf.Tensor4D {
   const source = seededNormalSource(options.seed);
-  const draw = (shape: number[]) => source.normal(shape);
+  const draw = (shape: readonly number[]) => source.normal(shape);
   const prepared = prepare(model, schedule, options, draw);
   let z = prepared.z;
   try {
