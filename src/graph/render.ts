@@ -1,6 +1,7 @@
 /**
- * Graph pictures as text: Mermaid and Graphviz DOT. Resource edges are solid (bold in DOT), stream
- * edges dashed, ordering-only `after` edges dotted with a circle head. Edge labels name the ports.
+ * Graph pictures as text: Mermaid and Graphviz DOT. Edge labels name the ports and say what flows.
+ * Mermaid: resources solid, streams thick, `after` dotted. DOT: resources bold, streams dashed, `after`
+ * dotted with a circle head.
  */
 import type { GraphEdge, ResolvedGraph } from './types';
 
@@ -17,15 +18,15 @@ export function toMermaid(graph: ResolvedGraph): string {
   const ids = new Map(graph.nodes.map((n, i) => [n.id, `n${i + 1}`]));
   const lines = [
     'flowchart LR',
-    '  %% solid arrows: resources (created once); dashed: streams (items flow); dotted circle: "after" ordering',
+    '  %% solid arrows: resources (created once); thick arrows: streams (items flow); dotted: "after" (order only)',
   ];
-  for (const n of graph.nodes) lines.push(`  ${ids.get(n.id)}["${mermaidText(n.id)}<br/><small>${mermaidText(n.type)}</small>"]`);
+  for (const n of graph.nodes) lines.push(`  ${ids.get(n.id)}["${mermaidText(n.id)}<br/>(${mermaidText(n.type)})"]`);
   for (const e of graph.edges) {
-    const arrow = e.kind === 'resource' ? '-->' : '-.->';
+    const arrow = e.kind === 'resource' ? '-->' : '==>';
     lines.push(`  ${ids.get(e.from.node)} ${arrow}|"${mermaidText(`${edgeLabel(e)} (${e.kind}: ${e.type})`)}"| ${ids.get(e.to.node)}`);
   }
   for (const n of graph.nodes) {
-    for (const before of n.after) lines.push(`  ${ids.get(before)} -.-o|"after"| ${ids.get(n.id)}`);
+    for (const before of n.after) lines.push(`  ${ids.get(before)} -.->|"after"| ${ids.get(n.id)}`);
   }
   return lines.join('\n') + '\n';
 }
