@@ -59,7 +59,7 @@ export function gatherSchedule(schedule: NoiseSchedule, quantity: ScheduleQuanti
   }
   const table = tableFor(schedule, quantity, final);
   return tf.tidy(() => {
-    const index = tf.add(tf.clipByValue(tf.cast(t, 'int32'), -1, schedule.numTrainTimesteps - 1), 1);
+    const index = tf.add(tf.clipByValue(tf.cast(t, 'int32'), -1, schedule.numTrainTimesteps - 1), tf.scalar(1, 'int32'));
     return tf.gather(tf.tensor1d(table, 'float32'), index) as tf.Tensor1D;
   });
 }

@@ -3,6 +3,10 @@
  * and samplers, classifier-free guidance, and the stage-two distillation target. Imports no RxJS and
  * no DI; tensors are NHWC, timesteps [B].
  */
+// These functions are used inside training losses: make sure tf.grad can differentiate them even when
+// no model module (which also registers them) has been loaded.
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+
 export * from './config';
 export * from './betas';
 export * from './timesteps';
