@@ -3,6 +3,8 @@
  * when several loss functions are given), global-norm clipping, AdamW update. No tensor outlives it.
  */
 import * as tf from '@tensorflow/tfjs-core';
+// tf.variableGrads needs the gradient functions of the ops; TF.js registers them on this import.
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { TrainingError } from '../errors';
 import type { AdamW } from './adamw';
 import { GradientAccumulator, clipByGlobalNorm, globalNorm } from './grads';
