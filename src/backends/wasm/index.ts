@@ -1,19 +1,75 @@
 /**
- * The WASM backend provider. Placeholder-free minimal version: the stock single-threaded tfjs WASM
- * backend. The fast multi-threaded path with complete training kernels replaces this module (issue 4).
+ * The WASM backend provider: TensorFlow.js's WASM backend built from its threaded-SIMD binary, with
+ * Distillery's training kernels registered (see kernels/register.ts) and the thread count honoured.
+ *
+ * `init({ threads })` (default: all cores) may be called again with another thread count; tensors that
+ * live on the previous `wasm` backend instance are lost then, so dispose them first. `shutdown()`
+ * terminates the worker threads so the process can exit.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-wasm';
-import type { BackendProvider } from '../types';
+import * as os from 'node:os';
+import type { BackendInfo, BackendOptions, BackendProvider } from '../types';
+import { BackendError } from '../../errors';
+import { activateThreadedWasm, type WasmModule } from './threaded';
+import { registerWasmKernels } from './kernels/register';
+
+export { groupNorm, groupNormComposite, type GroupNormOptions } from './fused';
+export { registerWasmKernels, DISTILLERY_WASM_KERNELS } from './kernels/register';
+
+let current: { module: WasmModule; threads: number } | undefined;
+
+function allCores(): number {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+/** Worker threads that keep running between kernels must not keep the process alive on their own. */
+function unrefWorkers(module: WasmModule): void {
+  const pool = module.PThread;
+  if (!pool) return;
+  for (const w of [...pool.runningWorkers, ...pool.unusedWorkers] as { unref?: () => void }[]) w.unref?.();
+}
+
+/** Starts (or restarts with a new thread count) the multi-threaded `wasm` backend and makes it current. */
+export async function initWasmBackend(options: BackendOptions = {}): Promise<BackendInfo> {
+  const threads = options.threads ?? allCores();
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new BackendError(`wasm: threads must be a positive integer, got ${threads}`);
+  }
+  registerWasmKernels();
+  if (current) await shutdownWasmBackend();
+  const { threads: actual, module } = await activateThreadedWasm(threads);
+  if (actual !== threads) {
+    tf.removeBackend('wasm');
+    throw new BackendError(`wasm: asked for ${threads} threads but the backend started ${actual}`);
+  }
+  unrefWorkers(module);
+  current = { module, threads: actual };
+  return {
+    name: 'wasm',
+    tfBackend: 'wasm',
+    threads: actual,
+    description: `wasm (SIMD, ${actual} thread${actual === 1 ? '' : 's'}, Distillery training kernels)`,
+  };
+}
+
+/** Disposes the `wasm` backend instance and terminates its worker threads. Safe to call twice. */
+export async function shutdownWasmBackend(): Promise<void> {
+  if (!current) return;
+  current = undefined;
+  // Disposing the backend instance terminates its pthreads; removing it also drops its tensors.
+  if (tf.engine().registryFactory.wasm) tf.removeBackend('wasm');
+}
+
+/** Threads of the running `wasm` backend, or undefined when it is not started. */
+export function wasmThreads(): number | undefined {
+  return current?.threads;
+}
 
 export const wasmProvider: BackendProvider = {
   name: 'wasm',
   async available() {
-    return true;
+    return typeof (globalThis as { WebAssembly?: unknown }).WebAssembly === 'object' && typeof SharedArrayBuffer === 'function';
   },
-  async init() {
-    await tf.setBackend('wasm');
-    await tf.ready();
-    return { name: 'wasm', tfBackend: 'wasm', threads: 1, description: 'wasm (stock tfjs build, 1 thread)' };
-  },
+  init: initWasmBackend,
+  shutdown: shutdownWasmBackend,
 };
