@@ -78,8 +78,10 @@ export function timestepTensor(t: Timesteps, batch: number): tf.Tensor1D {
  * is called twice, once at t and once at t'.
  */
 export function teacherTwoStepTarget(schedule: NoiseSchedule, input: TeacherTargetInput): TeacherTargetResult {
-  checkOrder(input.t, input.tMid);
-  checkOrder(input.tMid, input.tNext);
+  const { t, tMid, tNext } = input;
+  if (typeof t === 'number' && typeof tMid === 'number' && typeof tNext === 'number' && !(t > tMid && tMid > tNext)) {
+    throw new ScheduleError(`the teacher's timesteps must decrease, t > t' > t'' (found t = ${t}, t' = ${tMid}, t'' = ${tNext})`);
+  }
   const batch = input.z.shape[0];
   return tf.tidy(() => {
     const tT = timestepTensor(input.t, batch);
