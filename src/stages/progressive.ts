@@ -1,0 +1,300 @@
+/**
+ * Stage two, progressive distillation (spec 5.3), with the seed's replay (5.4). Rounds halve the step
+ * count: in a round with an N-step student, the teacher (the previous round's EMA student; the stage-one
+ * model in the first round) samples in 2N steps of the K-step base schedule, and the student learns to
+ * land in one DDIM step where the teacher lands in two. Each round's EMA weights become the next
+ * round's teacher, and are written to `round-<r>-<N>steps/student.safetensors`.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type { Observable } from 'rxjs';
+import type { Batch } from '../data/batch';
+import type { ArrayDataset } from '../data/dataset';
+import type { NoiseSchedule } from '../diffusion/schedule';
+import type { DistillationTriple } from '../diffusion/timesteps';
+import { guidedPredict, type GuidanceSpec } from '../diffusion/guidance';
+import { teacherTwoStepTarget, tripleTensors } from '../diffusion/distillation-target';
+import { predictSample } from '../diffusion/predictions';
+import { gatherSchedule } from '../diffusion/coefficients';
+import { addNoise } from '../diffusion/noising';
+import { snrWeight, weightedMse, type SnrWeighting } from '../training/losses';
+import { randomNormal, randomUniform, type Rng } from '../training/rng';
+import { loadSafetensorsAsTf, writeSafetensors } from '../io/safetensors';
+import { ConfigError, type Problem } from '../errors';
+import { denoisingLoss, evaluationLoss, forEachBatch, holdBatch, releaseBatch, stepRng, type HeldBatch, type LossWeighting } from './common';
+import { deleteReplayBlock, disposeReplayItems, readReplayBlock, replayBlockFile, writeReplayBlock, type ReplayItem } from './replay';
+import { StageTrainer, type OptimizationConfig } from './trainer';
+import type { StageHandle, StageProgress } from './denoising';
+import type { TrainableDenoiser } from './types';
+
+export interface DistillationRound {
+  /** Student steps N of this round (the teacher uses 2N). */
+  steps: number;
+  /** Optimizer steps of this round. */
+  iterations: number;
+  /** EMA decay of this round (default: the stage's emaDecay). */
+  emaDecay?: number;
+  /** Learning rate of this round (default: the stage's lr). */
+  lr?: number;
+}
+
+export interface ReplayConfig {
+  /** Batches whose teacher targets are computed together and spilled to disk; 0 = lock-step, no spill. */
+  blockBatches: number;
+  /** Student passes over each block. */
+  times: number;
+}
+
+export interface ProgressiveOptions {
+  /** The first round's teacher; it samples in `baseSteps` steps. Not modified. */
+  teacher: TrainableDenoiser;
+  schedule: NoiseSchedule;
+  baseSteps: number;
+  rounds: DistillationRound[];
+  batches: Observable<Batch>;
+  /** Shared settings; each round overrides iterations, emaDecay and lr. */
+  optimization: Omit<OptimizationConfig, 'iterations'>;
+  /** Guidance scale the first teacher is sampled with (1 when stage one already built guidance in). */
+  teacherGuidanceScale: number;
+  /** For w-conditioned models: w ~ U[lo, hi] per example, given to teacher and student. */
+  weightRange?: [number, number];
+  lossWeighting: SnrWeighting;
+  minSnrGamma?: number;
+  distillWeight: number;
+  /** Weight of the ordinary denoising loss of the student (its own target) mixed in. */
+  targetWeight: number;
+  targetLoss: LossWeighting;
+  replay: ReplayConfig;
+  seed: number;
+  outDir: string;
+  resume: boolean;
+  heldOut?: ArrayDataset;
+  evalBatches?: number;
+  evalBatchSize?: number;
+  signal?: AbortSignal;
+  progress?: StageProgress;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface DistilledStudent {
+  steps: number;
+  model: TrainableDenoiser;
+  file: string;
+}
+
+/** Cross-field checks of a round list: halving from K/2 down, positive iterations. */
+export function checkRounds(baseSteps: number, rounds: readonly DistillationRound[], pathPrefix = 'rounds'): Problem[] {
+  const problems: Problem[] = [];
+  if (rounds.length === 0) problems.push({ path: pathPrefix, message: 'at least one round is needed' });
+  let teacherSteps = baseSteps;
+  rounds.forEach((r, i) => {
+    if (r.steps * 2 !== teacherSteps) {
+      problems.push({ path: `${pathPrefix}.${i}.steps`, message: `each round halves the previous step count (the first starts from baseSteps = ${baseSteps})`, expected: String(teacherSteps / 2), found: String(r.steps) });
+    }
+    teacherSteps = r.steps;
+  });
+  return problems;
+}
+
+export function roundDir(outDir: string, index: number, steps: number): string {
+  return path.join(outDir, `round-${index}-${steps}steps`);
+}
+
+function roundStudentFile(outDir: string, index: number, steps: number): string {
+  return path.join(roundDir(outDir, index, steps), 'student.safetensors');
+}
+
+/** Draws z_t at a random student step and computes the teacher's target: one replay item. */
+export function computeReplayItem(o: { schedule: NoiseSchedule; teacher: TrainableDenoiser; guidance?: GuidanceSpec; triples: readonly DistillationTriple[]; weightRange?: [number, number] },
+  x: tf.Tensor4D, labels: tf.Tensor1D, rng: Rng): ReplayItem {
+  const batch = x.shape[0];
+  return tf.tidy(() => {
+    const indices = rng.fork('i').intArray(batch, o.triples.length);
+    const { t, tMid, tNext } = tripleTensors(o.triples, indices);
+    const eps = randomNormal(rng.fork('eps'), x.shape) as tf.Tensor4D;
+    const z = addNoise(o.schedule, x, eps, t);
+    const w = o.weightRange ? randomUniform(rng.fork('w'), [batch], o.weightRange[0], o.weightRange[1]) as tf.Tensor1D : undefined;
+    const guidance: GuidanceSpec | undefined = w ? { weight: w } : o.guidance;
+    const teacherFn = (zz: tf.Tensor4D, tt: tf.Tensor1D) => guidedPredict(o.teacher, zz, tt, labels, guidance ? { guidance } : {});
+    const { target } = teacherTwoStepTarget(o.schedule, { z, t, tMid, tNext, teacher: teacherFn, predictionType: o.teacher.predictionType });
+    return { x: x.clone(), eps, t, z, labels: labels.clone(), target, ...(w ? { w } : {}) };
+  });
+}
+
+/** The student's loss on one replay item: weighted x-space MSE to x̃, plus the optional data target loss. */
+export function studentLoss(o: Pick<ProgressiveOptions, 'schedule' | 'lossWeighting' | 'minSnrGamma' | 'distillWeight' | 'targetWeight' | 'targetLoss'>,
+  student: TrainableDenoiser, item: ReplayItem): tf.Scalar {
+  return tf.tidy(() => {
+    const out = student.predict(item.z, item.t, item.labels, item.w);
+    const xHat = predictSample(o.schedule, out, item.z, item.t, student.predictionType);
+    const weight = snrWeight(o.lossWeighting, gatherSchedule(o.schedule, 'snr', item.t), o.minSnrGamma);
+    let loss = tf.mul(o.distillWeight, weightedMse(xHat, item.target, weight)) as tf.Scalar;
+    if (o.targetWeight > 0) {
+      loss = tf.add(loss, tf.mul(o.targetWeight, denoisingLoss(o.schedule, out, student.predictionType, item.x, item.eps, item.z, item.t,
+        { weighting: o.targetLoss, minSnrGamma: o.minSnrGamma }))) as tf.Scalar;
+    }
+    return loss;
+  });
+}
+
+async function loadModelFile(template: TrainableDenoiser, file: string): Promise<TrainableDenoiser> {
+  const model = template.clone();
+  const weights = await loadSafetensorsAsTf(file);
+  try {
+    model.loadWeights(weights);
+  } finally {
+    tf.dispose(Object.values(weights));
+  }
+  return model;
+}
+
+async function saveModelFile(model: TrainableDenoiser, file: string, metadata: Record<string, string>): Promise<void> {
+  await fs.promises.mkdir(path.dirname(file), { recursive: true });
+  const weights = model.getWeights();
+  try {
+    await writeSafetensors(file, weights, { ...metadata, config: JSON.stringify(model.config) });
+  } finally {
+    tf.dispose(Object.values(weights));
+  }
+}
+
+/** Runs every round; returns each round's student (the caller disposes them). */
+export async function runProgressiveDistillation(o: ProgressiveOptions, handle: StageHandle = {}): Promise<DistilledStudent[]> {
+  const problems = checkRounds(o.baseSteps, o.rounds);
+  if (problems.length) throw new ConfigError('progressive distillation', problems);
+  if (o.weightRange && !o.teacher.takesGuidanceWeight) {
+    throw new ConfigError('progressive distillation', [{ path: 'weightRange', message: 'a guidance-weight range needs a w-conditioned teacher (the stage-one paper variant)' }]);
+  }
+  const students: DistilledStudent[] = [];
+  let teacher = o.teacher;
+  const totalIterations = o.rounds.reduce((a, r) => a + r.iterations, 0);
+  let doneBefore = 0;
+  try {
+    for (let r = 0; r < o.rounds.length; r++) {
+      const round = o.rounds[r];
+      const file = roundStudentFile(o.outDir, r, round.steps);
+      if (o.resume && fs.existsSync(file)) {
+        const model = await loadModelFile(o.teacher, file);
+        students.push({ steps: round.steps, model, file });
+        o.log?.(`round ${r} (${round.steps} steps) already finished; loaded ${file}`);
+      } else {
+        const model = await runRound(o, r, teacher, handle, doneBefore, totalIterations);
+        await saveModelFile(model, file, { steps: String(round.steps), round: String(r), baseSteps: String(o.baseSteps) });
+        students.push({ steps: round.steps, model, file });
+      }
+      teacher = students[students.length - 1].model;
+      doneBefore += round.iterations;
+    }
+    return students;
+  } catch (err) {
+    for (const s of students) s.model.dispose();
+    throw err;
+  }
+}
+
+async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDenoiser, handle: StageHandle,
+  doneBefore: number, totalIterations: number): Promise<TrainableDenoiser> {
+  const round = o.rounds[r];
+  const config: OptimizationConfig = { ...o.optimization, iterations: round.iterations, emaDecay: round.emaDecay ?? o.optimization.emaDecay, lr: round.lr ?? o.optimization.lr };
+  const triples = o.schedule.distillationTriples(o.baseSteps, round.steps);
+  const guidance: GuidanceSpec | undefined = r === 0 && o.teacherGuidanceScale !== 1 ? { scale: o.teacherGuidanceScale } : undefined;
+  const itemOptions = { schedule: o.schedule, teacher, guidance, triples, weightRange: o.weightRange };
+  const student = teacher.clone();
+  const dir = roundDir(o.outDir, r, round.steps);
+  const replayDir = path.join(o.outDir, 'replay', `round-${r}`);
+  const stageName = `round-${r}`;
+  let trainerRef: StageTrainer | undefined;
+  const evaluate = o.heldOut && (o.evalBatches ?? 0) > 0
+    ? (): Promise<number> => trainerRef!.withResultWeights(() => evaluationLoss(o.heldOut, o.evalBatchSize ?? 64, o.evalBatches ?? 0, o.seed,
+      (x, labels, rng) => tf.tidy(() => {
+        const item = computeReplayItem(itemOptions, x, labels, rng);
+        return studentLoss(o, student, item);
+      })))
+    : undefined;
+  const trainer: StageTrainer = new StageTrainer({
+    student, config, checkpointDir: path.join(dir, 'checkpoints'), signal: o.signal,
+    hooks: { evaluate, onStep: (step, res) => o.progress?.(doneBefore + step, totalIterations, { round: r, steps: round.steps, loss: res.loss, lr: res.lr }) },
+  });
+  trainerRef = trainer;
+  handle.trainer = trainer;
+  try {
+    const start = o.resume ? await trainer.restore() : 0;
+    if (start > 0) o.log?.(`round ${r} (${round.steps} steps) resumes at step ${start}`);
+    const acc = config.accumulation;
+    const totalMicro = config.iterations * acc;
+    let micro = start * acc;
+    const pending: ReplayItem[] = [];
+    const trainOn = async (item: ReplayItem, owned: boolean): Promise<void> => {
+      pending.push(item);
+      micro += 1;
+      if (pending.length < acc) return;
+      const batch = pending.splice(0);
+      try {
+        await trainer.update(batch.map((it) => () => studentLoss(o, student, it)));
+      } finally {
+        if (owned) disposeReplayItems(batch);
+      }
+    };
+    if (o.replay.blockBatches === 0) {
+      // Lock-step: one teacher target per micro-batch, nothing spilled.
+      await forEachBatch(o.batches, micro, totalMicro, async (b) => {
+        const item = computeReplayItem(itemOptions, b.x, b.labels, stepRng(o.seed, stageName, micro));
+        await trainOn(item, true);
+      }, o.signal);
+    } else {
+      const B = o.replay.blockBatches;
+      const R = o.replay.times;
+      const perBlock = B * R;
+      const firstBlock = Math.floor(micro / perBlock);
+      const lastBlock = Math.ceil(totalMicro / perBlock) - 1;
+      let held: HeldBatch[] = [];
+      let nextBlock = firstBlock;
+      const runBlock = async (block: number, batches: HeldBatch[]): Promise<void> => {
+        const file = replayBlockFile(replayDir, block);
+        if (!fs.existsSync(file)) {
+          const items = batches.map((b, j) => computeReplayItem(itemOptions, b.x, b.labels, stepRng(o.seed, stageName, block, j)));
+          try {
+            await writeReplayBlock(replayDir, block, items);
+          } finally {
+            disposeReplayItems(items);
+          }
+        }
+        const items = await readReplayBlock(file);
+        try {
+          while (micro < Math.min(totalMicro, (block + 1) * perBlock)) {
+            await trainOn(items[(micro - block * perBlock) % B], false);
+          }
+        } finally {
+          disposeReplayItems(items);
+        }
+        await deleteReplayBlock(file);
+      };
+      await forEachBatch(o.batches, firstBlock * B, (lastBlock + 1) * B, async (b) => {
+        held.push(holdBatch(b));
+        if (held.length < B) return;
+        const block = nextBlock++;
+        const batches = held;
+        held = [];
+        try {
+          await runBlock(block, batches);
+        } finally {
+          batches.forEach(releaseBatch);
+        }
+      }, o.signal);
+      held.forEach(releaseBatch);
+      await fs.promises.rm(replayDir, { recursive: true, force: true });
+    }
+    disposeReplayItems(pending);
+    if (!trainer.done) {
+      throw new ConfigError('progressive distillation', [{ path: `rounds.${r}`, message: `the batch stream ended after ${trainer.step} of ${config.iterations} optimizer steps`, hint: 'raise the data node\'s epochs / maxBatches, or lower iterations' }]);
+    }
+    const result = student.clone();
+    trainer.copyResultTo(result);
+    return result;
+  } finally {
+    trainer.dispose();
+    student.dispose();
+    handle.trainer = undefined;
+  }
+}

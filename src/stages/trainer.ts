@@ -1,0 +1,237 @@
+/**
+ * The optimisation loop every training stage shares: AdamW with an LR schedule, gradient accumulation,
+ * global-norm clipping, an EMA of the weights, an evaluation loss on held-out batches, checkpoints
+ * every K steps (keep the last N, and the best by evaluation loss), and exact resume.
+ *
+ * Resume is exact because nothing random is carried as state: each stage draws the noise, timesteps
+ * and label dropout of optimizer step k from `Rng.fromSeed(seed).fork(<stage>).fork(k)`, and the data
+ * order of batch k is a pure function of (seed, k) (src/data/dataset.ts). A checkpoint therefore needs
+ * only the weights, the EMA, the optimizer moments and the step.
+ */
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { AdamW } from '../training/adamw';
+import { EmaWeights } from '../training/ema';
+import { createLrSchedule, type LrScheduleKind } from '../training/lr-schedule';
+import { trainStep, type LossFunction, type TrainStepResult } from '../training/train-step';
+import { CancelledError, FileFormatError } from '../errors';
+import type { WeightModule } from '../models/types';
+import { disposeCheckpointTensors, latestCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoints';
+
+/** The optimisation settings of a stage (the stage nodes' shared config keys). */
+export interface OptimizationConfig {
+  /** Optimizer steps. */
+  iterations: number;
+  /** Micro-batches per optimizer step (gradient accumulation). */
+  accumulation: number;
+  lr: number;
+  lrSchedule: LrScheduleKind;
+  warmupSteps: number;
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  adamEpsilon: number;
+  /** Global gradient-norm clip; 0 disables clipping. */
+  gradClip: number;
+  /** EMA decay of the weights; 0 keeps no average (the final model is the raw weights). */
+  emaDecay: number;
+  /** Checkpoint every this many optimizer steps (0: only on cancellation). */
+  checkpointEvery: number;
+  keepLast: number;
+  /** Measure the evaluation loss every this many steps (0: at checkpoints only, when evaluation is set up). */
+  evalEvery: number;
+}
+
+export const OPTIMIZATION_DEFAULTS: Omit<OptimizationConfig, 'iterations'> = {
+  accumulation: 1, lr: 1e-5, lrSchedule: 'constant', warmupSteps: 0, weightDecay: 1e-2, beta1: 0.9, beta2: 0.999,
+  adamEpsilon: 1e-8, gradClip: 1, emaDecay: 0.995, checkpointEvery: 0, keepLast: 2, evalEvery: 0,
+};
+
+/** JSON-schema properties of OptimizationConfig, with descriptions (merged into stage node schemas). */
+export function optimizationSchemaProperties(defaults: Partial<OptimizationConfig> = {}): Record<string, unknown> {
+  const d = { ...OPTIMIZATION_DEFAULTS, ...defaults };
+  return {
+    iterations: { type: 'integer', minimum: 1, ...(d.iterations !== undefined ? { default: d.iterations } : {}), description: 'Optimizer steps.' },
+    accumulation: { type: 'integer', minimum: 1, default: d.accumulation, description: 'Micro-batches per optimizer step (gradient accumulation; the seed uses 2).' },
+    lr: { type: 'number', exclusiveMinimum: 0, default: d.lr, description: 'Peak learning rate of AdamW.' },
+    lrSchedule: { enum: ['constant', 'constant_with_warmup', 'linear', 'cosine'], default: d.lrSchedule, description: 'Learning-rate schedule over the stage (linear and cosine decay to 0 at the last step).' },
+    warmupSteps: { type: 'integer', minimum: 0, default: d.warmupSteps, description: 'Linear warm-up steps (constant_with_warmup, linear, cosine).' },
+    weightDecay: { type: 'number', minimum: 0, default: d.weightDecay, description: 'AdamW decoupled weight decay.' },
+    beta1: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: d.beta1, description: 'AdamW β1.' },
+    beta2: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: d.beta2, description: 'AdamW β2.' },
+    adamEpsilon: { type: 'number', exclusiveMinimum: 0, default: d.adamEpsilon, description: 'AdamW ε.' },
+    gradClip: { type: 'number', minimum: 0, default: d.gradClip, description: 'Clip the global gradient norm to this value; 0 disables clipping.' },
+    emaDecay: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: d.emaDecay, description: 'Decay of the exponential moving average of the weights; the EMA weights are the stage\'s result. 0 disables the EMA.' },
+    checkpointEvery: { type: 'integer', minimum: 0, default: d.checkpointEvery, description: 'Write a checkpoint every this many optimizer steps (0: only when the run is cancelled).' },
+    keepLast: { type: 'integer', minimum: 1, default: d.keepLast, description: 'Checkpoints to keep (the best one by evaluation loss is kept separately).' },
+    evalEvery: { type: 'integer', minimum: 0, default: d.evalEvery, description: 'Measure the evaluation loss on held-out batches every this many steps (0: at checkpoints only).' },
+  };
+}
+
+export interface TrainerHooks {
+  /** Loss on held-out data with the current (EMA if kept) weights; used for the best checkpoint. */
+  evaluate?: () => Promise<number> | number;
+  /** Called after each optimizer step. */
+  onStep?: (step: number, result: TrainStepResult) => void;
+}
+
+export interface StageTrainerOptions {
+  /** The model whose variables are optimised (in place). */
+  student: WeightModule;
+  config: OptimizationConfig;
+  /** Folder of this stage's (or round's) checkpoints. */
+  checkpointDir: string;
+  hooks?: TrainerHooks;
+  signal?: AbortSignal;
+}
+
+export class StageTrainer {
+  readonly config: OptimizationConfig;
+  readonly checkpointDir: string;
+  private readonly student: WeightModule;
+  private readonly optimizer: AdamW;
+  private readonly ema?: EmaWeights;
+  private readonly lrAt: (step: number) => number;
+  private readonly hooks: TrainerHooks;
+  private readonly signal?: AbortSignal;
+  private current = 0;
+  private bestEvalLoss: number | undefined;
+  private lastLoss = NaN;
+  private disposed = false;
+
+  constructor(options: StageTrainerOptions) {
+    const c = options.config;
+    this.config = c;
+    this.student = options.student;
+    this.checkpointDir = options.checkpointDir;
+    this.hooks = options.hooks ?? {};
+    this.signal = options.signal;
+    this.optimizer = new AdamW(this.student.variables, { lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.adamEpsilon, weightDecay: c.weightDecay });
+    this.ema = c.emaDecay > 0 ? new EmaWeights(this.student.variables, { decay: c.emaDecay }) : undefined;
+    const decays = c.lrSchedule === 'linear' || c.lrSchedule === 'cosine';
+    this.lrAt = createLrSchedule({
+      kind: c.lrSchedule, lr: c.lr,
+      warmupSteps: c.lrSchedule === 'constant' ? 0 : c.warmupSteps,
+      ...(decays ? { totalSteps: c.iterations } : {}),
+    });
+  }
+
+  /** Optimizer steps taken. */
+  get step(): number {
+    return this.current;
+  }
+
+  get done(): boolean {
+    return this.current >= this.config.iterations;
+  }
+
+  /** The latest training loss (NaN before the first step). */
+  get loss(): number {
+    return this.lastLoss;
+  }
+
+  /** Continues from the newest checkpoint in the folder, if any; returns the step to continue from. */
+  async restore(): Promise<number> {
+    const folder = latestCheckpoint(this.checkpointDir);
+    if (!folder) return 0;
+    const { state, tensors } = await loadCheckpoint(folder);
+    try {
+      for (const [name, v] of this.student.variables) {
+        const t = tensors.model[name];
+        if (!t) throw new FileFormatError(folder, `checkpoint has no weight "${name}" (it belongs to another model)`);
+        v.assign(t);
+      }
+      if (tensors.optimizer) {
+        const m = new Map<string, tf.Tensor>();
+        const v = new Map<string, tf.Tensor>();
+        for (const [k, t] of Object.entries(tensors.optimizer)) (k.startsWith('m.') ? m : v).set(k.slice(2), t);
+        this.optimizer.setState({ step: state.optimizerStep, m, v });
+      }
+      if (this.ema && tensors.ema) this.ema.setState({ updates: state.emaUpdates, weights: new Map(Object.entries(tensors.ema)) });
+    } finally {
+      disposeCheckpointTensors(tensors);
+    }
+    this.current = state.step;
+    this.bestEvalLoss = state.bestEvalLoss;
+    return this.current;
+  }
+
+  /**
+   * One optimizer step over the given micro-batch losses (their gradients are averaged), then the EMA
+   * update, and an evaluation / checkpoint when due.
+   */
+  async update(losses: LossFunction[], extra?: Record<string, unknown>): Promise<TrainStepResult> {
+    if (this.signal?.aborted) throw new CancelledError();
+    const lr = this.lrAt(this.current);
+    const result = trainStep(this.optimizer, losses, { lr, ...(this.config.gradClip > 0 ? { maxGradNorm: this.config.gradClip } : {}) });
+    this.ema?.update();
+    this.current += 1;
+    this.lastLoss = result.loss;
+    this.hooks.onStep?.(this.current, result);
+    const c = this.config;
+    const checkpointDue = c.checkpointEvery > 0 && this.current % c.checkpointEvery === 0;
+    const evalDue = this.hooks.evaluate && ((c.evalEvery > 0 && this.current % c.evalEvery === 0) || checkpointDue);
+    let evalLoss: number | undefined;
+    if (evalDue) evalLoss = await this.hooks.evaluate!();
+    if (checkpointDue) await this.checkpoint(evalLoss, extra);
+    return result;
+  }
+
+  /** Writes a checkpoint of the current step (also used on cancellation). */
+  async checkpoint(evalLoss?: number, extra?: Record<string, unknown>): Promise<string> {
+    const best = evalLoss !== undefined && (this.bestEvalLoss === undefined || evalLoss < this.bestEvalLoss);
+    if (best) this.bestEvalLoss = evalLoss;
+    const opt = this.optimizer.getState();
+    const ema = this.ema?.getState();
+    const optimizer: Record<string, tf.Tensor> = {};
+    for (const [k, t] of opt.m) optimizer[`m.${k}`] = t;
+    for (const [k, t] of opt.v) optimizer[`v.${k}`] = t;
+    const state: CheckpointState = {
+      step: this.current, optimizerStep: opt.step, emaUpdates: ema?.updates ?? 0,
+      ...(evalLoss !== undefined ? { evalLoss } : {}),
+      ...(this.bestEvalLoss !== undefined ? { bestEvalLoss: this.bestEvalLoss } : {}),
+      ...(extra ? { extra } : {}),
+    };
+    try {
+      return await saveCheckpoint(this.checkpointDir, {
+        model: Object.fromEntries(this.student.variables),
+        ...(ema ? { ema: Object.fromEntries(ema.weights) } : {}),
+        optimizer,
+      }, state, { keepLast: this.config.keepLast, best });
+    } finally {
+      tf.dispose(Object.values(optimizer));
+      if (ema) tf.dispose([...ema.weights.values()]);
+    }
+  }
+
+  /** Copies the stage's result (the EMA weights, or the raw weights without EMA) into `target`'s variables. */
+  copyResultTo(target: WeightModule): void {
+    if (this.ema) this.ema.copyTo(target.variables);
+    else for (const [name, v] of target.variables) v.assign(this.student.variables.get(name)!);
+  }
+
+  /** Runs `fn` with the result weights temporarily in the student (for evaluation), then restores them. */
+  async withResultWeights<T>(fn: () => Promise<T> | T): Promise<T> {
+    if (!this.ema) return fn();
+    const saved = new Map([...this.student.variables].map(([k, v]) => [k, v.clone()]));
+    try {
+      this.ema.copyTo(this.student.variables);
+      return await fn();
+    } finally {
+      for (const [k, v] of this.student.variables) v.assign(saved.get(k)!);
+      tf.dispose([...saved.values()]);
+    }
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.optimizer.dispose();
+    this.ema?.dispose();
+  }
+}
+
+/** The checkpoint folder of a stage inside its node's output folder. */
+export function stageCheckpointDir(outDir: string, name = 'checkpoints'): string {
+  return path.join(outDir, name);
+}
