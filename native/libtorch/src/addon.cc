@@ -613,6 +613,7 @@ Napi::Value Scan(const Napi::CallbackInfo& info) {
   at::Tensor x = get(info[1]);
   int64_t axis = num(info[2]);
   bool exclusive = flag(info[3]), reverse = flag(info[4]);
+  if (x.scalar_type() == at::kBool) x = x.to(at::kInt);
   if (reverse) x = at::flip(x, {axis});
   if (exclusive) {
     int64_t n = x.size(axis);

@@ -1,16 +1,74 @@
 /**
- * The native libtorch backend provider (issue 5). Until the addon is built, it reports itself unavailable
- * so that selection falls through to WASM.
+ * The native libtorch backend provider (issue 5): a TF.js backend named `libtorch` whose kernels are
+ * ATen's (oneDNN convolutions, OpenBLAS matmuls), loaded from the addon that `npm ci` builds when
+ * libtorch is installed (Debian/Ubuntu: `apt-get install libtorch-dev libopenblas0-openmp`).
+ *
+ * When the addon is missing, `available()` throws a BackendError whose message says why; selectBackend
+ * records that reason and, in `auto` mode, falls through to the next backend (WASM).
  */
-import type { BackendProvider } from '../types';
+import * as tf from '@tensorflow/tfjs-core';
 import { BackendError } from '../../errors';
+import type { BackendInfo, BackendOptions, BackendProvider } from '../types';
+import { LIBTORCH_BACKEND_NAME, LibtorchBackend } from './backend';
+import { libtorchKernelConfigs, LIBTORCH_KERNEL_NAMES } from './kernels';
+import { loadAddon } from './native';
+import * as os from 'node:os';
+
+export { LibtorchBackend, LIBTORCH_BACKEND_NAME } from './backend';
+export { LIBTORCH_KERNEL_NAMES } from './kernels';
+
+let registered = false;
+let instance: LibtorchBackend | undefined;
+let requestedThreads = 1;
+
+function allCores(): number {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+/** Why the libtorch backend cannot run here, or undefined when it can. */
+export function libtorchUnavailableReason(): string | undefined {
+  return loadAddon().reason;
+}
+
+/**
+ * Registers the `libtorch` TF.js backend and its kernels (once per process) without activating it.
+ * Returns false (with nothing registered) when the addon cannot be loaded.
+ */
+export function registerLibtorchBackend(threads: number = allCores()): boolean {
+  const { addon } = loadAddon();
+  if (!addon) return false;
+  requestedThreads = threads;
+  if (instance) instance.setThreads(threads);
+  if (registered) return true;
+  for (const config of libtorchKernelConfigs()) tf.registerKernel(config);
+  // Priority 0: TF.js never picks it on its own; Distillery's selectBackend does.
+  tf.registerBackend(LIBTORCH_BACKEND_NAME, () => {
+    instance = new LibtorchBackend(addon, requestedThreads);
+    return instance;
+  }, 0);
+  registered = true;
+  return true;
+}
 
 export const libtorchProvider: BackendProvider = {
   name: 'libtorch',
   async available() {
-    return false;
+    const reason = libtorchUnavailableReason();
+    if (reason) throw new BackendError(`libtorch: ${reason}`);
+    return true;
   },
-  async init() {
-    throw new BackendError('the libtorch backend is not built in this checkout');
+  async init(options: BackendOptions): Promise<BackendInfo> {
+    const threads = options.threads ?? allCores();
+    if (!registerLibtorchBackend(threads)) throw new BackendError(`libtorch: ${libtorchUnavailableReason()}`);
+    const ok = await tf.setBackend(LIBTORCH_BACKEND_NAME);
+    if (!ok || !instance) throw new BackendError('libtorch: the TF.js backend failed to initialise');
+    await tf.ready();
+    const actual = instance.threads();
+    return {
+      name: 'libtorch',
+      tfBackend: LIBTORCH_BACKEND_NAME,
+      threads: actual,
+      description: `libtorch (ATen native, ${actual} thread${actual === 1 ? '' : 's'}, ${LIBTORCH_KERNEL_NAMES.length} kernels)`,
+    };
   },
 };
