@@ -74,7 +74,7 @@ describe('NodeRegistry', () => {
       type: 'My_Node',
       description: '',
       configSchema: { type: 'object', properties: { lr: { type: 'number' }, opt: { type: 'object', description: 'x', properties: { a: { type: 'string', description: 'a' } } } } },
-      inputs: { 'bad name': { kind: 'tensor', type: 'Batch', description: '' }, ok: { kind: 'stream', type: 'batch', description: 'x', optional: 'yes', extra: 1 } as never },
+      inputs: { 'bad name': { kind: 'tensor' as never, type: 'Batch', description: '' }, ok: { kind: 'stream', type: 'batch', description: 'x', optional: 'yes', extra: 1 } as never },
       outputs: { out: { kind: 'resource', type: 'model', description: 'x', optional: true } },
       check: 'no' as never,
       create: undefined as never,
