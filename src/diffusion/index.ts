@@ -21,3 +21,4 @@ export * from './guidance';
 export * from './noise';
 export * from './sampler';
 export * from './report';
+export * from './files';

@@ -89,11 +89,11 @@ export function formatScheduleReport(schedule: NoiseSchedule, steps: number, opt
       `, t_prev rule "${report.rule}" (${report.rule === 'diffusers' ? 't − T div N' : 'next timestep in the list'})` +
       `, final alpha-bar ${report.finalAlphaCumprod} (setAlphaToOne ${c.setAlphaToOne})`,
   );
-  lines.push(`${'step'.padStart(5)} ${'t'.padStart(5)} ${'alpha-bar'.padStart(12)} ${'SNR'.padStart(12)} ${'log-SNR'.padStart(12)}   ${'t_prev'.padStart(6)} ${'alpha-bar_prev'.padStart(14)}`);
+  lines.push(`${'step'.padStart(5)} ${'t'.padStart(5)} ${'alpha-bar'.padStart(12)} ${'SNR'.padStart(12)} ${'log-SNR'.padStart(12)}   ${'t_prev'.padStart(11)} ${'alpha-bar_prev'.padStart(14)}`);
   for (const r of report.rows) {
     lines.push(
       `${String(r.step).padStart(5)} ${String(r.t).padStart(5)} ${num(r.alphaCumprod, 12)} ${num(r.snr, 12)} ${num(r.logSnr, 12)}   ` +
-        `${(r.prevIsFinal ? `${r.tPrev}→final` : String(r.tPrev)).padStart(6)} ${num(r.alphaCumprodPrev, 14)}`,
+        `${(r.prevIsFinal ? `${r.tPrev}→final` : String(r.tPrev)).padStart(11)} ${num(r.alphaCumprodPrev, 14)}`,
     );
   }
   return lines.join('\n') + '\n';
