@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PluginError, RegistryError } from '../errors';
+import { schemasDir } from '../schema/files';
 import type { NodeRegistry } from './registry';
 import type { DistilleryPlugin } from './types';
 
@@ -23,6 +24,23 @@ export function displayPath(p: string): string {
 function canLoadTypeScript(): boolean {
   // tsx (tests, `npx tsx`) installs a `.ts` loader; plain `node` on the built package does not.
   return typeof require.extensions['.ts'] === 'function';
+}
+
+/**
+ * For a TypeScript file inside this package (e.g. `plugins/x/index.ts`), its build output
+ * (`dist/plugins/x/index.js`), so the built CLI can use the repository's own plugins.
+ */
+function compiledTwin(entry: string): string | undefined {
+  let root: string;
+  try {
+    root = path.dirname(schemasDir());
+  } catch {
+    return undefined;
+  }
+  const rel = path.relative(root, entry);
+  if (rel.startsWith('..') || path.isAbsolute(rel) || rel.startsWith('dist' + path.sep)) return undefined;
+  const twin = path.join(root, 'dist', rel.replace(/\.([cm]?)ts$/, '.$1js'));
+  return fs.existsSync(twin) ? twin : undefined;
 }
 
 function firstExisting(candidates: string[]): string | undefined {
@@ -97,7 +115,11 @@ export function checkPluginShape(plugin: unknown): string[] {
  * does not export a valid plugin. `source` is what registry messages call it: `plugin "name" (path)`.
  */
 export async function loadPlugin(spec: string, fromDir: string): Promise<{ plugin: DistilleryPlugin; source: string }> {
-  const entry = resolveEntry(spec, fromDir);
+  let entry = resolveEntry(spec, fromDir);
+  if (/\.[cm]?ts$/.test(entry) && !canLoadTypeScript()) {
+    const twin = compiledTwin(entry);
+    if (twin) entry = twin;
+  }
   if (/\.[cm]?ts$/.test(entry) && !canLoadTypeScript()) {
     throw new PluginError(
       `plugin "${spec}": ${displayPath(entry)} is TypeScript and this process cannot load TypeScript; ` +

@@ -1,5 +1,6 @@
 /** Plugin loading from folders and installed packages, export shapes, and the errors for each failure. */
 import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PluginError, RegistryError } from '../../src/errors';
 import { checkPluginShape, isPathSpec, loadPlugin, NodeRegistry, registerPlugin } from '../../src/registry';
@@ -47,6 +48,24 @@ describe('loadPlugin', () => {
         'cannot load TypeScript; point package.json "main" at compiled JavaScript, or run through tsx');
     } finally {
       require.extensions['.ts'] = saved;
+    }
+  });
+
+  it('without a TypeScript loader, uses the build output of a TypeScript plugin inside this package', async () => {
+    // The built CLI loads the repository's own plugins/<name>/index.ts from dist/plugins/<name>/index.js.
+    const twinDir = path.resolve('dist/test/fixtures/graphs/plugins/ts-plugin');
+    const createdDist = !fs.existsSync('dist');
+    fs.mkdirSync(twinDir, { recursive: true });
+    fs.writeFileSync(path.join(twinDir, 'index.js'), "exports.plugin = { name: 'compiled-twin', nodeTypes: [] };\n");
+    const saved = require.extensions['.ts'];
+    delete require.extensions['.ts'];
+    try {
+      const { plugin, source } = await loadPlugin('../plugins/ts-plugin', graphsDir);
+      assert.equal(plugin.name, 'compiled-twin');
+      assert.equal(source, 'plugin "compiled-twin" (test/fixtures/graphs/plugins/ts-plugin)');
+    } finally {
+      require.extensions['.ts'] = saved;
+      fs.rmSync(createdDist ? path.resolve('dist') : path.resolve('dist/test'), { recursive: true, force: true });
     }
   });
 
