@@ -622,11 +622,11 @@ export interface WriteOptions {
   fsync?: boolean;
 }
 
-function defaultDtype(t: tf.Tensor): SafetensorsDtype {
+function defaultDtype(file: string, name: string, t: tf.Tensor): SafetensorsDtype {
   if (t.dtype === 'float32') return 'F32';
   if (t.dtype === 'int32') return 'I32';
   if (t.dtype === 'bool') return 'BOOL';
-  throw new FileFormatError('<write>', `cannot write a ${t.dtype} tensor to safetensors`);
+  throw new FileFormatError(file, `tensor "${name}": cannot write a ${t.dtype} tensor to safetensors`);
 }
 
 /** Temp-file name used while writing `file`: hidden, and never ends in `.safetensors`. */
@@ -636,88 +636,100 @@ export function tempPathFor(file: string): string {
   return path.join(dir, `.${base}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
 }
 
-async function entryBytes(file: string, name: string, e: SafetensorsWriteEntry): Promise<{ dtype: SafetensorsDtype; shape: number[]; bytes: Uint8Array }> {
-  if (e instanceof tf.Tensor) {
-    if (e.isDisposed) throw new FileFormatError(file, `tensor "${name}" is disposed`);
-    const dtype = defaultDtype(e);
-    return { dtype, shape: e.shape.slice(), bytes: encode(dtype, (await e.data()) as NumericArray, name, file) };
-  }
-  if ('tensor' in e) {
-    if (e.tensor.isDisposed) throw new FileFormatError(file, `tensor "${name}" is disposed`);
-    if (!isSupported(e.dtype)) throw new FileFormatError(file, `tensor "${name}": unsupported dtype "${e.dtype}"`);
-    return { dtype: e.dtype, shape: e.tensor.shape.slice(), bytes: encode(e.dtype, (await e.tensor.data()) as NumericArray, name, file) };
-  }
-  if (!isSupported(e.dtype)) throw new FileFormatError(file, `tensor "${name}": unsupported dtype "${e.dtype}"`);
-  const shape = Array.from(e.shape);
-  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    throw new FileFormatError(file, `tensor "${name}": invalid shape ${JSON.stringify(shape)}`);
-  }
-  if (shapeSize(shape) !== e.data.length) {
-    throw new FileFormatError(file, `tensor "${name}": shape ${JSON.stringify(shape)} needs ${shapeSize(shape)} ` +
-      `values but data has ${e.data.length}`);
-  }
-  return { dtype: e.dtype, shape, bytes: encode(e.dtype, e.data, name, file) };
+/** One tensor to write: its header fields, and how to produce its bytes when its turn comes. */
+interface PlannedTensor {
+  name: string;
+  dtype: SafetensorsDtype;
+  shape: number[];
+  byteLength: number;
+  bytes(): Promise<Uint8Array>;
 }
 
-/** Builds the bytes of a safetensors file in memory (header padded with spaces to a multiple of 8). */
-export async function encodeSafetensors(
-  tensors: Record<string, SafetensorsWriteEntry> | ReadonlyMap<string, SafetensorsWriteEntry>,
-  metadata: Record<string, string> = {},
-): Promise<Uint8Array> {
-  const { header, chunks } = await prepare('<buffer>', tensors, metadata);
-  const total = header.byteLength + chunks.reduce((s, c) => s + c.byteLength, 0);
-  const out = new Uint8Array(total);
-  out.set(header, 0);
-  let at = header.byteLength;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
-}
-
-async function prepare(
+/** Checks names, dtypes and shapes of everything to write (no tensor data is read). */
+function plan(
   file: string,
   tensors: Record<string, SafetensorsWriteEntry> | ReadonlyMap<string, SafetensorsWriteEntry>,
-  metadata: Record<string, string>,
-): Promise<{ header: Uint8Array; chunks: Uint8Array[] }> {
+): PlannedTensor[] {
   const items = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
+  return items.map(([name, e]): PlannedTensor => {
+    if (name === '' || name === '__metadata__' || name === '__proto__') {
+      throw new FileFormatError(file, `invalid tensor name ${JSON.stringify(name)}`);
+    }
+    const supported = (dtype: string): SafetensorsDtype => {
+      if (!isSupported(dtype)) throw new FileFormatError(file, `tensor "${name}": unsupported dtype "${dtype}"`);
+      return dtype;
+    };
+    if (e instanceof tf.Tensor || 'tensor' in e) {
+      const t = e instanceof tf.Tensor ? e : e.tensor;
+      if (t.isDisposed) throw new FileFormatError(file, `tensor "${name}" is disposed`);
+      const dtype = e instanceof tf.Tensor ? defaultDtype(file, name, t) : supported(e.dtype);
+      return {
+        name, dtype, shape: t.shape.slice(), byteLength: t.size * DTYPE_BYTES[dtype],
+        bytes: async () => {
+          if (t.isDisposed) throw new FileFormatError(file, `tensor "${name}" was disposed while being written`);
+          return encode(dtype, (await t.data()) as NumericArray, name, file);
+        },
+      };
+    }
+    const dtype = supported(e.dtype);
+    const shape: number[] = Array.from(e.shape as readonly number[]);
+    if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw new FileFormatError(file, `tensor "${name}": invalid shape ${JSON.stringify(shape)}`);
+    }
+    if (shapeSize(shape) !== e.data.length) {
+      throw new FileFormatError(file, `tensor "${name}": shape ${JSON.stringify(shape)} needs ${shapeSize(shape)} ` +
+        `values but data has ${e.data.length}`);
+    }
+    return { name, dtype, shape, byteLength: e.data.length * DTYPE_BYTES[dtype], bytes: async () => encode(dtype, e.data, name, file) };
+  });
+}
+
+/** The 8-byte length and the JSON header (padded with spaces to a multiple of 8 bytes). */
+function headerFor(file: string, planned: readonly PlannedTensor[], metadata: Record<string, string>): Uint8Array {
   const json: Record<string, unknown> = {};
-  const metaKeys = Object.keys(metadata);
-  if (metaKeys.length) {
+  if (Object.keys(metadata).length) {
     for (const [k, v] of Object.entries(metadata)) {
       if (typeof v !== 'string') throw new FileFormatError(file, `metadata "${k}" must be a string, found ${describe(v)}`);
     }
     json.__metadata__ = metadata;
   }
-  const chunks: Uint8Array[] = [];
   let offset = 0;
-  for (const [name, e] of items) {
-    if (name === '' || name === '__metadata__' || name === '__proto__') {
-      throw new FileFormatError(file, `invalid tensor name ${JSON.stringify(name)}`);
-    }
-    const { dtype, shape, bytes } = await entryBytes(file, name, e);
-    json[name] = { dtype, shape, data_offsets: [offset, offset + bytes.byteLength] };
-    offset += bytes.byteLength;
-    chunks.push(bytes);
+  for (const t of planned) {
+    json[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.byteLength] };
+    offset += t.byteLength;
   }
-  let text = JSON.stringify(json);
-  let textBytes = new TextEncoder().encode(text);
-  const pad = (8 - (textBytes.byteLength % 8)) % 8;
-  if (pad) {
-    text += ' '.repeat(pad);
-    textBytes = new TextEncoder().encode(text);
+  const text = new TextEncoder().encode(JSON.stringify(json));
+  const padded = Math.ceil(text.byteLength / 8) * 8;
+  const header = new Uint8Array(8 + padded).fill(0x20, 8 + text.byteLength);
+  new DataView(header.buffer).setBigUint64(0, BigInt(padded), true);
+  header.set(text, 8);
+  return header;
+}
+
+/** Builds the bytes of a safetensors file in memory. */
+export async function encodeSafetensors(
+  tensors: Record<string, SafetensorsWriteEntry> | ReadonlyMap<string, SafetensorsWriteEntry>,
+  metadata: Record<string, string> = {},
+): Promise<Uint8Array> {
+  const file = '<buffer>';
+  const planned = plan(file, tensors);
+  const header = headerFor(file, planned, metadata);
+  const out = new Uint8Array(header.byteLength + planned.reduce((s, t) => s + t.byteLength, 0));
+  out.set(header, 0);
+  let at = header.byteLength;
+  for (const t of planned) {
+    out.set(await t.bytes(), at);
+    at += t.byteLength;
   }
-  const header = new Uint8Array(8 + textBytes.byteLength);
-  new DataView(header.buffer).setBigUint64(0, BigInt(textBytes.byteLength), true);
-  header.set(textBytes, 8);
-  return { header, chunks };
+  return out;
 }
 
 /**
  * Writes a safetensors file atomically: the bytes go to a hidden temp file in the same directory
- * (see `tempPathFor`), which is fsynced and renamed over `file`; a crash leaves either the old file or
- * the new one, plus at worst a stray temp file. Tensor data is encoded before the file is opened.
+ * (see `tempPathFor`), which is fsynced and renamed over `file`; a crash or an error leaves either the
+ * old file or the new one (and, after a crash, at worst a stray temp file). Names, dtypes and shapes are
+ * checked before the file is opened; tensors are then encoded and written one at a time, so peak extra
+ * memory is one tensor.
  */
 export async function writeSafetensors(
   file: string,
@@ -726,14 +738,18 @@ export async function writeSafetensors(
   options: WriteOptions = {},
 ): Promise<void> {
   assertLittleEndianHost(file);
-  const { header, chunks } = await prepare(file, tensors, metadata);
+  const planned = plan(file, tensors);
+  const header = headerFor(file, planned, metadata);
   const doSync = options.fsync ?? true;
   const tmp = tempPathFor(file);
   let fh: fs.promises.FileHandle | undefined;
   try {
     fh = await fs.promises.open(tmp, 'wx');
     await fh.write(header, 0, header.byteLength);
-    for (const c of chunks) await fh.write(c, 0, c.byteLength);
+    for (const t of planned) {
+      const bytes = await t.bytes();
+      await fh.write(bytes, 0, bytes.byteLength);
+    }
     if (doSync) await fh.sync();
     await fh.close();
     fh = undefined;
@@ -741,6 +757,7 @@ export async function writeSafetensors(
   } catch (e) {
     if (fh) await fh.close().catch(() => undefined);
     await fs.promises.rm(tmp, { force: true });
+    if (e instanceof FileFormatError) throw e;
     throw new FileFormatError(file, `cannot write: ${(e as Error).message}`, { cause: e });
   }
   if (doSync && process.platform !== 'win32') {
