@@ -60,7 +60,7 @@ export function applySets(doc: unknown, sets: string[]): { applied: AppliedSet[]
     const [nodeId, , ...keys] = segments;
     const node = nodes[nodeId];
     if (!Object.prototype.hasOwnProperty.call(nodes, nodeId)) {
-      fail(arg, `unknown node "${nodeId}"`, suggestionHint(nodeId, Object.keys(nodes), 'nodes'));
+      fail(arg, `unknown node "${nodeId}"`, suggestionHint(nodeId, Object.keys(nodes), 'nodes in this graph'));
       continue;
     }
     if (!isPlainObject(node)) {

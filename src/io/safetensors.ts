@@ -237,10 +237,24 @@ export function float16BitsToFloat32(h: number): number {
   return sign * (1024 + frac) * 2 ** (exp - 25);
 }
 
+let f16Table: Float32Array | undefined;
+
+/** All 65536 binary16 values as float32 (256 KiB, built on first use): decoding is one lookup. */
+function float16Table(): Float32Array {
+  if (!f16Table) {
+    f16Table = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) f16Table[h] = float16BitsToFloat32(h);
+  }
+  return f16Table;
+}
+
 /** float32 value → IEEE binary16 bits, rounding to nearest even; overflow becomes ±Infinity. */
 export function float32ToFloat16Bits(value: number): number {
   f32Scratch[0] = value;
-  const x = u32Scratch[0];
+  return float32BitsToFloat16Bits(u32Scratch[0]);
+}
+
+function float32BitsToFloat16Bits(x: number): number {
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
   const mant = x & 0x7fffff;
@@ -302,8 +316,9 @@ function decode(file: string, entry: SafetensorsEntry, bytes: Uint8Array, option
     }
     case 'F16': {
       const h = new Uint16Array(aligned(2), 0, n);
+      const table = float16Table();
       const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = float16BitsToFloat32(h[i]);
+      for (let i = 0; i < n; i++) out[i] = table[h[i]];
       return out;
     }
     case 'BF16': {
@@ -353,8 +368,9 @@ function encode(dtype: SafetensorsDtype, data: NumericArray, name: string, file:
     case 'F64':
       return new Uint8Array(Float64Array.from(data).buffer);
     case 'F16': {
+      const bits = new Uint32Array(Float32Array.from(data).buffer);
       const h = new Uint16Array(n);
-      for (let i = 0; i < n; i++) h[i] = float32ToFloat16Bits(data[i]);
+      for (let i = 0; i < n; i++) h[i] = float32BitsToFloat16Bits(bits[i]);
       return new Uint8Array(h.buffer);
     }
     case 'BF16': {

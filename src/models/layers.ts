@@ -7,7 +7,11 @@
  * Embedding N(0, 1). `zeroInit` gives LDM's zero_module (weight and bias zero).
  */
 import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core registers no gradient functions by itself (the `@tensorflow/tfjs` bundle does); the models
+// are trained through tf.variableGrads, so they bring the gradients of the ops they use.
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import type { Param, ParamStore } from './params';
+import { groupNorm } from '../backends/wasm/fused';
 
 function uniformFanIn(fanIn: number): { kind: 'uniform'; bound: number } {
   return { kind: 'uniform', bound: 1 / Math.sqrt(fanIn) };
@@ -114,13 +118,13 @@ export class GroupNorm {
     this.bias = store.add(`${name}.bias`, [channels], 'plain', { kind: 'zeros' });
   }
 
-  apply(x: tf.Tensor4D): tf.Tensor4D {
-    const [b, h, w, c] = x.shape;
-    const g = this.numGroups;
-    const grouped = tf.reshape(x, [b, h * w, g, c / g]);
-    const { mean, variance } = tf.moments(grouped, [1, 3], true);
-    const normed = tf.mul(tf.sub(grouped, mean), tf.rsqrt(tf.add(variance, this.eps)));
-    return tf.add(tf.mul(tf.reshape(normed, [b, h, w, c]), this.weight.value), this.bias.value);
+  /**
+   * `silu: true` applies SiLU to the result (GroupNorm → SiLU, as in ResBlocks). Both run as one fused
+   * kernel on the wasm backend and as the plain op composition elsewhere (src/backends/wasm/fused.ts).
+   */
+  apply(x: tf.Tensor4D, options: { silu?: boolean } = {}): tf.Tensor4D {
+    return groupNorm(x, this.weight.value as unknown as tf.Tensor1D, this.bias.value as unknown as tf.Tensor1D,
+      { groups: this.numGroups, epsilon: this.eps, silu: options.silu ?? false });
   }
 }
 
@@ -185,7 +189,8 @@ export function sinusoidalEmbedding(t: tf.Tensor1D, dim: number, maxPeriod = 100
 /** Nearest-neighbour ×2 upsampling (F.interpolate(scale_factor=2, mode='nearest')). */
 export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
   const [b, h, w, c] = x.shape;
-  const t = tf.tile(tf.reshape(x, [b, h, 1, w, 1, c]), [1, 1, 2, 1, 2, 1]);
+  // Broadcasting against ones rather than tf.tile: tfjs-core has no tile gradient above rank 5.
+  const t = tf.mul(tf.reshape(x, [b, h, 1, w, 1, c]), tf.ones([1, 1, 2, 1, 2, 1]));
   return tf.reshape(t, [b, 2 * h, 2 * w, c]);
 }
 

@@ -53,6 +53,7 @@ export function jsonTypeOf(value: unknown): string {
 
 function describeTyped(value: unknown): string {
   const t = jsonTypeOf(value);
+  if (typeof value === 'number' && !Number.isFinite(value)) return `${value} (not a finite number)`;
   if (t === 'object' || t === 'array' || t === 'null') return describeValue(value);
   return `${t} ${describeValue(value)}`;
 }

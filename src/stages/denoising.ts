@@ -69,6 +69,7 @@ export async function runDenoisingStage(o: DenoisingStageOptions, handle: StageH
   try {
     const start = o.resume ? await trainer.restore() : 0;
     const pending: HeldBatch[] = [];
+    try {
     await forEachBatch(o.batches, start * c.accumulation, c.iterations * c.accumulation, async (b) => {
       pending.push(holdBatch(b));
       if (pending.length < c.accumulation) return;
@@ -80,7 +81,9 @@ export async function runDenoisingStage(o: DenoisingStageOptions, handle: StageH
         micro.forEach(releaseBatch);
       }
     }, o.signal);
-    pending.forEach(releaseBatch);
+    } finally {
+      pending.forEach(releaseBatch);
+    }
     if (!trainer.done) {
       throw new ConfigError(`${o.name} stage`, [{ path: 'batches', message: `the batch stream ended after ${trainer.step} of ${c.iterations} optimizer steps`, hint: 'raise the data node\'s epochs / maxBatches, or lower iterations' }]);
     }

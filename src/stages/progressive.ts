@@ -236,56 +236,62 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
         if (owned) disposeReplayItems(batch);
       }
     };
-    if (o.replay.blockBatches === 0) {
-      // Lock-step: one teacher target per micro-batch, nothing spilled.
-      await forEachBatch(o.batches, micro, totalMicro, async (b) => {
-        const item = computeReplayItem(itemOptions, b.x, b.labels, stepRng(o.seed, stageName, micro));
-        await trainOn(item, true);
-      }, o.signal);
-    } else {
-      const B = o.replay.blockBatches;
-      const R = o.replay.times;
-      const perBlock = B * R;
-      const firstBlock = Math.floor(micro / perBlock);
-      const lastBlock = Math.ceil(totalMicro / perBlock) - 1;
-      let held: HeldBatch[] = [];
-      let nextBlock = firstBlock;
-      const runBlock = async (block: number, batches: HeldBatch[]): Promise<void> => {
-        const file = replayBlockFile(replayDir, block);
-        if (!fs.existsSync(file)) {
-          const items = batches.map((b, j) => computeReplayItem(itemOptions, b.x, b.labels, stepRng(o.seed, stageName, block, j)));
+    try {
+      if (o.replay.blockBatches === 0) {
+        // Lock-step: one teacher target per micro-batch, nothing spilled.
+        await forEachBatch(o.batches, micro, totalMicro, async (b) => {
+          const item = computeReplayItem(itemOptions, b.x, b.labels, stepRng(o.seed, stageName, micro));
+          await trainOn(item, true);
+        }, o.signal);
+      } else {
+        const B = o.replay.blockBatches;
+        const R = o.replay.times;
+        const perBlock = B * R;
+        const firstBlock = Math.floor(micro / perBlock);
+        const lastBlock = Math.ceil(totalMicro / perBlock) - 1;
+        let held: HeldBatch[] = [];
+        let nextBlock = firstBlock;
+        const runBlock = async (block: number, batches: HeldBatch[]): Promise<void> => {
+          const file = replayBlockFile(replayDir, block);
+          if (!fs.existsSync(file)) {
+            const items = batches.map((b, j) => computeReplayItem(itemOptions, b.x, b.labels, stepRng(o.seed, stageName, block, j)));
+            try {
+              await writeReplayBlock(replayDir, block, items);
+            } finally {
+              disposeReplayItems(items);
+            }
+          }
+          const items = await readReplayBlock(file);
           try {
-            await writeReplayBlock(replayDir, block, items);
+            while (micro < Math.min(totalMicro, (block + 1) * perBlock)) {
+              await trainOn(items[(micro - block * perBlock) % B], false);
+            }
           } finally {
             disposeReplayItems(items);
           }
-        }
-        const items = await readReplayBlock(file);
+          await deleteReplayBlock(file);
+        };
         try {
-          while (micro < Math.min(totalMicro, (block + 1) * perBlock)) {
-            await trainOn(items[(micro - block * perBlock) % B], false);
+        await forEachBatch(o.batches, firstBlock * B, (lastBlock + 1) * B, async (b) => {
+          held.push(holdBatch(b));
+          if (held.length < B) return;
+          const block = nextBlock++;
+          const batches = held;
+          held = [];
+          try {
+            await runBlock(block, batches);
+          } finally {
+            batches.forEach(releaseBatch);
           }
+        }, o.signal);
         } finally {
-          disposeReplayItems(items);
+          held.forEach(releaseBatch);
         }
-        await deleteReplayBlock(file);
-      };
-      await forEachBatch(o.batches, firstBlock * B, (lastBlock + 1) * B, async (b) => {
-        held.push(holdBatch(b));
-        if (held.length < B) return;
-        const block = nextBlock++;
-        const batches = held;
-        held = [];
-        try {
-          await runBlock(block, batches);
-        } finally {
-          batches.forEach(releaseBatch);
-        }
-      }, o.signal);
-      held.forEach(releaseBatch);
-      await fs.promises.rm(replayDir, { recursive: true, force: true });
+        await fs.promises.rm(replayDir, { recursive: true, force: true });
+      }
+    } finally {
+      disposeReplayItems(pending);
     }
-    disposeReplayItems(pending);
     if (!trainer.done) {
       throw new ConfigError('progressive distillation', [{ path: `rounds.${r}`, message: `the batch stream ended after ${trainer.step} of ${config.iterations} optimizer steps`, hint: 'raise the data node\'s epochs / maxBatches, or lower iterations' }]);
     }

@@ -1,0 +1,25 @@
+/**
+ * Batch streams: a planned sequence of batches (src/data/dataset.ts) turned into tensors on demand,
+ * with the runtime's backpressure (at most a couple of batches exist ahead of the slowest consumer).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Observable } from 'rxjs';
+import { pullStream } from '../runtime/stream';
+import type { Batch } from './batch';
+import { gatherExamples, planBatches, type ArrayDataset, type BatchPlanOptions } from './dataset';
+
+export function batchStream(ds: ArrayDataset, plan: BatchPlanOptions, signal?: AbortSignal): Observable<Batch> {
+  const [, h, w, c] = ds.shape;
+  return pullStream<Batch>(async function* (abort) {
+    for (const planned of planBatches(ds, plan)) {
+      if (abort.aborted) return;
+      const n = planned.indices.length;
+      yield {
+        x: tf.tensor4d(gatherExamples(ds, planned.indices), [n, h, w, c], 'float32'),
+        labels: tf.tensor1d(planned.labels, 'int32'),
+        index: planned.index,
+        epoch: planned.epoch,
+      };
+    }
+  }, signal ? { signal } : {});
+}
