@@ -358,9 +358,8 @@ export function consume<T>(
       next(item) {
         const done = claimCurrentDelivery();
         chain = chain.then(async () => {
-          if (settled) return;
           try {
-            await handler(item);
+            if (!settled) await handler(item);
           } catch (err) {
             finish(wrapHandlerError(err));
           } finally {
