@@ -8,3 +8,9 @@ export {
   buildGraphJsonSchema, writeGraphJsonSchema, isGraphJsonSchemaCurrent, renderGraphJsonSchema, validateNodeConfig,
   defaultFullSchemaPath, schemasDir,
 } from './schema';
+export * from './training';
+export {
+  readSafetensors, readSafetensorsHeader, loadSafetensorsAsTf, writeSafetensors, encodeSafetensors, decodeSafetensors,
+  SafetensorsReader, toTfTensor, DEFAULT_MAX_HEADER_BYTES,
+  type SafetensorsFile, type SafetensorsTensor, type SafetensorsWriteEntry, type SafetensorsDtype, type ReadOptions as SafetensorsReadOptions,
+} from './io/safetensors';
