@@ -14,9 +14,9 @@ import { AdamW } from '../training/adamw';
 import { EmaWeights } from '../training/ema';
 import { createLrSchedule, type LrScheduleKind } from '../training/lr-schedule';
 import { trainStep, type LossFunction, type TrainStepResult } from '../training/train-step';
-import { CancelledError, FileFormatError } from '../errors';
+import { CheckpointManager, latestCheckpoint, readCheckpoint, restoreCheckpoint } from '../training/checkpoint';
+import { CancelledError } from '../errors';
 import type { WeightModule } from '../models/types';
-import { disposeCheckpointTensors, latestCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoints';
 
 /** The optimisation settings of a stage (the stage nodes' shared config keys). */
 export interface OptimizationConfig {
@@ -95,7 +95,7 @@ export class StageTrainer {
   private readonly hooks: TrainerHooks;
   private readonly signal?: AbortSignal;
   private current = 0;
-  private bestEvalLoss: number | undefined;
+  private readonly checkpoints: CheckpointManager;
   private lastLoss = NaN;
   private disposed = false;
 
@@ -107,6 +107,7 @@ export class StageTrainer {
     this.hooks = options.hooks ?? {};
     this.signal = options.signal;
     this.optimizer = new AdamW(this.student.variables, { lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.adamEpsilon, weightDecay: c.weightDecay });
+    this.checkpoints = new CheckpointManager({ dir: options.checkpointDir, keepLast: c.keepLast, best: { metric: 'evalLoss', mode: 'min' } });
     this.ema = c.emaDecay > 0 ? new EmaWeights(this.student.variables, { decay: c.emaDecay }) : undefined;
     const decays = c.lrSchedule === 'linear' || c.lrSchedule === 'cosine';
     this.lrAt = createLrSchedule({
@@ -132,27 +133,15 @@ export class StageTrainer {
 
   /** Continues from the newest checkpoint in the folder, if any; returns the step to continue from. */
   async restore(): Promise<number> {
-    const folder = latestCheckpoint(this.checkpointDir);
-    if (!folder) return 0;
-    const { state, tensors } = await loadCheckpoint(folder);
+    const file = await latestCheckpoint(this.checkpointDir);
+    if (!file) return 0;
+    const loaded = await readCheckpoint(file, this.student.variables);
     try {
-      for (const [name, v] of this.student.variables) {
-        const t = tensors.model[name];
-        if (!t) throw new FileFormatError(folder, `checkpoint has no weight "${name}" (it belongs to another model)`);
-        v.assign(t);
-      }
-      if (tensors.optimizer) {
-        const m = new Map<string, tf.Tensor>();
-        const v = new Map<string, tf.Tensor>();
-        for (const [k, t] of Object.entries(tensors.optimizer)) (k.startsWith('m.') ? m : v).set(k.slice(2), t);
-        this.optimizer.setState({ step: state.optimizerStep, m, v });
-      }
-      if (this.ema && tensors.ema) this.ema.setState({ updates: state.emaUpdates, weights: new Map(Object.entries(tensors.ema)) });
+      restoreCheckpoint(loaded, { variables: this.student.variables, optimizer: this.optimizer, ...(this.ema ? { ema: this.ema } : {}) });
+      this.current = loaded.step;
     } finally {
-      disposeCheckpointTensors(tensors);
+      loaded.dispose();
     }
-    this.current = state.step;
-    this.bestEvalLoss = state.bestEvalLoss;
     return this.current;
   }
 
@@ -177,31 +166,15 @@ export class StageTrainer {
     return result;
   }
 
-  /** Writes a checkpoint of the current step (also used on cancellation). */
+  /** Writes a checkpoint of the current step (also used on cancellation); keeps `best.safetensors` by evaluation loss. */
   async checkpoint(evalLoss?: number, extra?: Record<string, unknown>): Promise<string> {
-    const best = evalLoss !== undefined && (this.bestEvalLoss === undefined || evalLoss < this.bestEvalLoss);
-    if (best) this.bestEvalLoss = evalLoss;
-    const opt = this.optimizer.getState();
-    const ema = this.ema?.getState();
-    const optimizer: Record<string, tf.Tensor> = {};
-    for (const [k, t] of opt.m) optimizer[`m.${k}`] = t;
-    for (const [k, t] of opt.v) optimizer[`v.${k}`] = t;
-    const state: CheckpointState = {
-      step: this.current, optimizerStep: opt.step, emaUpdates: ema?.updates ?? 0,
-      ...(evalLoss !== undefined ? { evalLoss } : {}),
-      ...(this.bestEvalLoss !== undefined ? { bestEvalLoss: this.bestEvalLoss } : {}),
+    const result = await this.checkpoints.save({
+      step: this.current, model: this.student.variables, optimizer: this.optimizer,
+      ...(this.ema ? { ema: this.ema } : {}),
+      ...(evalLoss !== undefined && Number.isFinite(evalLoss) ? { metrics: { evalLoss } } : {}),
       ...(extra ? { extra } : {}),
-    };
-    try {
-      return await saveCheckpoint(this.checkpointDir, {
-        model: Object.fromEntries(this.student.variables),
-        ...(ema ? { ema: Object.fromEntries(ema.weights) } : {}),
-        optimizer,
-      }, state, { keepLast: this.config.keepLast, best });
-    } finally {
-      tf.dispose(Object.values(optimizer));
-      if (ema) tf.dispose([...ema.weights.values()]);
-    }
+    });
+    return result.file;
   }
 
   /** Copies the stage's result (the EMA weights, or the raw weights without EMA) into `target`'s variables. */

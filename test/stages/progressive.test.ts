@@ -133,7 +133,7 @@ describe('stages/progressive', () => {
       // Cancel in round 1 (the 1-step round) after its step 6: the last checkpoint is its step 4.
       progress: (step) => { if (step === 12 + 6) controller.abort(); },
     }), /cancelled/);
-    assert.ok(fs.existsSync(path.join(dir, 'resumed', 'round-1-1steps', 'checkpoints', 'step-00000004', 'state.json')));
+    assert.ok(fs.existsSync(path.join(dir, 'resumed', 'round-1-1steps', 'checkpoints', 'checkpoint-000000004.safetensors')));
     const resumed = await run(path.join(dir, 'resumed'), { optimization: opt, resume: true });
     const values = resumed.map((x) => (x.model as ScalarDenoiser).c);
     resumed.forEach((x) => x.model.dispose());

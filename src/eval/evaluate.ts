@@ -1,0 +1,159 @@
+/**
+ * Evaluation of class-conditional samplers (spec 5.5): draw samples for every class at a step count,
+ * decode them through the first stage, and score them with a classifier trained on real data — class
+ * accuracy, and FID in the classifier's penultimate feature space against held-out real images.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ConditionalDenoiser } from '../models/types';
+import type { NoiseSchedule } from '../diffusion/schedule';
+import { sampleDdim } from '../diffusion/sampler';
+import type { ArrayDataset } from '../data/dataset';
+import { ConfigError } from '../errors';
+import { featureStats, frechetDistance, type GaussianStats } from './frechet';
+
+/** What evaluation needs from a classifier: logits and penultimate features of images in [-1, 1]. */
+export interface ImageScorer {
+  logits(x: tf.Tensor4D): tf.Tensor2D;
+  features(x: tf.Tensor4D): tf.Tensor2D;
+}
+
+/** What evaluation needs from a first stage: latents → images in [-1, 1]. */
+export interface LatentDecoder {
+  decode(z: tf.Tensor4D): tf.Tensor4D;
+}
+
+export interface SampleOptions {
+  model: ConditionalDenoiser;
+  schedule: NoiseSchedule;
+  steps: number;
+  /** Sample with the N-step sub-sequence of this K-step schedule (how students are trained); absent: the schedule's own N-step DDIM. */
+  baseSteps?: number;
+  /** Guidance scale g (1 = none). For a w-conditioned model it is passed as w = g − 1. */
+  guidanceScale: number;
+  /** Labels of the samples, in order. */
+  labels: Int32Array;
+  /** [H, W, C] of one latent. */
+  latentShape: [number, number, number];
+  batchSize: number;
+  seed: number;
+  /** Latents are decoded through it; absent: the samples are images already. */
+  decoder?: LatentDecoder;
+  signal?: AbortSignal;
+}
+
+/** Samples decoded to images: [N, H, W, C] values (clipped to [-1, 1]) and the image shape. */
+export interface SampledImages {
+  images: Float32Array;
+  shape: [number, number, number, number];
+  labels: Int32Array;
+}
+
+/** Labels 0…classes−1, `perClass` each, class-major (all 0s, then all 1s …): grid rows are classes. */
+export function classMajorLabels(classes: number, perClass: number): Int32Array {
+  const out = new Int32Array(classes * perClass);
+  for (let c = 0; c < classes; c++) out.fill(c, c * perClass, (c + 1) * perClass);
+  return out;
+}
+
+/**
+ * Draws the samples batch by batch. Batch b uses seed (seed, b), so two models evaluated with the same
+ * seed start from the same noise — their grids are comparable image by image.
+ */
+export function sampleImages(o: SampleOptions): SampledImages {
+  const n = o.labels.length;
+  if (!(o.batchSize >= 1)) throw new ConfigError('sampling', [{ path: 'batchSize', message: 'must be a positive integer', found: String(o.batchSize) }]);
+  let images: Float32Array | undefined;
+  let shape: [number, number, number, number] | undefined;
+  for (let start = 0, b = 0; start < n; start += o.batchSize, b++) {
+    const labels = o.labels.subarray(start, Math.min(n, start + o.batchSize));
+    const guidance = o.guidanceScale === 1 && !o.model.takesGuidanceWeight ? undefined : { scale: o.guidanceScale };
+    const latents = sampleDdim(o.model, o.schedule, {
+      steps: o.steps, labels, shape: o.latentShape, seed: `${o.seed}/${b}`,
+      ...(guidance ? { guidance } : {}),
+      ...(o.baseSteps !== undefined ? { subsequenceOf: o.baseSteps } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+    const decoded = tf.tidy(() => tf.clipByValue(o.decoder ? o.decoder.decode(latents) : latents, -1, 1) as tf.Tensor4D);
+    latents.dispose();
+    const values = decoded.dataSync() as Float32Array;
+    if (!images) {
+      shape = [n, decoded.shape[1], decoded.shape[2], decoded.shape[3]];
+      images = new Float32Array(n * decoded.shape[1] * decoded.shape[2] * decoded.shape[3]);
+    }
+    images.set(values, start * decoded.shape[1] * decoded.shape[2] * decoded.shape[3]);
+    decoded.dispose();
+  }
+  return { images: images!, shape: shape!, labels: o.labels };
+}
+
+/** Classifier features ([N, D] float32) and predicted classes of images, in batches. */
+export function scoreImages(scorer: ImageScorer, images: Float32Array, shape: readonly [number, number, number, number], batchSize: number): { features: Float32Array; dim: number; predicted: Int32Array } {
+  const [n, h, w, c] = shape;
+  const per = h * w * c;
+  let features: Float32Array | undefined;
+  let dim = 0;
+  const predicted = new Int32Array(n);
+  for (let start = 0; start < n; start += batchSize) {
+    const count = Math.min(batchSize, n - start);
+    const [f, p] = tf.tidy(() => {
+      const x = tf.tensor4d(images.subarray(start * per, (start + count) * per), [count, h, w, c]);
+      return [scorer.features(x), tf.argMax(scorer.logits(x), 1)];
+    });
+    if (!features) {
+      dim = f.shape[1];
+      features = new Float32Array(n * dim);
+    }
+    features.set(f.dataSync() as Float32Array, start * dim);
+    predicted.set(p.dataSync() as Int32Array, start);
+    tf.dispose([f, p]);
+  }
+  return { features: features!, dim, predicted };
+}
+
+/** Fraction of predictions equal to the requested labels. */
+export function accuracy(predicted: Int32Array, labels: Int32Array): number {
+  let hits = 0;
+  for (let i = 0; i < labels.length; i++) if (predicted[i] === labels[i]) hits++;
+  return labels.length ? hits / labels.length : NaN;
+}
+
+export interface RealReference {
+  stats: GaussianStats;
+  /** FID between two halves of the real held-out set: the floor a perfect sampler would reach at half the sample count. */
+  halfSplitFid: number;
+  accuracy: number;
+}
+
+/** Feature statistics of held-out real images, and the real-vs-real floor. */
+export function realReference(scorer: ImageScorer, real: ArrayDataset, batchSize: number): RealReference {
+  const scored = scoreImages(scorer, real.x, real.shape, batchSize);
+  const n = real.shape[0];
+  const half = Math.floor(n / 2);
+  const a = featureStats(scored.features.subarray(0, half * scored.dim), half, scored.dim);
+  const b = featureStats(scored.features.subarray(half * scored.dim, 2 * half * scored.dim), half, scored.dim);
+  return {
+    stats: featureStats(scored.features, n, scored.dim),
+    halfSplitFid: frechetDistance(a, b),
+    accuracy: accuracy(scored.predicted, real.labels),
+  };
+}
+
+/** FID and accuracy of sampled images against a real reference. */
+export function scoreSamples(scorer: ImageScorer, samples: SampledImages, reference: RealReference, batchSize: number): { fid: number; accuracy: number } {
+  const scored = scoreImages(scorer, samples.images, samples.shape, batchSize);
+  const stats = featureStats(scored.features, samples.shape[0], scored.dim);
+  return { fid: frechetDistance(stats, reference.stats), accuracy: accuracy(scored.predicted, samples.labels) };
+}
+
+/** The first `cols` samples of each class (class-major input) as a rows × cols grid selection. */
+export function gridSelection(samples: SampledImages, classes: number, cols: number): { pixels: Float32Array; shape: [number, number, number, number] } {
+  const [n, h, w, c] = samples.shape;
+  const perClass = n / classes;
+  const take = Math.min(cols, perClass);
+  const per = h * w * c;
+  const pixels = new Float32Array(classes * take * per);
+  for (let r = 0; r < classes; r++) {
+    pixels.set(samples.images.subarray(r * perClass * per, (r * perClass + take) * per), r * take * per);
+  }
+  return { pixels, shape: [classes * take, h, w, c] };
+}
