@@ -217,7 +217,7 @@ function editDistance(a: string, b: string): number {
 }
 
 /** The closest known name, if it is close enough to be a plausible typo. */
-export function closestName(name: string, known: readonly string[]): string | undefined {
+function closestName(name: string, known: readonly string[]): string | undefined {
   const norm = (s: string) => s.replace(/[_-]/g, '').toLowerCase();
   let best: string | undefined;
   let bestDist = Infinity;
