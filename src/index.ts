@@ -9,6 +9,7 @@ export {
   defaultFullSchemaPath, schemasDir,
 } from './schema';
 export * from './training';
+export * from './diffusion';
 export {
   readSafetensors, readSafetensorsHeader, loadSafetensorsAsTf, writeSafetensors, encodeSafetensors, decodeSafetensors,
   SafetensorsReader, toTfTensor, DEFAULT_MAX_HEADER_BYTES,
