@@ -1,0 +1,55 @@
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { take, type Observable } from 'rxjs';
+import { validateNodeConfig } from '../../src/schema/config';
+import { consume } from '../../src/runtime/stream';
+import type { Batch } from '../../src/data/batch';
+import type { DatasetResource } from '../../src/data/resource';
+import { builtinNodeTypes } from '../index';
+import { nodeContext } from '../../test/helpers/node-context';
+import { mnistDatasetConfigSchema, mnistDatasetNode, type MnistDatasetConfig } from './index';
+
+describe('nodes/mnist-dataset', () => {
+  it('is registered and its schema.json is the generated schema', () => {
+    assert.ok(builtinNodeTypes.includes(mnistDatasetNode));
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(__dirname, 'schema.json'), 'utf8')), mnistDatasetConfigSchema());
+  });
+
+  it('fills defaults and rejects unknown keys', () => {
+    const { config, problems } = validateNodeConfig(mnistDatasetNode, {});
+    assert.deepEqual(problems, []);
+    assert.deepEqual(config, { padTo: 32, testSize: 1000, splitSeed: 0, batchSize: 64, shuffle: true, labelDropout: 0, nullClass: 10 });
+    const bad = validateNodeConfig(mnistDatasetNode, { batchsize: 3 });
+    assert.equal(bad.problems.length, 1);
+    assert.match(bad.problems[0].message, /batchsize/);
+  });
+
+  it('splits 9,000 / 1,000 and streams seeded batches with label dropout, leaking nothing', async function () {
+    this.timeout(30000);
+    const before = tf.memory().numTensors;
+    const config = validateNodeConfig(mnistDatasetNode, { batchSize: 8, labelDropout: 0.5, maxBatches: 3 }).config as MnistDatasetConfig;
+    const instance = await mnistDatasetNode.create(nodeContext(config, { seed: 4 }));
+    const data = instance.resources!.data as DatasetResource;
+    assert.equal(data.train.shape[0], 9000);
+    assert.equal(data.test.shape[0], 1000);
+    assert.deepEqual(data.train.shape.slice(1), [32, 32, 1]);
+    const seen: Array<{ shape: number[]; labels: number[]; index: number }> = [];
+    await consume(instance.streams!.batches as Observable<Batch>, (b) => {
+      seen.push({ shape: b.x.shape, labels: Array.from(b.labels.dataSync()), index: b.index });
+    });
+    assert.deepEqual(seen.map((s) => s.index), [0, 1, 2]);
+    assert.deepEqual(seen[0].shape, [8, 32, 32, 1]);
+    const all = seen.flatMap((s) => s.labels);
+    assert.ok(all.includes(10), 'some labels dropped to the null class 10');
+    assert.ok(all.some((l) => l < 10));
+    // Same seed → same batches.
+    const again = await mnistDatasetNode.create(nodeContext(config, { seed: 4 }));
+    const first: number[] = [];
+    await consume((again.streams!.batches as Observable<Batch>).pipe(take(1)), (b) => { first.push(...b.labels.dataSync()); });
+    assert.deepEqual(first, seen[0].labels);
+    await new Promise((r) => setTimeout(r, 10));
+    assert.equal(tf.memory().numTensors, before);
+  });
+});

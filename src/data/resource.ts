@@ -1,0 +1,54 @@
+/**
+ * What data nodes hand to other nodes as their `data` resource, and the config keys every data node
+ * shares (batching, shuffling, label dropout, budget, held-out split).
+ */
+import type { ArrayDataset, BatchPlanOptions } from './dataset';
+
+/** A labelled data set split into a training part (streamed as batches) and a held-out part. */
+export interface DatasetResource {
+  /** `images` in [-1, 1] or first-stage `latents`. */
+  kind: 'images' | 'latents';
+  train: ArrayDataset;
+  test: ArrayDataset;
+  /** Number of real classes (the null class of guidance training is not counted). */
+  numClasses: number;
+}
+
+/** Resource type name of DatasetResource ports. */
+export const DATASET_PORT_TYPE = 'dataset';
+
+export interface BatchingConfig {
+  batchSize: number;
+  shuffle: boolean;
+  labelDropout: number;
+  nullClass?: number;
+  epochs?: number;
+  maxBatches?: number;
+  seed?: number;
+}
+
+/** JSON-schema properties of BatchingConfig (shared by every data node's schema). */
+export function batchingSchemaProperties(defaults: { batchSize: number; nullClass?: number }): Record<string, unknown> {
+  return {
+    batchSize: { type: 'integer', minimum: 1, default: defaults.batchSize, description: 'Examples per batch (the last, smaller batch of an epoch is dropped).' },
+    shuffle: { type: 'boolean', default: true, description: 'Reshuffle the training examples every epoch (seeded).' },
+    labelDropout: { type: 'number', minimum: 0, maximum: 1, default: 0, description: 'Probability that a label is replaced by nullClass (classifier-free guidance training; the seed uses 0.1).' },
+    nullClass: { type: 'integer', minimum: 0, ...(defaults.nullClass !== undefined ? { default: defaults.nullClass } : {}), description: 'Label of the unconditional class used by label dropout.' },
+    epochs: { type: 'integer', minimum: 1, description: 'Stop the stream after this many epochs (default: endless; the consuming stage takes what it needs).' },
+    maxBatches: { type: 'integer', minimum: 1, description: 'Stop the stream after this many batches.' },
+    seed: { type: 'integer', minimum: 0, description: 'Seed of the shuffle and of the label dropout (default: the node\'s seed, derived from the graph seed and the node id).' },
+  };
+}
+
+/** The batch plan a data node's config describes. */
+export function batchPlan(config: BatchingConfig, nodeSeed: number): BatchPlanOptions {
+  return {
+    batchSize: config.batchSize,
+    seed: config.seed ?? nodeSeed,
+    shuffle: config.shuffle,
+    labelDropout: config.labelDropout,
+    ...(config.nullClass !== undefined ? { nullClass: config.nullClass } : {}),
+    ...(config.epochs !== undefined ? { epochs: config.epochs } : {}),
+    ...(config.maxBatches !== undefined ? { maxBatches: config.maxBatches } : {}),
+  };
+}

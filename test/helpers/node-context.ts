@@ -1,0 +1,36 @@
+/** A NodeContext for unit tests of node types, recording what the node logs. */
+import type { Observable } from 'rxjs';
+import type { NodeContext } from '../../src/registry/types';
+
+export interface TestContext<C> extends NodeContext<C> {
+  logged: Array<{ level: string; message: string; fields?: unknown }>;
+  metricsLogged: Array<{ step: number; values: Record<string, number> }>;
+}
+
+export function nodeContext<C>(config: C, options: {
+  id?: string; resources?: Record<string, unknown>; streams?: Record<string, Observable<unknown>>;
+  outDir?: string; runDir?: string; seed?: number; resume?: boolean; signal?: AbortSignal;
+} = {}): TestContext<C> {
+  const logged: TestContext<C>['logged'] = [];
+  const metricsLogged: TestContext<C>['metricsLogged'] = [];
+  return {
+    id: options.id ?? 'node',
+    config,
+    resources: options.resources ?? {},
+    streams: options.streams ?? {},
+    container: undefined as never,
+    outDir: options.outDir ?? '/nonexistent',
+    runDir: options.runDir ?? '/nonexistent',
+    seed: options.seed ?? 1,
+    resume: options.resume ?? false,
+    log: {
+      info: (message, fields) => logged.push({ level: 'info', message, fields }),
+      warn: (message, fields) => logged.push({ level: 'warn', message, fields }),
+      metrics: (step, values) => metricsLogged.push({ step, values }),
+    },
+    signal: options.signal ?? new AbortController().signal,
+    progress: () => ({ update: () => undefined, done: () => undefined }),
+    logged,
+    metricsLogged,
+  };
+}
