@@ -19,6 +19,7 @@ import type { NodeRegistry } from '../registry/registry';
 import type { NodeContext, NodeInstance, NodeLogger } from '../registry/types';
 import { activeBackend, selectBackend, type BackendInfo } from '../backends';
 import { StreamGate } from './gate';
+import { displayPath } from '../registry/plugins';
 import { ProgressReporter, formatMetrics, type ProgressMode } from './progress';
 import {
   JsonLinesWriter,
@@ -199,7 +200,7 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
 
   event(undefined, resume ? 'run-resumed' : 'run-started', { runDir, backend: backend.description });
   reporter.line(`backend: ${backend.description}`);
-  reporter.line(`run folder: ${path.relative(process.cwd(), runDir) || '.'}${resume ? ' (resumed)' : ''}`);
+  reporter.line(`run folder: ${displayPath(runDir)}${resume ? ' (resumed)' : ''}`);
 
   const controller = new AbortController();
   let primaryError: DistilleryError | undefined;

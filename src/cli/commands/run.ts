@@ -1,0 +1,107 @@
+/**
+ * `distillery run <graph> [--set …] [--backend …] [--threads N] [--out dir] [--resume] [--progress …]`.
+ * First SIGINT/SIGTERM: cancel (nodes save state, then are disposed), exit 130. Second: exit at once.
+ */
+import * as path from 'node:path';
+import { Option, type Command } from 'commander';
+import { UsageError } from '../../errors';
+import { loadGraph } from '../../graph/validate';
+import { BACKEND_CHOICES, shutdownBackend } from '../../backends';
+import { createRegistry } from '../../runtime/create-registry';
+import { runGraph, type RunResult } from '../../runtime/executor';
+import { displayPath } from '../../registry/plugins';
+import { PROGRESS_MODES, type ProgressMode } from '../../runtime/progress';
+import { collect, EXIT_CANCELLED, EXIT_FAILURE, EXIT_OK, shellQuote, type CliIO } from '../io';
+
+export interface RunCommandOptions {
+  set: string[];
+  backend: string;
+  threads?: string;
+  out?: string;
+  resume?: boolean;
+  progress: ProgressMode;
+}
+
+function parseThreads(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`--threads must be a positive integer (found "${value}")`);
+  return Number(value);
+}
+
+/** The command that continues a failed or cancelled run in the same folder. */
+export function resumeCommand(file: string, options: RunCommandOptions, runDir: string): string {
+  const words = ['npx', 'distillery', 'run', displayPath(path.resolve(file)), '--out', displayPath(runDir), '--resume'];
+  for (const s of options.set) words.push('--set', s);
+  if (options.backend !== 'auto') words.push('--backend', options.backend);
+  if (options.threads !== undefined) words.push('--threads', options.threads);
+  return words.map(shellQuote).join(' ');
+}
+
+function summary(result: RunResult): string {
+  const secs = (result.durationMs / 1000).toFixed(1);
+  const nodes = result.nodes.map((n) => `${n.id}: ${n.status}${n.durationMs !== undefined ? ` (${(n.durationMs / 1000).toFixed(1)} s)` : ''}`);
+  return `run ${result.status} in ${secs} s — ${nodes.join(', ')}\n`;
+}
+
+export function registerRunCommand(program: Command, io: CliIO, setExit: (code: number) => void): Command {
+  return program
+    .command('run')
+    .description('run a graph: creates a run folder with the resolved graph, a manifest, logs and node outputs')
+    .argument('<graph>', 'graph file (.json5 or .json)')
+    .option('--set <nodeId.config.key=value>', 'override a node config value (repeatable; value parsed as JSON5)', collect, [])
+    .addOption(new Option('--backend <name>', 'compute backend').choices([...BACKEND_CHOICES]).default('auto'))
+    .option('--threads <N>', 'threads for the backend (default: all cores)')
+    .option('--out <dir>', 'run folder (default runs/<graph-name>-<timestamp>)')
+    .option('--resume', 'continue the run in --out: nodes resume from their saved state; logs are appended')
+    .addOption(new Option('--progress <mode>', 'progress display: bars on a terminal, lines elsewhere (auto)').choices([...PROGRESS_MODES]).default('auto'))
+    .action(async (file: string, options: RunCommandOptions) => {
+      const threads = parseThreads(options.threads);
+      const registry = createRegistry();
+      const graph = await loadGraph(file, { registry, sets: options.set });
+
+      const controller = new AbortController();
+      let signals = 0;
+      const onSignal = (signal: NodeJS.Signals): void => {
+        signals += 1;
+        if (signals === 1) {
+          io.err(`\n${signal}: cancelling the run; nodes save their state (press Ctrl-C again to exit now)\n`);
+          controller.abort();
+        } else {
+          io.err(`${signal} again: exiting now\n`);
+          process.exit(EXIT_CANCELLED);
+        }
+      };
+      if (io.handleSignals) {
+        process.on('SIGINT', onSignal);
+        process.on('SIGTERM', onSignal);
+      }
+      let result: RunResult;
+      try {
+        result = await runGraph(graph, {
+          registry,
+          backend: options.backend,
+          threads,
+          outDir: options.out,
+          resume: options.resume,
+          signal: controller.signal,
+          progress: options.progress,
+          output: io.progressStream,
+          argv: process.argv,
+        });
+      } finally {
+        if (io.handleSignals) {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        }
+        await shutdownBackend();
+      }
+      io.err(summary(result));
+      if (result.status === 'completed') {
+        setExit(EXIT_OK);
+        return;
+      }
+      if (result.status === 'failed') io.err(`error: ${result.error?.message ?? 'run failed'}\n`);
+      io.err(`to resume: ${resumeCommand(file, options, result.runDir)}\n`);
+      setExit(result.status === 'cancelled' ? EXIT_CANCELLED : EXIT_FAILURE);
+    });
+}
