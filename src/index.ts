@@ -15,3 +15,9 @@ export {
   SafetensorsReader, toTfTensor, DEFAULT_MAX_HEADER_BYTES,
   type SafetensorsFile, type SafetensorsTensor, type SafetensorsWriteEntry, type SafetensorsDtype, type ReadOptions as SafetensorsReadOptions,
 } from './io/safetensors';
+export * from './runtime';
+export {
+  selectBackend, activeBackend, shutdownBackend, defaultThreads, AUTO_ORDER, BACKEND_CHOICES,
+  type BackendName, type BackendInfo, type BackendOptions, type BackendProvider,
+} from './backends';
+export type { Batch } from './data/batch';
