@@ -82,7 +82,7 @@ class ResnetBlock {
 
   apply(x: tf.Tensor4D, trace: Trace): tf.Tensor4D {
     const h = this.conv2.apply(silu(this.norm2.apply(this.conv1.apply(silu(this.norm1.apply(x))))));
-    const out = tf.add(this.shortcut ? this.shortcut.apply(x) : x, h);
+    const out: tf.Tensor4D = tf.add(this.shortcut ? this.shortcut.apply(x) : x, h);
     trace(this.name, out);
     return out;
   }
@@ -112,7 +112,7 @@ class AttnBlock {
     const v = flat(this.v.apply(n));
     const w = tf.softmax(tf.mul(tf.matMul(q, k, false, true), c ** -0.5));
     const h = tf.reshape(tf.matMul(w, v), [b, hh, ww, c]) as tf.Tensor4D;
-    const out = tf.add(x, this.projOut.apply(h));
+    const out: tf.Tensor4D = tf.add(x, this.projOut.apply(h));
     trace(this.name, out);
     return out;
   }
