@@ -631,7 +631,19 @@ export async function loadSafetensorsAsTf(
 export type SafetensorsWriteEntry =
   | tf.Tensor
   | { tensor: tf.Tensor; dtype: SafetensorsDtype }
-  | { dtype: SafetensorsDtype; shape: readonly number[]; data: ArrayLike<number> };
+  | { dtype: SafetensorsDtype; shape: readonly number[]; data: ArrayLike<number> }
+  | SafetensorsLazyEntry;
+
+/**
+ * A tensor whose bytes are produced only when its turn to be written comes (e.g. streamed out of a
+ * PyTorch checkpoint): `bytes()` returns exactly product(shape) × dtype-size little-endian bytes in
+ * `dtype`, and is called once.
+ */
+export interface SafetensorsLazyEntry {
+  dtype: SafetensorsDtype;
+  shape: readonly number[];
+  bytes: () => Promise<Uint8Array>;
+}
 
 export interface WriteOptions {
   /** fsync the file and its directory before returning (default true). */
@@ -691,6 +703,19 @@ function plan(
     const shape: number[] = Array.from(e.shape as readonly number[]);
     if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw new FileFormatError(file, `tensor "${name}": invalid shape ${JSON.stringify(shape)}`);
+    }
+    if ('bytes' in e) {
+      const byteLength = shapeSize(shape) * DTYPE_BYTES[dtype];
+      return {
+        name, dtype, shape, byteLength,
+        bytes: async () => {
+          const b = await e.bytes();
+          if (b.byteLength !== byteLength) {
+            throw new FileFormatError(file, `tensor "${name}": expected ${byteLength} bytes (${dtype} ${JSON.stringify(shape)}), got ${b.byteLength}`);
+          }
+          return b;
+        },
+      };
     }
     if (shapeSize(shape) !== e.data.length) {
       throw new FileFormatError(file, `tensor "${name}": shape ${JSON.stringify(shape)} needs ${shapeSize(shape)} ` +
