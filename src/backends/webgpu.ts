@@ -164,7 +164,7 @@ export function softwareAdapterAllowed(options: BackendOptions, env: NodeJS.Proc
   const v = env[WEBGPU_ALLOW_SOFTWARE_ENV];
   if (v === undefined || v === '' || v === '0') return false;
   if (v === '1') return true;
-  throw new BackendError(`webgpu: ${WEBGPU_ALLOW_SOFTWARE_ENV} must be 1 or 0, found "${v}"`);
+  throw new BackendError(`${WEBGPU_ALLOW_SOFTWARE_ENV} must be 1 or 0, found "${v}"`);
 }
 
 /** The health of the device this provider created: set by Dawn's device-lost and uncaptured-error hooks. */
@@ -216,7 +216,7 @@ export class WebGpuProvider implements BackendProvider {
       try {
         this.dawn = this.loaders.loadDawn();
       } catch (err) {
-        throw new BackendError('webgpu: the optional package "webgpu" (Dawn\'s Node binding) is not installed or ' +
+        throw new BackendError('the optional package "webgpu" (Dawn\'s Node binding for WebGPU) is not installed or ' +
           `cannot be loaded: ${errorText(err).split('\n')[0]}`, { cause: err });
       }
       this.gpu = this.dawn.create([]);
@@ -225,10 +225,10 @@ export class WebGpuProvider implements BackendProvider {
     try {
       adapter = await this.gpu.requestAdapter({ powerPreference: 'high-performance' });
     } catch (err) {
-      throw new BackendError(`webgpu: Dawn could not enumerate adapters: ${errorText(err)}`, { cause: err });
+      throw new BackendError(`Dawn (WebGPU) could not enumerate adapters: ${errorText(err)}`, { cause: err });
     }
     if (!adapter) {
-      throw new BackendError('webgpu: Dawn found no GPU adapter (it needs the Vulkan loader libvulkan.so.1 and a ' +
+      throw new BackendError('Dawn (WebGPU) found no GPU adapter (it needs the Vulkan loader libvulkan.so.1 and a ' +
         'Vulkan driver; see docs/gpu.md)');
     }
     return { adapter, report: describeAdapter(adapter) };
@@ -300,7 +300,7 @@ export class WebGpuProvider implements BackendProvider {
 
   private refuseSoftware(report: WebGpuAdapterReport, options: BackendOptions): void {
     if (report.software && !softwareAdapterAllowed(options, this.loaders.env)) {
-      throw new BackendError(`webgpu: the only adapter is a software one ("${report.name}"), which is never chosen ` +
+      throw new BackendError(`the only WebGPU adapter is a software one ("${report.name}"), which is never chosen ` +
         `automatically (slower than the wasm backend); set ${WEBGPU_ALLOW_SOFTWARE_ENV}=1 or ` +
         'BackendOptions.allowSoftwareAdapter to use it anyway');
     }
