@@ -186,6 +186,7 @@ export async function runProgressiveDistillation(o: ProgressiveOptions, handle: 
       teacher = students[students.length - 1].model;
       doneBefore += round.iterations;
     }
+    await fs.promises.rm(path.join(o.outDir, 'replay'), { recursive: true, force: true });
     return students;
   } catch (err) {
     for (const s of students) s.model.dispose();

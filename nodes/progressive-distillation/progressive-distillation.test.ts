@@ -1,0 +1,55 @@
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { validateNodeConfig } from '../../src/schema/config';
+import { batchStream } from '../../src/data/stream';
+import type { UNet } from '../../src/models/unet';
+import { builtinNodeTypes } from '../index';
+import { nodeContext } from '../../test/helpers/node-context';
+import { perturbWeights, tinyDataResource, tinySchedule, tinyUNet } from '../../test/helpers/tiny';
+import { progressiveDistillationConfigSchema, progressiveDistillationNode, SEED_ROUNDS, type ProgressiveDistillationConfig, type StudentsResource } from './index';
+
+describe('nodes/progressive-distillation', () => {
+  it('is registered with the seed\'s rounds as default, and checks the halving', () => {
+    assert.ok(builtinNodeTypes.includes(progressiveDistillationNode));
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(__dirname, 'schema.json'), 'utf8')), progressiveDistillationConfigSchema());
+    const { config, problems } = validateNodeConfig(progressiveDistillationNode, {});
+    assert.deepEqual(problems, []);
+    const c = config as unknown as ProgressiveDistillationConfig;
+    assert.deepEqual(c.rounds, SEED_ROUNDS);
+    assert.deepEqual(c.rounds.map((r) => r.iterations), [2000, 2000, 5000, 20000, 20000, 20000]);
+    assert.deepEqual([c.baseSteps, c.lr, c.gradClip, c.lossWeighting], [64, 1e-5, 1, 'truncated_snr']);
+    const bad = validateNodeConfig(progressiveDistillationNode, { rounds: [{ steps: 32, iterations: 1 }, { steps: 8, iterations: 1 }], wMin: 1 });
+    assert.deepEqual(bad.problems.map((p) => [p.path, p.message, p.expected]), [
+      ['rounds.1.steps', 'each round halves the previous step count (the first starts from baseSteps = 64)', '16'],
+      ['wMax', 'wMin and wMax go together', undefined],
+    ]);
+  });
+
+  it('runs two rounds on a tiny UNet with replay, outputs each round\'s student, cleans up the spill folder', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pd-'));
+    const before = tf.memory().numTensors;
+    const teacher = perturbWeights(tinyUNet('v_prediction'));
+    const data = tinyDataResource();
+    const config = validateNodeConfig(progressiveDistillationNode, {
+      baseSteps: 4, rounds: [{ steps: 2, iterations: 2 }, { steps: 1, iterations: 2, emaDecay: 0.9 }], accumulation: 1, lr: 1e-3,
+      replay: { blockBatches: 1, times: 2 }, evalBatches: 1, evalBatchSize: 4, checkpointEvery: 1,
+    }).config as unknown as ProgressiveDistillationConfig;
+    const ctx = nodeContext(config, { outDir: dir, runDir: dir, resources: { model: teacher, schedule: tinySchedule('v_prediction'), data }, streams: { batches: batchStream(data.train, { batchSize: 4, seed: 1 }) } });
+    const instance = await progressiveDistillationNode.create(ctx);
+    await instance.run!();
+    const students = await (instance.resources!.students as Promise<StudentsResource>);
+    assert.deepEqual(students.map((s) => s.steps), [2, 1]);
+    assert.equal(await (instance.resources!.model as Promise<UNet>), students[1].model);
+    assert.ok(fs.existsSync(path.join(dir, 'round-0-2steps', 'student.safetensors')));
+    assert.ok(fs.existsSync(path.join(dir, 'round-1-1steps', 'checkpoints', 'best.safetensors')));
+    assert.equal(fs.existsSync(path.join(dir, 'replay')), false);
+    await instance.dispose!();
+    teacher.dispose();
+    await new Promise((r) => setTimeout(r, 10));
+    assert.equal(tf.memory().numTensors, before);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});

@@ -1,0 +1,91 @@
+/**
+ * What the training-stage node types share: progress reporting, writing a model file next to its
+ * config, the promise-valued model output (so later stages in the same graph wait for it), and the
+ * common config keys.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type { NodeContext } from '../registry/types';
+import { writeSafetensors } from '../io/safetensors';
+import { LOSS_WEIGHTINGS, LOSS_WEIGHTING_DESCRIPTION, type LossWeighting } from './common';
+import { optimizationSchemaProperties, type OptimizationConfig } from './trainer';
+import type { StageProgress } from './denoising';
+import type { WeightModule } from '../models/types';
+
+/** Resource type of model ports. */
+export const MODEL_PORT_TYPE = 'model';
+
+export interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(err: unknown): void;
+}
+
+export function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
+/** Progress bar updates every step; metrics logged every `logEvery` steps and at the end. */
+export function stageProgress(ctx: NodeContext<unknown>, label: string, total: number, logEvery: number): { report: StageProgress; done(): void } {
+  const handle = ctx.progress(label, total);
+  const started = Date.now();
+  const report: StageProgress = (step, all, metrics) => {
+    const elapsed = (Date.now() - started) / 1000;
+    const values = { ...metrics, stepsPerSecond: elapsed > 0 ? step / elapsed : 0 };
+    handle.update(step, values);
+    if (logEvery > 0 && (step % logEvery === 0 || step === all)) ctx.log.metrics(step, values);
+  };
+  return { report, done: () => handle.done() };
+}
+
+/** Writes a model's weights (PyTorch layout) with its config in the metadata and in `<name>.json`. */
+export async function saveModelFile(model: WeightModule & { getWeights(): Record<string, tf.Tensor>; config: unknown }, file: string,
+  metadata: Record<string, string> = {}): Promise<void> {
+  await fs.promises.mkdir(path.dirname(file), { recursive: true });
+  const weights = model.getWeights();
+  try {
+    await writeSafetensors(file, weights, { ...metadata, config: JSON.stringify(model.config) });
+  } finally {
+    tf.dispose(Object.values(weights));
+  }
+  await fs.promises.writeFile(file.replace(/\.safetensors$/, '.json'), JSON.stringify({ config: model.config, ...metadata }, null, 2) + '\n');
+}
+
+export interface StageNodeCommonConfig extends OptimizationConfig {
+  evalBatches: number;
+  evalBatchSize: number;
+  logEvery: number;
+}
+
+/** JSON-schema properties every training-stage node has. */
+export function stageSchemaProperties(defaults: Partial<OptimizationConfig> & { logEvery?: number } = {}): Record<string, unknown> {
+  return {
+    ...optimizationSchemaProperties(defaults),
+    evalBatches: { type: 'integer', minimum: 0, default: 4, description: 'Held-out batches of the evaluation loss (needs the data input; 0 disables it). Selects the best checkpoint.' },
+    evalBatchSize: { type: 'integer', minimum: 1, default: 64, description: 'Examples per held-out batch.' },
+    logEvery: { type: 'integer', minimum: 0, default: defaults.logEvery ?? 100, description: 'Log loss, learning rate and speed every this many steps (0: only the progress display).' },
+  };
+}
+
+export function lossWeightingSchema(defaultValue: LossWeighting, allowed: readonly LossWeighting[] = LOSS_WEIGHTINGS): Record<string, unknown> {
+  return { enum: [...allowed], default: defaultValue, description: LOSS_WEIGHTING_DESCRIPTION };
+}
+
+export const MIN_SNR_GAMMA_SCHEMA = { type: 'number', exclusiveMinimum: 0, default: 5, description: 'γ of the min_snr weighting.' };
+
+/** The OptimizationConfig part of a stage node's config. */
+export function optimizationOf(c: OptimizationConfig): OptimizationConfig {
+  return {
+    iterations: c.iterations, accumulation: c.accumulation, lr: c.lr, lrSchedule: c.lrSchedule, warmupSteps: c.warmupSteps,
+    weightDecay: c.weightDecay, beta1: c.beta1, beta2: c.beta2, adamEpsilon: c.adamEpsilon, gradClip: c.gradClip,
+    emaDecay: c.emaDecay, checkpointEvery: c.checkpointEvery, keepLast: c.keepLast, evalEvery: c.evalEvery,
+  };
+}
