@@ -9,6 +9,7 @@
 import { Command, CommanderError } from 'commander';
 import { distilleryVersion } from '../runtime/run-folder';
 import { registerGraphCommand } from './commands/graph';
+import { registerImportCommand } from './commands/import';
 import { registerNodesCommand } from './commands/nodes';
 import { registerRunCommand } from './commands/run';
 import { registerScheduleCommand } from './commands/schedule';
@@ -32,6 +33,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
   registerGraphCommand(program, io, setExit);
   registerSchemaCommand(program, io, setExit);
   registerScheduleCommand(program, (t) => io.out(t));
+  registerImportCommand(program, io, setExit);
   for (const command of program.commands) command.exitOverride().configureOutput({ writeOut: (t) => io.out(t), writeErr: (t) => io.err(t) });
   return program;
 }
