@@ -41,9 +41,9 @@ const UNARY: Record<string, [string, 'same' | 'float32' | 'bool']> = {
 };
 
 /** Binary kernels (NumPy broadcasting): name -> [addon op, output dtype rule]. */
-const BINARY: Record<string, [string, 'upcast' | 'bool']> = {
+const BINARY: Record<string, [string, 'upcast' | 'bool' | 'int32']> = {
   Add: ['add', 'upcast'], Sub: ['sub', 'upcast'], Multiply: ['mul', 'upcast'], RealDiv: ['div', 'upcast'],
-  FloorDiv: ['floordiv', 'upcast'], Mod: ['mod', 'upcast'], Pow: ['pow', 'upcast'], Maximum: ['maximum', 'upcast'],
+  FloorDiv: ['floordiv', 'int32'], Mod: ['mod', 'upcast'], Pow: ['pow', 'upcast'], Maximum: ['maximum', 'upcast'],
   Minimum: ['minimum', 'upcast'], SquaredDifference: ['squareddifference', 'upcast'], Atan2: ['atan2', 'upcast'],
   Equal: ['equal', 'bool'], NotEqual: ['notequal', 'bool'], Less: ['less', 'bool'], LessEqual: ['lessequal', 'bool'],
   Greater: ['greater', 'bool'], GreaterEqual: ['greaterequal', 'bool'], LogicalAnd: ['logicaland', 'bool'],
@@ -176,8 +176,8 @@ function bilinearMatrix(inSize: number, outSize: number, alignCorners: boolean, 
 function resizeBilinear(b: LibtorchBackend, x: TensorInfo, inH: number, inW: number, outH: number, outW: number, attrs: Attrs, grad: boolean): TensorInfo {
   const n = b.native;
   // Forward maps [in] -> [out] along each axis; the gradient applies the transposed matrices.
-  const mh = grad ? bilinearMatrix(outH, inH, attrs.alignCorners, attrs.halfPixelCenters, true) : bilinearMatrix(inH, outH, attrs.alignCorners, attrs.halfPixelCenters, false);
-  const mw = grad ? bilinearMatrix(outW, inW, attrs.alignCorners, attrs.halfPixelCenters, true) : bilinearMatrix(inW, outW, attrs.alignCorners, attrs.halfPixelCenters, false);
+  const mh = bilinearMatrix(inH, outH, attrs.alignCorners, attrs.halfPixelCenters, grad);
+  const mw = bilinearMatrix(inW, outW, attrs.alignCorners, attrs.halfPixelCenters, grad);
   let src = b.handle(x);
   let owned = false;
   if (x.dtype !== 'float32') { src = n.cast(src, DTYPE_CODE.float32); owned = true; }
@@ -481,7 +481,7 @@ for (const [name, [op, rule]] of Object.entries(UNARY)) {
 }
 for (const [name, [op, rule]] of Object.entries(BINARY)) {
   KERNELS[name] = ({ a, b: bb }, b) =>
-    b.output(b.native.binary(b.binaryCode(op), b.handle(a), b.handle(bb)), rule === 'bool' ? 'bool' : upcastType(a.dtype, bb.dtype));
+    b.output(b.native.binary(b.binaryCode(op), b.handle(a), b.handle(bb)), rule === 'upcast' ? upcastType(a.dtype, bb.dtype) : rule);
 }
 
 function describeInputs(inputs: NamedTensorInfoMap): string {
