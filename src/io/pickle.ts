@@ -319,7 +319,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): PickleVal
         case 0x53: push(parseQuotedString(line())); break; // STRING
         case 0x54: { const n = i32(); if (n < 0) fail('negative BINSTRING length'); push(latin1(take(n))); break; }
         case 0x55: push(latin1(take(u8()))); break; // SHORT_BINSTRING
-        case 0x56: push(decodeEscapes(line())); break; // UNICODE (raw-unicode-escape)
+        case 0x56: push(line().replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_m, a: string, b: string) => String.fromCodePoint(parseInt(a ?? b, 16)))); break; // UNICODE (raw-unicode-escape)
         case 0x58: push(text(take(u32()))); break; // BINUNICODE
         case 0x8c: push(text(take(u8()))); break; // SHORT_BINUNICODE
         case 0x8d: push(text(take(u64()))); break; // BINUNICODE8

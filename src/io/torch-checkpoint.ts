@@ -222,7 +222,7 @@ export function torchPicklePolicy(
       '_rebuild_parameter, torch.*Storage types and data-only names under ' + INERT_PREFIXES.join(', '),
     resolveGlobal(module, name) {
       const q = `${module}.${name}`;
-      const handler = CALLABLE_GLOBALS[q === '__builtin__.set' ? 'builtins.set' : q];
+      const handler = CALLABLE_GLOBALS[module === '__builtin__' ? `builtins.${name}` : q];
       if (handler) return handler;
       if (module === 'torch' && Object.prototype.hasOwnProperty.call(TORCH_STORAGE_DTYPES, name)) return INERT;
       if ((INERT_NAMES as readonly string[]).includes(q) || INERT_PREFIXES.some((p) => q.startsWith(p))) return INERT;
