@@ -61,14 +61,19 @@ interface Result {
 async function runOn(backend: string, c: ConformanceCase, data: Array<Float32Array | Int32Array | Uint8Array>, weights?: Float32Array[]): Promise<{ out: Result[]; grads: Result[] }> {
   await tf.setBackend(backend);
   const read = (t: tf.Tensor): Result => ({ shape: t.shape.slice(), dtype: t.dtype, values: t.dataSync() as ArrayLike<number> });
-  const out = tf.tidy(() => {
+  const readAll = (ts: tf.Tensor[]): Result[] => {
+    const r = ts.map(read);
+    tf.dispose(ts);
+    return r;
+  };
+  const out = readAll(tf.tidy(() => {
     const xs = c.inputs.map((s, i) => tf.tensor(data[i], s.shape, s.dtype ?? 'float32'));
     const y = c.f(...xs);
-    return (Array.isArray(y) ? y : [y]).map(read);
-  });
+    return Array.isArray(y) ? y : [y];
+  }));
   let grads: Result[] = [];
   if (c.grad && weights) {
-    grads = tf.tidy(() => {
+    grads = readAll(tf.tidy(() => {
       const xs = c.inputs.map((s, i) => tf.tensor(data[i], s.shape, s.dtype ?? 'float32'));
       const floatIdx = c.inputs.map((s, i) => ((s.dtype ?? 'float32') === 'float32' ? i : -1)).filter((i) => i >= 0);
       const loss = (...vars: tf.Tensor[]): tf.Scalar => {
@@ -78,8 +83,8 @@ async function runOn(backend: string, c: ConformanceCase, data: Array<Float32Arr
         const ys = Array.isArray(y) ? y : [y];
         return tf.addN(ys.map((t, j) => tf.sum(tf.mul(t, tf.tensor(weights[j], t.shape))))) as tf.Scalar;
       };
-      return tf.grads(loss)(floatIdx.map((k) => xs[k])).map(read);
-    });
+      return tf.grads(loss)(floatIdx.map((k) => xs[k]));
+    }));
   }
   return { out, grads };
 }
