@@ -316,6 +316,7 @@ export class WebGpuProvider implements BackendProvider {
       throw new BackendError('webgpu: @tensorflow/tfjs-backend-webgpu cannot be loaded: ' +
         errorText(err).split('\n')[0], { cause: err });
     }
+    patchHighRankPad();
     // TF.js's WebGPU code reads navigator.gpu and the GPU* constants (GPUBufferUsage, …) as globals.
     const g = globalThis as Record<string, unknown>;
     for (const [k, v] of Object.entries(this.dawn!.globals)) if (!(k in g)) g[k] = v;
@@ -374,6 +375,53 @@ function guardBackend(backend: tf.KernelBackend, health: DeviceHealth): void {
     }
     return readSync.call(this, dataId);
   };
+}
+
+let padPatched = false;
+
+/**
+ * TF.js 4.22's WebGPU PadV2 shader is invalid WGSL for rank 5 and 6 (it indexes its `vec5` struct like
+ * a vector), and the gradient of a rank-5 slice is such a pad. Above rank 4 the pad is done one padded
+ * axis at a time on a [before, axis, after] view, which the rank-3 shader handles.
+ */
+function patchHighRankPad(): void {
+  if (padPatched) return;
+  const original = tf.getKernel('PadV2', WEBGPU_TF_BACKEND);
+  const reshape = tf.getKernel('Reshape', WEBGPU_TF_BACKEND);
+  if (!original || !reshape) throw new BackendError('webgpu: @tensorflow/tfjs-backend-webgpu registered no PadV2/Reshape kernel');
+  const padFn = original.kernelFunc;
+  const reshapeFn = reshape.kernelFunc;
+  tf.unregisterKernel('PadV2', WEBGPU_TF_BACKEND);
+  tf.registerKernel({
+    kernelName: 'PadV2',
+    backendName: WEBGPU_TF_BACKEND,
+    kernelFunc: (args) => {
+      const x = args.inputs.x as tf.TensorInfo;
+      const { paddings, constantValue } = args.attrs as { paddings: Array<[number, number]>; constantValue: number };
+      if (x.shape.length <= 4) return padFn(args);
+      const backend = args.backend as tf.KernelBackend;
+      const run = (fn: tf.KernelFunc, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap): tf.TensorInfo =>
+        fn({ inputs, backend, attrs }) as tf.TensorInfo;
+      let current = x;
+      let shape = x.shape.slice();
+      paddings.forEach(([before, after], axis) => {
+        if (before === 0 && after === 0) return;
+        const outer = shape.slice(0, axis).reduce((p, q) => p * q, 1);
+        const inner = shape.slice(axis + 1).reduce((p, q) => p * q, 1);
+        const view = run(reshapeFn, { x: current }, { shape: [outer, shape[axis], inner] });
+        const padded = run(padFn, { x: view }, { paddings: [[0, 0], [before, after], [0, 0]], constantValue });
+        backend.disposeData(view.dataId);
+        if (current !== x) backend.disposeData(current.dataId);
+        shape = shape.slice();
+        shape[axis] += before + after;
+        current = padded;
+      });
+      const out = run(reshapeFn, { x: current }, { shape });
+      if (current !== x) backend.disposeData(current.dataId);
+      return out;
+    },
+  });
+  padPatched = true;
 }
 
 /** Distillery's WebGPU provider (Dawn's dawn.node from the `webgpu` package + TF.js's WebGPU backend). */

@@ -82,6 +82,16 @@ const cases: KernelCase[] = [
   { name: 'reshape + tile', inputs: [{ shape: [2, 3] }], f: (x) => tf.tile(tf.reshape(x, [3, 2, 1]), [1, 2, 3]), grad: true },
   { name: 'slice', inputs: [{ shape: [3, 5, 4] }], f: (x) => tf.slice(x, [1, 1, 0], [2, 3, 4]), grad: true },
   { name: 'pad', inputs: [{ shape: [1, 3, 3, 2] }], f: (x) => tf.pad(x, [[0, 0], [1, 2], [2, 1], [0, 0]]), grad: true },
+  // Rank 5 and 6 (GroupNorm's [B, H, W, G, C/G] view, nearest upsampling by a rank-6 broadcast): TF.js
+  // 4.22's WebGPU pad shader is invalid above rank 4 and the provider replaces it; slice's gradient is a pad.
+  { name: 'pad rank 5', inputs: [{ shape: [2, 2, 3, 2, 2] }], f: (x) => tf.pad(x, [[0, 1], [1, 0], [0, 0], [2, 1], [0, 1]], 0.5), grad: true },
+  { name: 'pad rank 6', inputs: [{ shape: [1, 2, 2, 1, 2, 2] }], f: (x) => tf.pad(x, [[0, 0], [1, 1], [0, 0], [0, 2], [1, 0], [0, 0]]), grad: true },
+  { name: 'slice rank 5', inputs: [{ shape: [2, 3, 3, 2, 4] }], f: (x) => tf.slice(x, [0, 1, 0, 1, 1], [2, 2, 3, 1, 2]), grad: true },
+  { name: 'broadcast mul rank 6 (nearest upsampling)', inputs: [{ shape: [2, 3, 1, 3, 1, 2] }],
+    f: (x) => tf.reshape(tf.mul(x, tf.ones([1, 1, 2, 1, 2, 1])), [2, 6, 6, 2]), grad: true },
+  { name: 'moments + normalise rank 5 (GroupNorm)', inputs: [{ shape: [2, 4, 4, 2, 3] }, { shape: [2, 1, 1, 2, 1], gen: 'positive' }],
+    f: (x, s) => { const m = tf.moments(x, [1, 2, 4], true); return tf.mul(tf.div(tf.sub(x, m.mean), tf.sqrt(tf.add(m.variance, 1e-5))), s); },
+    grad: true, tol: SUMS },
   { name: 'gather rows (class embedding)', inputs: [{ shape: [6, 4] }, { shape: [5], dtype: 'int32', gen: [0, 5] }],
     f: (w, i) => tf.gather(w, i), grad: true },
   { name: 'expandDims + onesLike + zerosLike', inputs: [{ shape: [3, 2] }], f: (x) => [tf.expandDims(x, 1), tf.onesLike(x), tf.zerosLike(x)] },
