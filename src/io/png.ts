@@ -1,6 +1,7 @@
 /**
  * PNG image grids of samples: one row per class, one column per sample. Images come in as values in
- * [-1, 1] (the data sets' scale), [N, H, W, C] with C = 1 (grey) or 3 (RGB), row-major by grid cell.
+ * [-1, 1] (the data sets' scale), [N, H, W, C], row-major by grid cell: C = 3 is RGB, any other C is
+ * shown as grey from its first channel (e.g. a latent's).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -35,7 +36,7 @@ export function encodeImageGrid(pixels: Float32Array, shape: readonly [number, n
   const pad = options.padding ?? 2;
   const scale = options.scale ?? 1;
   const problems = [];
-  if (c !== 1 && c !== 3) problems.push({ path: 'shape.3', message: 'channels must be 1 or 3', found: String(c) });
+  if (!(c >= 1)) problems.push({ path: 'shape.3', message: 'channels must be at least 1', found: String(c) });
   if (rows * cols !== n) {
     problems.push({ path: 'rows×cols', message: 'grid cells must equal the number of images', expected: String(n), found: String(rows * cols) });
   }

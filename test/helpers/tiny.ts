@@ -37,3 +37,9 @@ export function tinyLatents(n: number, seed = 1): ArrayDataset {
 export function tinyDataResource(n = 16): DatasetResource {
   return { kind: 'latents', train: tinyLatents(n, 1), test: tinyLatents(8, 2), numClasses: 3 };
 }
+
+/** A classifier stand-in for evaluation tests: features = the flattened image, logits = its first 3 values. */
+export const flatScorer = {
+  features: (x: tf.Tensor4D): tf.Tensor2D => tf.tidy(() => tf.reshape(x, [x.shape[0], -1]) as tf.Tensor2D),
+  logits: (x: tf.Tensor4D): tf.Tensor2D => tf.tidy(() => tf.slice(tf.reshape(x, [x.shape[0], -1]), [0, 0], [-1, 3]) as tf.Tensor2D),
+};

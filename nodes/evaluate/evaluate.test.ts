@@ -1,0 +1,50 @@
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { validateNodeConfig } from '../../src/schema/config';
+import type { EvaluationMetrics } from '../../src/report/metrics';
+import { decodePng } from '../../src/io/png';
+import { builtinNodeTypes } from '../index';
+import { nodeContext } from '../../test/helpers/node-context';
+import { flatScorer, perturbWeights, tinyDataResource, tinySchedule, tinyUNet } from '../../test/helpers/tiny';
+import { evaluateConfigSchema, evaluateNode, type EvaluateConfig } from './index';
+
+describe('nodes/evaluate', () => {
+  it('is registered; step counts must divide baseSteps', () => {
+    assert.ok(builtinNodeTypes.includes(evaluateNode));
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(__dirname, 'schema.json'), 'utf8')), evaluateConfigSchema());
+    const { problems } = validateNodeConfig(evaluateNode, { baseSteps: 8, teacherSteps: [8, 3] });
+    assert.deepEqual(problems.map((p) => [p.path, p.message]), [['teacherSteps.1', 'must divide baseSteps (8)']]);
+  });
+
+  it('scores teacher and students, writes grids (rows = classes) and metrics.json, leaks nothing', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eval-'));
+    const before = tf.memory().numTensors;
+    const teacher = perturbWeights(tinyUNet('v_prediction', 1));
+    const student = perturbWeights(tinyUNet('v_prediction', 2), 9);
+    const data = { ...tinyDataResource(), kind: 'images' as const };
+    const config = validateNodeConfig(evaluateNode, { baseSteps: 4, teacherSteps: [4, 1], samplesPerClass: 4, classes: 3, batchSize: 5, gridColumns: 2, guidanceScale: 2 }).config as unknown as EvaluateConfig;
+    const ctx = nodeContext(config, { outDir: dir, runDir: dir, resources: { schedule: tinySchedule('v_prediction'), classifier: flatScorer, data, teacher, students: [{ steps: 2, model: student }] } });
+    const instance = await evaluateNode.create(ctx);
+    await instance.run!();
+    const m = await (instance.resources!.metrics as Promise<EvaluationMetrics>);
+    assert.deepEqual(m.cells.map((c) => [c.series, c.steps, c.guidanceScale, c.samples]), [
+      ['teacher (DDIM, g=2)', 4, 2, 12], ['teacher (DDIM, g=2)', 1, 2, 12], ['distilled student', 2, 1, 12],
+    ]);
+    for (const c of m.cells) {
+      assert.ok(c.fid >= 0 && Number.isFinite(c.fid));
+      assert.ok(c.accuracy >= 0 && c.accuracy <= 1);
+      // 3 rows × 2 columns of 4×4 images at scale 2 with 2-pixel padding.
+      const png = decodePng(fs.readFileSync(path.join(dir, c.grid!)));
+      assert.deepEqual([png.width, png.height], [2 * 8 + 3 * 2, 3 * 8 + 4 * 2]);
+    }
+    assert.ok(Number.isFinite(m.realFid!));
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, 'metrics.json'), 'utf8')).cells.length, 3);
+    teacher.dispose();
+    student.dispose();
+    assert.equal(tf.memory().numTensors, before);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});

@@ -1,0 +1,199 @@
+/**
+ * `evaluate`: samples every class with the guided teacher (DDIM at each step count) and with each
+ * distilled student (at its own step count, no guidance: it is built in), decodes through the first
+ * stage, and scores the images with a classifier trained on real data: class accuracy, and FID in the
+ * classifier's penultimate feature space against held-out real images. Writes one PNG grid per
+ * (model, steps) — rows are classes — and `metrics.json`; outputs the numbers for `report`.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { defineNodeType, type JsonSchema } from '../../src/registry/types';
+import { ConfigError, type Problem } from '../../src/errors';
+import type { NoiseSchedule } from '../../src/diffusion/schedule';
+import type { DatasetResource } from '../../src/data/resource';
+import type { ArrayDataset } from '../../src/data/dataset';
+import type { ConditionalDenoiser } from '../../src/models/types';
+import { classMajorLabels, gridSelection, realReference, sampleImages, scoreSamples, type ImageScorer } from '../../src/eval/evaluate';
+import { decodeLatents, latentDecoder, type FirstStage } from '../../src/eval/first-stage';
+import { writeImageGrid } from '../../src/io/png';
+import type { EvaluationCell, EvaluationMetrics } from '../../src/report/metrics';
+import { activeBackend } from '../../src/backends';
+import * as tf from '@tensorflow/tfjs-core';
+import schema from './schema.json';
+
+export interface EvaluateConfig {
+  title: string;
+  baseSteps: number;
+  teacherSteps: number[];
+  studentSteps?: number[];
+  guidanceScale: number;
+  teacherSeries?: string;
+  studentSeries: string;
+  samplesPerClass: number;
+  classes?: number;
+  batchSize: number;
+  gridColumns: number;
+  seed?: number;
+}
+
+interface StudentEntry {
+  steps: number;
+  model: ConditionalDenoiser;
+}
+
+export function evaluateConfigSchema(): JsonSchema {
+  return {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    title: 'evaluate node config',
+    description: 'Sampling and scoring of the teacher and the distilled students (FID in classifier features, class accuracy).',
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      title: { type: 'string', default: 'Distillation evaluation', description: 'Title of the metrics (and of the report).' },
+      baseSteps: { type: 'integer', minimum: 1, default: 64, description: 'K of the base DDIM schedule: an N-step sampler uses the N-step sub-sequence of it, as the students were trained (N must divide K).' },
+      teacherSteps: { type: 'array', items: { type: 'integer', minimum: 1 }, default: [64, 8, 4, 2, 1], description: 'Step counts at which the teacher is sampled (DDIM with guidance).' },
+      studentSteps: { type: 'array', items: { type: 'integer', minimum: 1 }, description: 'Evaluate only the students with these step counts (default: every student given).' },
+      guidanceScale: { type: 'number', minimum: 1, default: 3, description: 'Guidance scale g of the teacher\'s samples (1 = none). A w-conditioned student is sampled at w = g − 1.' },
+      teacherSeries: { type: 'string', description: 'Series name of the teacher in tables and charts (default: "teacher (DDIM, g=<guidanceScale>)").' },
+      studentSeries: { type: 'string', default: 'distilled student', description: 'Series name of the students.' },
+      samplesPerClass: { type: 'integer', minimum: 2, default: 100, description: 'Samples per class and cell (10 classes × 100 = 1,000 per cell).' },
+      classes: { type: 'integer', minimum: 1, description: 'Classes to sample, 0 … classes−1 (default: the data set\'s numClasses).' },
+      batchSize: { type: 'integer', minimum: 1, default: 250, description: 'Samples drawn per sampler call.' },
+      gridColumns: { type: 'integer', minimum: 1, default: 10, description: 'Samples per class shown in each PNG grid.' },
+      seed: { type: 'integer', minimum: 0, description: 'Seed of the initial noise (default: the node\'s seed). Every cell uses the same noise, so grids compare image by image.' },
+    },
+  };
+}
+
+export const evaluateNode = defineNodeType<EvaluateConfig>({
+  type: 'evaluate',
+  description: 'FID (classifier features) and class accuracy of teacher and students at each step count; PNG grids',
+  configSchema: schema as JsonSchema,
+  inputs: {
+    schedule: { kind: 'resource', type: 'noise-schedule', description: 'The noise schedule the models sample with.' },
+    classifier: { kind: 'resource', type: 'model', description: 'Classifier trained on real images: logits(x) and features(x) (penultimate layer).' },
+    data: { kind: 'resource', type: 'dataset', description: 'Held-out real data (its test part is the FID reference); latents are decoded through the autoencoder.' },
+    autoencoder: { kind: 'resource', type: 'model', optional: true, description: 'First stage: samples are latents decoded through it (absent: samples are images).' },
+    teacher: { kind: 'resource', type: 'model', optional: true, description: 'The guided teacher, sampled at every teacherSteps count.' },
+    students: { kind: 'resource', type: 'students', optional: true, description: 'Distilled students with their step counts (progressive-distillation).' },
+  },
+  outputs: {
+    metrics: { kind: 'resource', type: 'metrics', description: 'The evaluation numbers (also written to metrics.json); resolves when done.' },
+  },
+  check(config) {
+    const problems: Problem[] = [];
+    config.teacherSteps.forEach((n, i) => {
+      if (config.baseSteps % n !== 0) problems.push({ path: `teacherSteps.${i}`, message: `must divide baseSteps (${config.baseSteps})`, found: String(n) });
+    });
+    return problems;
+  },
+  create(ctx) {
+    const c = ctx.config;
+    let resolveMetrics!: (m: EvaluationMetrics) => void;
+    let rejectMetrics!: (e: unknown) => void;
+    const metricsPromise = new Promise<EvaluationMetrics>((res, rej) => { resolveMetrics = res; rejectMetrics = rej; });
+    metricsPromise.catch(() => undefined);
+    return {
+      resources: { metrics: metricsPromise },
+      async run() {
+        try {
+          resolveMetrics(await evaluateAll(ctx.config, {
+            schedule: ctx.resources.schedule as NoiseSchedule,
+            classifier: ctx.resources.classifier as ImageScorer,
+            data: ctx.resources.data as DatasetResource,
+            autoencoder: ctx.resources.autoencoder as FirstStage | undefined,
+            teacher: ctx.resources.teacher as ConditionalDenoiser | undefined,
+            students: ctx.resources.students as StudentEntry[] | undefined,
+            seed: c.seed ?? ctx.seed, outDir: ctx.outDir, runDir: ctx.runDir, signal: ctx.signal,
+            log: (m) => ctx.log.info(m),
+            progress: (total) => ctx.progress('evaluate', total),
+          }));
+        } catch (err) {
+          rejectMetrics(err);
+          throw err;
+        }
+      },
+    };
+  },
+});
+
+interface EvaluateInputs {
+  schedule: NoiseSchedule;
+  classifier: ImageScorer;
+  data: DatasetResource;
+  autoencoder?: FirstStage;
+  teacher?: ConditionalDenoiser;
+  students?: StudentEntry[];
+  seed: number;
+  outDir: string;
+  runDir: string;
+  signal?: AbortSignal;
+  log(message: string): void;
+  progress(total: number): { update(current: number, metrics?: Record<string, number>): void; done(): void };
+}
+
+/** Held-out real images: the data set's test part, decoded when it holds latents. */
+function realImages(data: DatasetResource, autoencoder: FirstStage | undefined, batchSize: number): ArrayDataset {
+  if (data.kind === 'images') return data.test;
+  if (!autoencoder) throw new ConfigError('evaluate', [{ path: 'autoencoder', message: 'the data input holds latents: connect the autoencoder to decode the FID reference' }]);
+  const [n, h, w, ch] = data.test.shape;
+  const parts: Float32Array[] = [];
+  let shape: number[] = [];
+  for (let start = 0; start < n; start += batchSize) {
+    const count = Math.min(batchSize, n - start);
+    const img = tf.tidy(() => tf.clipByValue(decodeLatents(autoencoder, tf.tensor4d(data.test.x.subarray(start * h * w * ch, (start + count) * h * w * ch), [count, h, w, ch])), -1, 1));
+    shape = img.shape;
+    parts.push(img.dataSync() as Float32Array);
+    img.dispose();
+  }
+  const x = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) { x.set(p, at); at += p.length; }
+  return { x, shape: [n, shape[1], shape[2], shape[3]], labels: data.test.labels };
+}
+
+export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promise<EvaluationMetrics> {
+  const classes = c.classes ?? inp.data.numClasses;
+  const labels = classMajorLabels(classes, c.samplesPerClass);
+  const [, lh, lw, lc] = inp.data.train.shape;
+  // Samples have the shape of the training examples (latents, or images when there is no first stage).
+  const latentShape: [number, number, number] = [lh, lw, lc];
+  const real = realImages(inp.data, inp.autoencoder, c.batchSize);
+  const reference = realReference(inp.classifier, real, c.batchSize);
+  inp.log(`real held-out images: ${real.shape[0]}, classifier accuracy ${(reference.accuracy * 100).toFixed(1)}%, half-split FID ${reference.halfSplitFid.toFixed(3)}`);
+  const cells: EvaluationCell[] = [];
+  const teacherSeries = c.teacherSeries ?? `teacher (DDIM, g=${c.guidanceScale})`;
+  const jobs: Array<{ series: string; model: ConditionalDenoiser; steps: number; guidance: number; name: string }> = [];
+  if (inp.teacher) for (const n of c.teacherSteps) jobs.push({ series: teacherSeries, model: inp.teacher, steps: n, guidance: c.guidanceScale, name: `teacher-${n}` });
+  for (const s of inp.students ?? []) {
+    if (c.studentSteps && !c.studentSteps.includes(s.steps)) continue;
+    jobs.push({ series: c.studentSeries, model: s.model, steps: s.steps, guidance: s.model.takesGuidanceWeight ? c.guidanceScale : 1, name: `student-${s.steps}` });
+  }
+  if (jobs.length === 0) throw new ConfigError('evaluate', [{ path: 'teacher', message: 'nothing to evaluate: connect a teacher and/or students' }]);
+  const decoder = inp.autoencoder ? latentDecoder(inp.autoencoder) : undefined;
+  const progress = inp.progress(jobs.length);
+  const gridDir = path.join(inp.outDir, 'grids');
+  fs.mkdirSync(gridDir, { recursive: true });
+  for (const [k, job] of jobs.entries()) {
+    const started = Date.now();
+    const samples = sampleImages({
+      model: job.model, schedule: inp.schedule, steps: job.steps, baseSteps: c.baseSteps, guidanceScale: job.guidance, labels,
+      latentShape, batchSize: c.batchSize, seed: inp.seed, ...(decoder ? { decoder } : {}), ...(inp.signal ? { signal: inp.signal } : {}),
+    });
+    const score = scoreSamples(inp.classifier, samples, reference, c.batchSize);
+    const grid = gridSelection(samples, classes, c.gridColumns);
+    const gridFile = path.join(gridDir, `${job.name}.png`);
+    writeImageGrid(gridFile, grid.pixels, grid.shape, { rows: classes, cols: grid.shape[0] / classes, scale: 2 });
+    const seconds = (Date.now() - started) / 1000;
+    cells.push({ series: job.series, model: job.name, steps: job.steps, guidanceScale: job.guidance, fid: score.fid, accuracy: score.accuracy, samples: labels.length, grid: path.relative(inp.runDir, gridFile), seconds });
+    inp.log(`${job.series} @ ${job.steps} steps: FID ${score.fid.toFixed(3)}, accuracy ${(score.accuracy * 100).toFixed(1)}% (${labels.length} samples, ${seconds.toFixed(1)} s)`);
+    progress.update(k + 1, { fid: score.fid, accuracy: score.accuracy });
+  }
+  progress.done();
+  const metrics: EvaluationMetrics = {
+    title: c.title, createdAt: new Date().toISOString(), backend: activeBackend()?.description ?? tf.getBackend(), seed: inp.seed,
+    realFid: reference.halfSplitFid, realAccuracy: reference.accuracy, cells,
+  };
+  fs.writeFileSync(path.join(inp.outDir, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
+  return metrics;
+}
