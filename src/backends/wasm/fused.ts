@@ -54,15 +54,21 @@ export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D,
   validate(x, gamma, beta, groups);
   const attrs = { groups, epsilon, silu };
   const op = tf.customGrad(((xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-    const [y, mean, rstd] = tf.engine().runKernel(GROUP_NORM_KERNEL, { x: xi, gamma: g, beta: b },
+    const outs = tf.engine().runKernel(GROUP_NORM_KERNEL, { x: xi, gamma: g, beta: b },
       attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
-    save([xi, g, b, mean, rstd]);
+    // outs: y, mean, rstd, x − μ and, with SiLU, sigmoid(z); the backward needs all but the mean.
+    const [y, , rstd, xc, sig] = outs;
+    save(silu ? [xc, g, rstd, y, sig] : [xc, g, rstd]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sx, sg, sb, sm, sr] = saved;
-        return tf.engine().runKernel(GROUP_NORM_GRAD_KERNEL,
-          { dy, x: sx, gamma: sg, beta: sb, mean: sm, rstd: sr }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        const [sxc, sg, sr, sy, ssig] = saved;
+        const inputs: Record<string, tf.Tensor> = { dy, xc: sxc, gamma: sg, rstd: sr };
+        if (silu) {
+          inputs.y = sy;
+          inputs.sig = ssig;
+        }
+        return tf.engine().runKernel(GROUP_NORM_GRAD_KERNEL, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
       },
     };
   }) as unknown as (...args: (tf.Tensor | tf.GradSaveFunc)[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] });

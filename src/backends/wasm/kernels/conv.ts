@@ -124,6 +124,8 @@ export function conv2dBackpropFilterImpl(backend: BackendWasm, x: TensorInfo, dy
   const dyt = run('Transpose', backend, { x: dy }, { perm: [1, 2, 0, 3] }); // [OH, OW, N, Co]
   const extH = (g.outH - 1) * g.sh + 1;
   const extW = (g.outW - 1) * g.sw + 1;
+  // Bottom/right padding that makes the output KH x KW; when the forward pass left input rows unused
+  // (valid padding with a stride), none is needed and the extra output rows are cropped below.
   const bottom = Math.max(0, (kh - 1) * g.dh + extH - g.inH - g.padTop);
   const right = Math.max(0, (kw - 1) * g.dw + extW - g.inW - g.padLeft);
   const conv = run('Conv2D', backend, { x: xt, filter: dyt }, {

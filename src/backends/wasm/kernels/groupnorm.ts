@@ -1,19 +1,23 @@
 /**
  * Fused GroupNorm (+ optional SiLU) forward and backward kernels for the WASM backend, NHWC.
  *
- * Composed from tfjs ops, one GroupNorm + SiLU is about a dozen element-wise kernels forward and twice
- * that backward, each a separate single-threaded pass with its own heap allocation. These kernels do
- * the forward in two passes (statistics, then normalise + affine + SiLU) and the backward in two passes,
- * recomputing the normalised value instead of storing it. Statistics accumulate in float64.
+ * Composed from tfjs ops, one GroupNorm + SiLU is about a dozen kernels forward and two dozen backward
+ * (moments through transposes, broadcasts, the autodiff of each), each allocating. These kernels make
+ * every full-size pass a vectorised WASM kernel — per-channel sums by average pooling, broadcasts by
+ * XNNPACK's binary ops — and do the per-group arithmetic on [N, C]-sized arrays in JavaScript.
+ * The forward keeps what the backward needs (the centred input and, with SiLU, the sigmoid), so the
+ * backward recomputes nothing.
  *
  * Math (per sample n and group g of Cg = C/G channels, M = H·W·Cg elements):
- *   μ = mean(x), σ² = mean(x²) − μ², r = 1/√(σ² + ε), x̂ = (x − μ)·r, z = γ_c·x̂ + β_c, y = z·sigmoid(z) (or z).
- * Backward with g = ∂L/∂z (= dy·s·(1 + z·(1 − s)), s = sigmoid(z), when SiLU is fused):
- *   ∂β_c = Σ g, ∂γ_c = Σ g·x̂, ∂x = r·(γ_c·g − mean_g(γ·g) − x̂·mean_g(γ·g·x̂)).
+ *   μ = mean(x), x_c = x − μ, σ² = mean(x_c²), r = 1/√(σ² + ε), z = γ_c·r·x_c + β_c, y = z·s (s = sigmoid(z)) or z.
+ * Backward with g = ∂L/∂z (= dy·(s + y·(1 − s)) when SiLU is fused), A = Σ_hw g, P = Σ_hw g·x_c per (n, c):
+ *   ∂β_c = Σ_n A, ∂γ_c = Σ_n r·P, m1 = Σ_{c∈g} γ_c·A / M, m2 = r·Σ_{c∈g} γ_c·P / M,
+ *   ∂x = g·(r·γ_c) − x_c·(r²·m2) − r·m1.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendError } from '../../../errors';
-import { type BackendWasm, type TensorInfo, f32 } from './util';
+import { type BackendWasm, type TensorInfo, dispose, f32, run } from './util';
+import { meanMiddle } from './reduce';
 
 export const GROUP_NORM_KERNEL = 'DistilleryGroupNorm';
 export const GROUP_NORM_GRAD_KERNEL = 'DistilleryGroupNormGrad';
@@ -39,131 +43,129 @@ function checkShapes(kernel: string, x: TensorInfo, gamma: TensorInfo, beta: Ten
   return [n, h * w, c];
 }
 
-/** Forward on raw arrays: writes y, mean [N·G] and rstd [N·G]. */
-export function groupNormForward(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array,
-  mean: Float32Array, rstd: Float32Array, n: number, hw: number, c: number, groups: number, epsilon: number,
-  silu: boolean): void {
-  const cg = c / groups;
-  const sumC = new Float64Array(c);
-  const sqC = new Float64Array(c);
-  const scale = new Float32Array(c);
-  const shift = new Float32Array(c);
-  const count = hw * cg;
-  for (let b = 0; b < n; b++) {
-    sumC.fill(0);
-    sqC.fill(0);
-    const base = b * hw * c;
-    for (let p = 0; p < hw; p++) {
-      const o = base + p * c;
-      for (let k = 0; k < c; k++) {
-        const v = x[o + k];
-        sumC[k] += v;
-        sqC[k] += v * v;
-      }
-    }
-    for (let g = 0; g < groups; g++) {
-      let s = 0;
-      let q = 0;
-      for (let k = g * cg; k < (g + 1) * cg; k++) {
-        s += sumC[k];
-        q += sqC[k];
-      }
-      const mu = s / count;
-      const variance = Math.max(q / count - mu * mu, 0);
-      const r = 1 / Math.sqrt(variance + epsilon);
-      mean[b * groups + g] = mu;
-      rstd[b * groups + g] = r;
-      for (let k = g * cg; k < (g + 1) * cg; k++) {
-        scale[k] = gamma[k] * r;
-        shift[k] = beta[k] - mu * r * gamma[k];
-      }
-    }
-    if (silu) {
-      for (let p = 0; p < hw; p++) {
-        const o = base + p * c;
-        for (let k = 0; k < c; k++) {
-          const z = x[o + k] * scale[k] + shift[k];
-          y[o + k] = z / (1 + Math.exp(-z));
-        }
-      }
-    } else {
-      for (let p = 0; p < hw; p++) {
-        const o = base + p * c;
-        for (let k = 0; k < c; k++) y[o + k] = x[o + k] * scale[k] + shift[k];
-      }
-    }
-  }
+/** A [N, 1, 1, C] float32 tensor with values f(n, c). */
+function perSampleChannel(backend: BackendWasm, n: number, c: number, f: (b: number, k: number) => number): TensorInfo {
+  const t = backend.makeOutput([n, 1, 1, c], 'float32');
+  const v = f32(backend, t);
+  for (let b = 0; b < n; b++) for (let k = 0; k < c; k++) v[b * c + k] = f(b, k);
+  return t;
 }
 
-/** Backward on raw arrays: writes dx, dgamma, dbeta. */
-export function groupNormBackward(dy: Float32Array, x: Float32Array, gamma: Float32Array, beta: Float32Array,
-  mean: Float32Array, rstd: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, n: number,
-  hw: number, c: number, groups: number, silu: boolean): void {
+function scalar(backend: BackendWasm, value: number): TensorInfo {
+  const t = backend.makeOutput([], 'float32');
+  f32(backend, t)[0] = value;
+  return t;
+}
+
+/** Forward: [y, mean [N, G], rstd [N, G], x − μ, sigmoid(z) (SiLU only)]. */
+export function groupNormForwardImpl(backend: BackendWasm, x: TensorInfo, gamma: TensorInfo, beta: TensorInfo,
+  groups: number, epsilon: number, silu: boolean): TensorInfo[] {
+  const [n, hw, c] = checkShapes(GROUP_NORM_KERNEL, x, gamma, beta, groups);
   const cg = c / groups;
-  const count = hw * cg;
-  const muC = new Float32Array(c);
-  const rC = new Float32Array(c);
-  const aC = new Float64Array(c);
-  const bC = new Float64Array(c);
-  const dgAcc = new Float64Array(c);
-  const dbAcc = new Float64Array(c);
-  const m1C = new Float32Array(c);
-  const m2C = new Float32Array(c);
+  const chanMean = meanMiddle(backend, x, n, hw, c);
+  const mean = backend.makeOutput([n, groups], 'float32');
+  const mu = f32(backend, mean);
+  const cm = f32(backend, chanMean);
   for (let b = 0; b < n; b++) {
     for (let g = 0; g < groups; g++) {
-      for (let k = g * cg; k < (g + 1) * cg; k++) {
-        muC[k] = mean[b * groups + g];
-        rC[k] = rstd[b * groups + g];
-      }
+      let s = 0;
+      for (let k = g * cg; k < (g + 1) * cg; k++) s += cm[b * c + k];
+      mu[b * groups + g] = s / cg;
     }
-    aC.fill(0);
-    bC.fill(0);
-    const base = b * hw * c;
-    // Pass 1: g = ∂L/∂z into dx, and per-channel Σ g and Σ g·x̂.
-    for (let p = 0; p < hw; p++) {
-      const o = base + p * c;
-      for (let k = 0; k < c; k++) {
-        const xh = (x[o + k] - muC[k]) * rC[k];
-        let gz = dy[o + k];
-        if (silu) {
-          const z = xh * gamma[k] + beta[k];
-          const s = 1 / (1 + Math.exp(-z));
-          gz *= s * (1 + z * (1 - s));
-        }
-        dx[o + k] = gz;
-        aC[k] += gz;
-        bC[k] += gz * xh;
-      }
-    }
+  }
+  dispose(backend, chanMean);
+  const muC = perSampleChannel(backend, n, c, (b, k) => mu[b * groups + Math.floor(k / cg)]);
+  const xc = run('Sub', backend, { a: x, b: muC });
+  dispose(backend, muC);
+  const sq = run('Square', backend, { x: xc });
+  const chanVar = meanMiddle(backend, sq, n, hw, c);
+  dispose(backend, sq);
+  const rstd = backend.makeOutput([n, groups], 'float32');
+  const r = f32(backend, rstd);
+  const cv = f32(backend, chanVar);
+  for (let b = 0; b < n; b++) {
     for (let g = 0; g < groups; g++) {
-      let m1 = 0;
-      let m2 = 0;
-      for (let k = g * cg; k < (g + 1) * cg; k++) {
-        m1 += gamma[k] * aC[k];
-        m2 += gamma[k] * bC[k];
-        dbAcc[k] += aC[k];
-        dgAcc[k] += bC[k];
-      }
-      m1 /= count;
-      m2 /= count;
-      for (let k = g * cg; k < (g + 1) * cg; k++) {
-        m1C[k] = m1;
-        m2C[k] = m2;
-      }
-    }
-    // Pass 2: ∂x = r·(γ·g − m1 − x̂·m2).
-    for (let p = 0; p < hw; p++) {
-      const o = base + p * c;
-      for (let k = 0; k < c; k++) {
-        const xh = (x[o + k] - muC[k]) * rC[k];
-        dx[o + k] = rC[k] * (gamma[k] * dx[o + k] - m1C[k] - xh * m2C[k]);
-      }
+      let s = 0;
+      for (let k = g * cg; k < (g + 1) * cg; k++) s += cv[b * c + k];
+      r[b * groups + g] = 1 / Math.sqrt(s / cg + epsilon);
     }
   }
-  for (let k = 0; k < c; k++) {
-    dgamma[k] = dgAcc[k];
-    dbeta[k] = dbAcc[k];
+  dispose(backend, chanVar);
+  const gm = f32(backend, gamma);
+  const scaleC = perSampleChannel(backend, n, c, (b, k) => gm[k] * r[b * groups + Math.floor(k / cg)]);
+  const scaled = run('Multiply', backend, { a: xc, b: scaleC });
+  dispose(backend, scaleC);
+  const z = run('Add', backend, { a: scaled, b: beta });
+  dispose(backend, scaled);
+  if (!silu) return [z, mean, rstd, xc];
+  const sig = run('Sigmoid', backend, { x: z });
+  const y = run('Multiply', backend, { a: z, b: sig });
+  dispose(backend, z);
+  return [y, mean, rstd, xc, sig];
+}
+
+/** Backward: [dx, dgamma, dbeta]. `y` and `sig` are the forward's output and sigmoid (SiLU only). */
+export function groupNormBackwardImpl(backend: BackendWasm, dy: TensorInfo, xc: TensorInfo, gamma: TensorInfo,
+  rstd: TensorInfo, groups: number, y?: TensorInfo, sig?: TensorInfo): TensorInfo[] {
+  const [n, h, w, c] = xc.shape;
+  const hw = h * w;
+  const cg = c / groups;
+  const count = hw * cg;
+  let gz = dy;
+  if (y && sig) {
+    // SiLU'(z) = s + y·(1 − s).
+    const one = scalar(backend, 1);
+    const oms = run('Sub', backend, { a: one, b: sig });
+    const q = run('Multiply', backend, { a: y, b: oms });
+    const d = run('Add', backend, { a: sig, b: q });
+    gz = run('Multiply', backend, { a: dy, b: d });
+    dispose(backend, one, oms, q, d);
   }
+  const sumG = meanMiddle(backend, gz, n, hw, c, hw);
+  const gx = run('Multiply', backend, { a: gz, b: xc });
+  const sumGX = meanMiddle(backend, gx, n, hw, c, hw);
+  dispose(backend, gx);
+  const A = f32(backend, sumG);
+  const P = f32(backend, sumGX);
+  const r = f32(backend, rstd);
+  const gm = f32(backend, gamma);
+  const dgamma = backend.makeOutput([c], 'float32');
+  const dbeta = backend.makeOutput([c], 'float32');
+  const dg = new Float64Array(c);
+  const db = new Float64Array(c);
+  const m1 = new Float64Array(n * groups);
+  const m2 = new Float64Array(n * groups);
+  for (let b = 0; b < n; b++) {
+    for (let g = 0; g < groups; g++) {
+      const rg = r[b * groups + g];
+      let s1 = 0;
+      let s2 = 0;
+      for (let k = g * cg; k < (g + 1) * cg; k++) {
+        const a = A[b * c + k];
+        const p = P[b * c + k];
+        db[k] += a;
+        dg[k] += rg * p;
+        s1 += gm[k] * a;
+        s2 += gm[k] * p;
+      }
+      m1[b * groups + g] = s1 / count;
+      m2[b * groups + g] = (rg * s2) / count;
+    }
+  }
+  f32(backend, dgamma).set(dg);
+  f32(backend, dbeta).set(db);
+  dispose(backend, sumG, sumGX);
+  const grp = (b: number, k: number): number => b * groups + Math.floor(k / cg);
+  const alpha = perSampleChannel(backend, n, c, (b, k) => r[grp(b, k)] * gm[k]);
+  const beta2 = perSampleChannel(backend, n, c, (b, k) => -r[grp(b, k)] * r[grp(b, k)] * m2[grp(b, k)]);
+  const gamma2 = perSampleChannel(backend, n, c, (b, k) => -r[grp(b, k)] * m1[grp(b, k)]);
+  const t1 = run('Multiply', backend, { a: gz, b: alpha });
+  const t2 = run('Multiply', backend, { a: xc, b: beta2 });
+  const t3 = run('Add', backend, { a: t1, b: t2 });
+  const dx = run('Add', backend, { a: t3, b: gamma2 });
+  dispose(backend, alpha, beta2, gamma2, t1, t2, t3);
+  if (gz !== dy) dispose(backend, gz);
+  return [dx, dgamma, dbeta];
 }
 
 export const groupNormConfig: tf.KernelConfig = {
@@ -172,14 +174,7 @@ export const groupNormConfig: tf.KernelConfig = {
   kernelFunc: ({ inputs, backend, attrs }) => {
     const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
     const { groups, epsilon, silu } = attrs as unknown as GroupNormKernelAttrs;
-    const wasm = backend as BackendWasm;
-    const [n, hw, c] = checkShapes(GROUP_NORM_KERNEL, x, gamma, beta, groups);
-    const y = wasm.makeOutput([...x.shape], 'float32');
-    const mean = wasm.makeOutput([n, groups], 'float32');
-    const rstd = wasm.makeOutput([n, groups], 'float32');
-    groupNormForward(f32(wasm, x), f32(wasm, gamma), f32(wasm, beta), f32(wasm, y), f32(wasm, mean), f32(wasm, rstd),
-      n, hw, c, groups, epsilon, silu);
-    return [y, mean, rstd];
+    return groupNormForwardImpl(backend as BackendWasm, x, gamma, beta, groups, epsilon, silu);
   },
 };
 
@@ -187,18 +182,12 @@ export const groupNormGradConfig: tf.KernelConfig = {
   kernelName: GROUP_NORM_GRAD_KERNEL,
   backendName: 'wasm',
   kernelFunc: ({ inputs, backend, attrs }) => {
-    const { dy, x, gamma, beta, mean, rstd } = inputs as Record<string, TensorInfo>;
-    const { groups, silu } = attrs as unknown as GroupNormKernelAttrs;
-    const wasm = backend as BackendWasm;
-    const [n, hw, c] = checkShapes(GROUP_NORM_GRAD_KERNEL, x, gamma, beta, groups);
-    if (!tf.util.arraysEqual(dy.shape, x.shape)) {
-      throw new BackendError(`wasm ${GROUP_NORM_GRAD_KERNEL}: dy shape ${dy.shape} differs from x shape ${x.shape}`);
+    const { dy, xc, gamma, rstd, y, sig } = inputs as Record<string, TensorInfo | undefined>;
+    const { groups } = attrs as unknown as GroupNormKernelAttrs;
+    if (!dy || !xc || !gamma || !rstd) throw new BackendError(`wasm ${GROUP_NORM_GRAD_KERNEL}: missing inputs`);
+    if (!tf.util.arraysEqual(dy.shape, xc.shape)) {
+      throw new BackendError(`wasm ${GROUP_NORM_GRAD_KERNEL}: dy shape ${dy.shape} differs from x shape ${xc.shape}`);
     }
-    const dx = wasm.makeOutput([...x.shape], 'float32');
-    const dgamma = wasm.makeOutput([c], 'float32');
-    const dbeta = wasm.makeOutput([c], 'float32');
-    groupNormBackward(f32(wasm, dy), f32(wasm, x), f32(wasm, gamma), f32(wasm, beta), f32(wasm, mean), f32(wasm, rstd),
-      f32(wasm, dx), f32(wasm, dgamma), f32(wasm, dbeta), n, hw, c, groups, silu);
-    return [dx, dgamma, dbeta];
+    return groupNormBackwardImpl(backend as BackendWasm, dy, xc, gamma, rstd, groups, y, sig);
   },
 };

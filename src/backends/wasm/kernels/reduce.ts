@@ -1,11 +1,13 @@
 /**
- * Sum (and Mean, which tfjs-core lowers to Sum for gradients) over a contiguous run of axes, in one
- * linear pass over the heap with float64 accumulators. The package kernel first transposes the reduced
- * axes to the end, which for a bias gradient (Σ over N, H, W of an NHWC tensor) is a full-size strided
- * copy that costs ten times the reduction itself. Non-contiguous axis sets go to the package kernel.
+ * Sum and Mean over one contiguous run of axes. The package kernels first transpose the reduced axes
+ * to the end, which for a bias gradient (Σ over N, H, W of an NHWC tensor) or a per-channel spatial
+ * mean is a full strided copy costing ten times the reduction. Here the tensor is viewed as
+ * [outer, reduce, 1, inner] and averaged by XNNPACK's average pooling with a [reduce, 1] window — one
+ * vectorised pass over the data, no copy — then scaled by `reduce` for Sum. Reductions over the
+ * innermost axes (inner = 1, no transpose needed) and non-contiguous axis sets go to the package kernels.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { type BackendWasm, type TensorInfo, captureOriginal, f32, runOriginal } from './util';
+import { type BackendWasm, type TensorInfo, captureOriginal, dispose, f32, reshape, run, runOriginal } from './util';
 
 /** [outer, reduce, inner] when `axes` are one contiguous run of dimensions, otherwise undefined. */
 export function contiguousReduction(shape: readonly number[], axes: readonly number[]): [number, number, number] | undefined {
@@ -20,28 +22,24 @@ export function contiguousReduction(shape: readonly number[], axes: readonly num
   return [outer, reduce, inner];
 }
 
-/** out[o, i] = scale · Σ_r x[o, r, i], accumulated in float64. */
-export function reduceSumInto(x: Float32Array, out: Float32Array, outer: number, reduce: number, inner: number, scale: number): void {
-  if (inner === 1) {
-    for (let o = 0; o < outer; o++) {
-      let s = 0;
-      const base = o * reduce;
-      for (let r = 0; r < reduce; r++) s += x[base + r];
-      out[o] = s * scale;
-    }
-    return;
+/**
+ * Mean over the middle axis of x viewed as [outer, reduce, inner], as a [outer, inner] tensor (times
+ * `scale`). Float32 accumulation, as the package's own reductions.
+ */
+export function meanMiddle(backend: BackendWasm, x: TensorInfo, outer: number, reduce: number, inner: number,
+  scale = 1): TensorInfo {
+  const x4 = reshape(backend, x, [outer, reduce, 1, inner]);
+  const pooled = run('AvgPool', backend, { x: x4 }, {
+    filterSize: [reduce, 1], strides: [1, 1], pad: 'valid', dimRoundingMode: null as unknown as string,
+  });
+  dispose(backend, x4);
+  const out = reshape(backend, pooled, [outer, inner]);
+  dispose(backend, pooled);
+  if (scale !== 1) {
+    const v = f32(backend, out);
+    for (let i = 0; i < v.length; i++) v[i] *= scale;
   }
-  const acc = new Float64Array(inner);
-  for (let o = 0; o < outer; o++) {
-    acc.fill(0);
-    let p = o * reduce * inner;
-    for (let r = 0; r < reduce; r++) {
-      for (let i = 0; i < inner; i++) acc[i] += x[p + i];
-      p += inner;
-    }
-    const ob = o * inner;
-    for (let i = 0; i < inner; i++) out[ob + i] = acc[i] * scale;
-  }
+  return out;
 }
 
 function reduceKernel(name: string, mean: boolean): tf.KernelConfig {
@@ -56,13 +54,16 @@ function reduceKernel(name: string, mean: boolean): tf.KernelConfig {
       const wasm = backend as BackendWasm;
       const axes = tf.util.parseAxisParam(axis, x.shape);
       const split = x.dtype === 'float32' ? contiguousReduction(x.shape, axes) : undefined;
-      if (!split || tf.util.sizeFromShape(x.shape) === 0) return runOriginal(name, wasm, { x }, attrs);
+      if (!split || split[2] === 1 || split[1] === 1 || tf.util.sizeFromShape(x.shape) === 0) {
+        return runOriginal(name, wasm, { x }, attrs);
+      }
       const [outer, reduce, inner] = split;
       const outShape = keepDims
         ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
         : x.shape.filter((_, i) => !axes.includes(i));
-      const out = wasm.makeOutput(outShape, 'float32');
-      reduceSumInto(f32(wasm, x), f32(wasm, out), outer, reduce, inner, mean ? 1 / reduce : 1);
+      const r = meanMiddle(wasm, x, outer, reduce, inner, mean ? 1 : reduce);
+      const out = reshape(wasm, r, outShape);
+      dispose(wasm, r);
       return out;
     },
   };

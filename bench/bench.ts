@@ -1,0 +1,212 @@
+/**
+ * `npm run bench` — speed of the reference UNet (shared/spec/benchmark.md) on one backend:
+ * training step (v-prediction MSE on the scaled_linear schedule, random t and labels, AdamW through
+ * src/training's trainStep) and sampling forward passes, with medians over timed iterations,
+ * achieved GFLOP/s and the live tensor count. `--profile` adds a per-kernel table. See docs/benchmarks.md.
+ */
+import * as os from 'node:os';
+import { Command, InvalidArgumentError } from 'commander';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { BACKEND_CHOICES, selectBackend, shutdownBackend } from '../src/backends';
+import { NoiseSchedule, addNoise, velocity } from '../src/diffusion';
+import { AdamW, trainStep } from '../src/training';
+import { UNet } from '../src/models/unet';
+import { ReferenceUNet } from './reference-unet';
+import { formatProfile, kernelFlops, profileKernels, summarise } from './profile';
+
+interface BenchModel {
+  readonly variables: ReadonlyMap<string, tf.Variable>;
+  readonly numParameters: number;
+  forward(z: tf.Tensor4D, t: tf.Tensor1D, labels: tf.Tensor1D): tf.Tensor4D;
+  dispose(): void;
+}
+
+/** Distillery's LDM-layout UNet at the config nearest the reference model. */
+export const LDM_BENCH_CONFIG = {
+  image_size: 32, in_channels: 1, out_channels: 1, model_channels: 32, num_res_blocks: 1,
+  attention_resolutions: [4], channel_mult: [1, 2, 2], num_heads: 1, num_groups: 8, num_classes: 11,
+  prediction_type: 'v_prediction' as const,
+};
+
+function buildModel(kind: string, seed: number): BenchModel {
+  if (kind === 'reference') return new ReferenceUNet({ seed });
+  const unet = new UNet(LDM_BENCH_CONFIG, { seed });
+  return {
+    variables: unet.variables,
+    numParameters: unet.numParameters,
+    forward: (z, t, labels) => unet.forward(z, t, labels, { training: true }),
+    dispose: () => unet.dispose(),
+  };
+}
+
+interface Stats { median: number; min: number; max: number; n: number }
+
+function stats(xs: number[]): Stats {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  return { median: m, min: s[0], max: s[s.length - 1], n: s.length };
+}
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, found "${v}"`);
+  return n;
+}
+
+function nonNegativeInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected an integer ≥ 0, found "${v}"`);
+  return n;
+}
+
+interface Options {
+  backend: string;
+  threads?: number;
+  batch: number;
+  steps: number;
+  warmup: number;
+  sampleBatch: number;
+  sampleIters: number;
+  model: string;
+  profile?: number | boolean;
+  seed: number;
+  json?: boolean;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = new Command('bench')
+    .description('Benchmark the reference UNet (shared/spec/benchmark.md): training step and sampling throughput.')
+    .option('--backend <name>', `compute backend: ${BACKEND_CHOICES.join(', ')}`, 'wasm')
+    .option('--threads <n>', 'worker threads (default: all cores)', positiveInt)
+    .option('--batch <n>', 'training batch size', positiveInt, 32)
+    .option('--steps <n>', 'timed training steps (the spec asks for ≥ 20)', positiveInt, 20)
+    .option('--warmup <n>', 'untimed training steps / sampling passes first', nonNegativeInt, 3)
+    .option('--sample-batch <n>', 'sampling batch size', positiveInt, 256)
+    .option('--sample-iters <n>', 'timed sampling forward passes (0 skips sampling)', nonNegativeInt, 20)
+    .option('--model <kind>', 'reference (the spec model from Distillery layers) or ldm (Distillery UNet class)', 'reference')
+    .option('--profile [steps]', 'also profile this many training steps per kernel (default 3)', positiveInt)
+    .option('--seed <n>', 'seed of weights and inputs', nonNegativeInt, 0)
+    .option('--json', 'print one JSON object instead of text')
+    .exitOverride();
+  program.parse(argv);
+  const o = program.opts<Options>();
+  if (o.model !== 'reference' && o.model !== 'ldm') {
+    throw new InvalidArgumentError(`--model must be "reference" or "ldm", found "${o.model}"`);
+  }
+  const log = (s: string): void => {
+    if (!o.json) process.stdout.write(s + '\n');
+  };
+
+  const info = await selectBackend(o.backend, { threads: o.threads });
+  log(`backend: ${info.description}`);
+  const model = buildModel(o.model, o.seed);
+  const schedule = NoiseSchedule.fromConfig({
+    numTrainTimesteps: 1000, betaSchedule: 'scaled_linear', betaStart: 0.0015, betaEnd: 0.0195, predictionType: 'v_prediction',
+  });
+  const optimizer = new AdamW(model.variables, { lr: 1e-4 });
+  const size = 32;
+  let seed = o.seed * 7919 + 1;
+  const batchInputs = (b: number): { z: tf.Tensor4D; t: tf.Tensor1D; labels: tf.Tensor1D; v: tf.Tensor4D } => tf.tidy(() => {
+    const x0 = tf.randomNormal([b, size, size, 1], 0, 1, 'float32', seed++) as tf.Tensor4D;
+    const eps = tf.randomNormal([b, size, size, 1], 0, 1, 'float32', seed++) as tf.Tensor4D;
+    const t = tf.cast(tf.randomUniformInt([b], 0, 1000, seed++), 'float32') as tf.Tensor1D;
+    const labels = tf.randomUniformInt([b], 0, 11, seed++) as tf.Tensor1D;
+    return { z: addNoise(schedule, x0, eps, t), t, labels, v: velocity(schedule, x0, eps, t) };
+  });
+  const oneStep = (): number => {
+    const { z, t, labels, v } = batchInputs(o.batch);
+    try {
+      const r = trainStep(optimizer, () => tf.mean(tf.squaredDifference(model.forward(z, t, labels), v)) as tf.Scalar);
+      return r.loss;
+    } finally {
+      tf.dispose([z, t, labels, v]);
+    }
+  };
+
+  // FLOPs of one forward pass at the training batch, counted from the kernels it runs.
+  const fwd = batchInputs(o.batch);
+  const fwdRecords = await profileKernels(() => tf.tidy(() => model.forward(fwd.z, fwd.t, fwd.labels)));
+  tf.dispose([fwd.z, fwd.t, fwd.labels, fwd.v]);
+  const forwardGflop = fwdRecords.reduce((a, k) => a + kernelFlops(k), 0) / 1e9;
+  log(`model: ${o.model}, ${model.numParameters} parameters, ${(forwardGflop / o.batch).toFixed(3)} GFLOP per image forward`);
+
+  for (let i = 0; i < o.warmup; i++) oneStep();
+  const tensorsBefore = tf.memory().numTensors;
+  const stepMs: number[] = [];
+  let loss = NaN;
+  for (let i = 0; i < o.steps; i++) {
+    const t0 = performance.now();
+    loss = oneStep();
+    stepMs.push(performance.now() - t0);
+  }
+  const tensorsAfterTraining = tf.memory().numTensors;
+  const train = stats(stepMs);
+  const trainGflop = 3 * forwardGflop;
+  log(`training step, batch ${o.batch}: median ${train.median.toFixed(1)} ms (min ${train.min.toFixed(1)}, ` +
+    `max ${train.max.toFixed(1)}, ${train.n} steps), ${((1000 * o.batch) / train.median).toFixed(1)} images/s, ` +
+    `${(trainGflop / (train.median / 1000)).toFixed(1)} GFLOP/s (3 × forward = ${trainGflop.toFixed(2)} GFLOP), loss ${loss.toFixed(4)}`);
+
+  let sample: Stats | undefined;
+  if (o.sampleIters > 0) {
+    const s = batchInputs(o.sampleBatch);
+    const pass = (): void => {
+      const out = tf.tidy(() => model.forward(s.z, s.t, s.labels));
+      out.dataSync();
+      out.dispose();
+    };
+    for (let i = 0; i < Math.min(o.warmup, 1); i++) pass();
+    const ms: number[] = [];
+    for (let i = 0; i < o.sampleIters; i++) {
+      const t0 = performance.now();
+      pass();
+      ms.push(performance.now() - t0);
+    }
+    tf.dispose([s.z, s.t, s.labels, s.v]);
+    sample = stats(ms);
+    log(`sampling forward, batch ${o.sampleBatch}: median ${sample.median.toFixed(1)} ms (min ${sample.min.toFixed(1)}, ` +
+      `max ${sample.max.toFixed(1)}, ${sample.n} passes), ${((1000 * o.sampleBatch) / sample.median).toFixed(1)} images/s, ` +
+      `${((forwardGflop * o.sampleBatch) / o.batch / (sample.median / 1000)).toFixed(1)} GFLOP/s`);
+  }
+
+  let profile: ReturnType<typeof summarise> | undefined;
+  let profileStepMs: number | undefined;
+  if (o.profile !== undefined) {
+    const n = typeof o.profile === 'number' ? o.profile : 3;
+    const t0 = performance.now();
+    const records = await profileKernels(() => {
+      for (let i = 0; i < n; i++) oneStep();
+    });
+    profileStepMs = (performance.now() - t0) / n;
+    profile = summarise(records, n);
+    log(formatProfile(profile, profileStepMs));
+  }
+  const tensorsEnd = tf.memory().numTensors;
+  log(`tensors alive: ${tensorsBefore} after warm-up, ${tensorsAfterTraining} after training, ${tensorsEnd} at the end` +
+    (tensorsEnd === tensorsBefore ? ' (no growth)' : ' (GROWTH: a leak)'));
+  const [l1, l5, l15] = os.loadavg();
+  log(`machine: ${os.cpus().length} cpus, load average ${l1.toFixed(2)} ${l5.toFixed(2)} ${l15.toFixed(2)}`);
+
+  if (o.json) {
+    process.stdout.write(JSON.stringify({
+      backend: info, model: o.model, parameters: model.numParameters, batch: o.batch,
+      forwardGflopPerImage: forwardGflop / o.batch,
+      train: { ...train, imagesPerSecond: (1000 * o.batch) / train.median, gflopPerSecond: trainGflop / (train.median / 1000), loss },
+      sample: sample && { ...sample, batch: o.sampleBatch, imagesPerSecond: (1000 * o.sampleBatch) / sample.median },
+      tensors: { afterWarmup: tensorsBefore, afterTraining: tensorsAfterTraining, end: tensorsEnd },
+      profile: profile && { stepMs: profileStepMs, kernels: profile },
+      loadAverage: os.loadavg(), cpus: os.cpus().length,
+    }, null, 2) + '\n');
+  }
+  optimizer.dispose();
+  model.dispose();
+  await shutdownBackend();
+}
+
+main(process.argv).catch(async (err: unknown) => {
+  const e = err as { code?: string; exitCode?: number; message?: string };
+  if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') process.exit(0);
+  process.stderr.write(`bench: ${e.message ?? String(err)}\n`);
+  await shutdownBackend().catch(() => undefined);
+  process.exit(e.exitCode ?? 1);
+});
