@@ -3,11 +3,17 @@
  * Add one line per node type (keep alphabetical); there is no discovery by file name.
  */
 import type { NodeTypeDefinition } from '../src/registry/types';
+import { autoencoderTrainingNode } from './autoencoder-training';
+import { classifierTrainingNode } from './classifier-training';
 import { ddimSamplingNode } from './ddim-sampling';
+import { encodeLatentsNode } from './encode-latents';
 import { evaluateNode } from './evaluate';
 import { guidanceDistillationNode } from './guidance-distillation';
 import { idxDatasetNode } from './idx-dataset';
 import { latentDatasetNode } from './latent-dataset';
+import { ldmClassEmbedderNode } from './ldm-class-embedder';
+import { ldmFirstStageNode } from './ldm-first-stage';
+import { ldmUNetNode } from './ldm-unet';
 import { mnistDatasetNode } from './mnist-dataset';
 import { progressiveDistillationNode } from './progressive-distillation';
 import { reportNode } from './report';
@@ -16,11 +22,17 @@ import { teacherTrainingNode } from './teacher-training';
 import { vFinetuneNode } from './v-finetune';
 
 export const builtinNodeTypes: NodeTypeDefinition[] = [
+  autoencoderTrainingNode,
+  classifierTrainingNode,
   ddimSamplingNode,
+  encodeLatentsNode,
   evaluateNode,
   guidanceDistillationNode,
   idxDatasetNode,
   latentDatasetNode,
+  ldmClassEmbedderNode,
+  ldmFirstStageNode,
+  ldmUNetNode,
   mnistDatasetNode,
   noiseScheduleNode,
   progressiveDistillationNode,

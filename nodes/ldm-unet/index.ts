@@ -1,0 +1,33 @@
+/**
+ * `ldm-unet`: the UNet of an imported latent-diffusion model (with its class embedder as the
+ * cross-attention context) and the model's noise schedule.
+ */
+import * as path from 'node:path';
+import { defineNodeType, type JsonSchema } from '../../src/registry/types';
+import { loadLdmSchedule, loadLdmUNet, readLdmModelFile } from '../../src/ldm/model-folder';
+import { ldmModelNodeConfigSchema, type LdmModelNodeConfig } from '../../src/ldm/node-schema';
+import { MODEL_PORT_TYPE } from '../../src/stages/node-support';
+import schema from './schema.json';
+
+export function ldmUNetConfigSchema(): JsonSchema {
+  return ldmModelNodeConfigSchema('ldm-unet node config', 'The class-conditional UNet and the noise schedule of an imported latent-diffusion model');
+}
+
+export const ldmUNetNode = defineNodeType<LdmModelNodeConfig>({
+  type: 'ldm-unet',
+  description: 'The UNet (ε-prediction, class context from its embedder) and noise schedule of a model imported with "distillery import ldm"',
+  configSchema: schema as JsonSchema,
+  inputs: {},
+  outputs: {
+    model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The UNet with the imported weights (a trainable conditional denoiser; stages copy it, never change it).' },
+    schedule: { kind: 'resource', type: 'noise-schedule', description: 'The model\'s noise schedule (scheduler_config.json of the folder).' },
+  },
+  async create(ctx) {
+    const dir = path.resolve(ctx.config.model);
+    const m = readLdmModelFile(dir);
+    const unet = await loadLdmUNet(dir, m);
+    const schedule = loadLdmSchedule(dir, m);
+    ctx.log.info(`ldm-unet: ${unet.numParameters} parameters (${m.source.weights === 'ema' ? 'EMA' : 'non-EMA'} weights of ${path.basename(m.source.checkpoint)}), latent [${m.latentShape.join(', ')}]`);
+    return { resources: { model: unet, schedule }, dispose: () => unet.dispose() };
+  },
+});
