@@ -18,6 +18,7 @@ import { ConfigError } from '../errors';
 import { denoisingLoss, drawNoised, evaluationLoss, forEachBatch, holdBatch, releaseBatch, stepRng, type DenoisingLossOptions, type HeldBatch } from './common';
 import { StageTrainer, type OptimizationConfig } from './trainer';
 import type { TrainableDenoiser } from './types';
+import type { WeightModule } from '../models/types';
 
 /** A micro-batch loss: (student, x, labels, rng) → scalar. Runs inside tf.variableGrads. */
 export type MicroBatchLoss = (x: tf.Tensor4D, labels: tf.Tensor1D, rng: Rng) => tf.Scalar;
@@ -26,10 +27,13 @@ export interface StageProgress {
   (step: number, total: number, metrics: Record<string, number>): void;
 }
 
-export interface DenoisingStageOptions {
+/** Any model a stage can train: named variables, and a copy for the result. */
+export type StageModel<T> = WeightModule & { clone(): T };
+
+export interface DenoisingStageOptions<T extends StageModel<T> = TrainableDenoiser> {
   /** Name used for the random streams and logs (e.g. `teacher`, `v-finetune`, `stage-one`). */
   name: string;
-  student: TrainableDenoiser;
+  student: T;
   batches: Observable<Batch>;
   optimization: OptimizationConfig;
   lossFor: MicroBatchLoss;
@@ -51,7 +55,7 @@ export interface StageHandle {
 /**
  * Trains `student` in place and returns a new model holding the stage's result (the EMA weights).
  */
-export async function runDenoisingStage(o: DenoisingStageOptions, handle: StageHandle = {}): Promise<TrainableDenoiser> {
+export async function runDenoisingStage<T extends StageModel<T> = TrainableDenoiser>(o: DenoisingStageOptions<T>, handle: StageHandle = {}): Promise<T> {
   const c = o.optimization;
   let trainerRef: StageTrainer | undefined;
   const evaluate = o.heldOut && (o.evalBatches ?? 0) > 0

@@ -1,0 +1,53 @@
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { validateNodeConfig } from '../../src/schema/config';
+import { readLatentShards } from '../../src/io/shards';
+import type { DatasetResource } from '../../src/data/resource';
+import { uniformGenerator } from '../../src/data/random';
+import { builtinNodeTypes } from '../index';
+import type { LatentShardsResource } from '../latent-dataset';
+import { nodeContext } from '../../test/helpers/node-context';
+import { TinyAutoencoder } from '../../test/helpers/tiny-first-stage';
+import { encodeLatentsConfigSchema, encodeLatentsNode, type EncodeLatentsConfig } from './index';
+
+function images(n: number, seed: number) {
+  const next = uniformGenerator(seed);
+  return { x: Float32Array.from({ length: n * 16 }, () => 2 * next() - 1), shape: [n, 4, 4, 1] as [number, number, number, number], labels: Int32Array.from({ length: n }, (_, i) => i % 3) };
+}
+
+describe('nodes/encode-latents', () => {
+  it('is registered and its schema.json is generated', () => {
+    assert.ok(builtinNodeTypes.includes(encodeLatentsNode));
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(__dirname, 'schema.json'), 'utf8')), encodeLatentsConfigSchema());
+  });
+
+  it('writes shards whose latents equal encode(x)·scaleFactor, in order, with their labels; reused on resume', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'enc-'));
+    const before = tf.memory().numTensors;
+    const ae = new TinyAutoencoder(2);
+    ae.scaleFactor = 0.5;
+    const data: DatasetResource = { kind: 'images', train: images(7, 1), test: images(3, 2), numClasses: 3 };
+    const config = validateNodeConfig(encodeLatentsNode, { batchSize: 2, shardSize: 3 }).config as unknown as EncodeLatentsConfig;
+    const instance = await encodeLatentsNode.create(nodeContext(config, { outDir: dir, resources: { data, autoencoder: ae } }));
+    await instance.run!();
+    const shards = await (instance.resources!.shards as Promise<LatentShardsResource>);
+    assert.deepEqual(fs.readdirSync(shards.train), ['shard-00000.safetensors', 'shard-00001.safetensors', 'shard-00002.safetensors']);
+    const train = await readLatentShards(shards.train);
+    assert.deepEqual(train.shape, [7, 2, 2, 2]);
+    assert.deepEqual(Array.from(train.labels), Array.from(data.train.labels));
+    const expected = tf.tidy(() => tf.mul(ae.encode(tf.tensor4d(data.train.x, data.train.shape)), 0.5));
+    const e = expected.dataSync();
+    train.x.forEach((v, i) => assert.ok(Math.abs(v - e[i]) < 1e-6));
+    expected.dispose();
+    const resumedCtx = nodeContext(config, { outDir: dir, resume: true, resources: { data, autoencoder: ae } });
+    const again = await encodeLatentsNode.create(resumedCtx);
+    await again.run!();
+    assert.match(resumedCtx.logged[0].message, /already written; reusing them/);
+    ae.dispose();
+    assert.equal(tf.memory().numTensors, before);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});

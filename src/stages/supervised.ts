@@ -1,0 +1,83 @@
+/**
+ * Training of the embedded default's first stage (autoencoder) and evaluator (classifier): plain
+ * supervised losses on image batches, run through the same loop as the diffusion stages.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ArrayDataset } from '../data/dataset';
+import type { WeightModule } from '../models/types';
+import type { MicroBatchLoss } from './denoising';
+import { heldOutBatches } from './common';
+
+export interface TrainableAutoencoder extends WeightModule {
+  encode(x: tf.Tensor4D): tf.Tensor4D;
+  decode(z: tf.Tensor4D): tf.Tensor4D;
+  clone(): TrainableAutoencoder;
+  getWeights(): Record<string, tf.Tensor>;
+  readonly config: unknown;
+}
+
+export interface TrainableClassifier extends WeightModule {
+  logits(x: tf.Tensor4D): tf.Tensor2D;
+  features(x: tf.Tensor4D): tf.Tensor2D;
+  clone(): TrainableClassifier;
+  getWeights(): Record<string, tf.Tensor>;
+  readonly config: unknown;
+}
+
+/** Reconstruction MSE plus a small L2 penalty on the latents (keeps their scale bounded). */
+export function autoencoderLoss(model: TrainableAutoencoder, latentPenalty: number): MicroBatchLoss {
+  return (x) => tf.tidy(() => {
+    const z = model.encode(x);
+    const recon = tf.mean(tf.squaredDifference(model.decode(z), x)) as tf.Scalar;
+    return latentPenalty > 0 ? tf.add(recon, tf.mul(latentPenalty, tf.mean(tf.square(z)))) as tf.Scalar : recon;
+  });
+}
+
+/** Softmax cross-entropy of the logits against the labels. */
+export function classifierLoss(model: TrainableClassifier): MicroBatchLoss {
+  return (x, labels) => tf.tidy(() => {
+    const logits = model.logits(x);
+    const onehot = tf.oneHot(tf.cast(labels, 'int32') as tf.Tensor1D, logits.shape[1]);
+    return tf.losses.softmaxCrossEntropy(onehot, logits) as tf.Scalar;
+  });
+}
+
+/** Classifier accuracy on a data set, in batches. */
+export function classifierAccuracy(model: TrainableClassifier, data: ArrayDataset, batchSize = 250): number {
+  let hits = 0;
+  const batches = heldOutBatches(data, batchSize, Math.ceil(data.shape[0] / batchSize));
+  for (const b of batches) {
+    const predicted = tf.tidy(() => tf.argMax(model.logits(tf.tensor4d(b.x, b.shape)), 1));
+    const p = predicted.dataSync();
+    predicted.dispose();
+    for (let i = 0; i < p.length; i++) if (p[i] === b.labels[i]) hits++;
+  }
+  return hits / data.shape[0];
+}
+
+/** Mean reconstruction MSE and the latents' standard deviation on a data set (scale factor = 1/std). */
+export function autoencoderStatistics(model: TrainableAutoencoder, data: ArrayDataset, batchSize = 250, maxExamples = 2000): { mse: number; latentStd: number; latentShape: number[] } {
+  const batches = heldOutBatches(data, batchSize, Math.ceil(Math.min(maxExamples, data.shape[0]) / batchSize));
+  let se = 0;
+  let n = 0;
+  let sum = 0;
+  let sumSq = 0;
+  let count = 0;
+  let latentShape: number[] = [];
+  for (const b of batches) {
+    const [err, z] = tf.tidy(() => {
+      const x = tf.tensor4d(b.x, b.shape);
+      const zz = model.encode(x);
+      return [tf.sum(tf.squaredDifference(model.decode(zz), x)), zz];
+    });
+    se += err.dataSync()[0];
+    n += b.x.length;
+    const zv = z.dataSync();
+    latentShape = z.shape.slice(1);
+    for (const v of zv) { sum += v; sumSq += v * v; }
+    count += zv.length;
+    tf.dispose([err, z]);
+  }
+  const mean = sum / count;
+  return { mse: se / n, latentStd: Math.sqrt(Math.max(sumSq / count - mean * mean, 0)), latentShape };
+}
