@@ -8,7 +8,7 @@ import { defineNodeType, type JsonSchema } from '../../src/registry/types';
 import type { NoiseSchedule } from '../../src/diffusion/schedule';
 import type { ConditionalDenoiser } from '../../src/models/types';
 import { classMajorLabels, gridSelection, sampleImages } from '../../src/eval/evaluate';
-import { latentDecoder, type FirstStage } from '../../src/eval/first-stage';
+import { FIRST_STAGE_PORT_TYPE, latentDecoder, type FirstStage } from '../../src/eval/first-stage';
 import { writeImageGrid } from '../../src/io/png';
 import { writeSafetensors } from '../../src/io/safetensors';
 import { nhwcToNchw } from '../../src/io/shards';
@@ -58,7 +58,7 @@ export const ddimSamplingNode = defineNodeType<DdimSamplingConfig>({
   inputs: {
     model: { kind: 'resource', type: 'model', description: 'The denoiser to sample.' },
     schedule: { kind: 'resource', type: 'noise-schedule', description: 'Its noise schedule.' },
-    autoencoder: { kind: 'resource', type: 'model', optional: true, description: 'First stage to decode latents (absent: the samples are shown as they are; grids show the first channel unless there are 3).' },
+    autoencoder: { kind: 'resource', type: FIRST_STAGE_PORT_TYPE, optional: true, description: 'First stage to decode latents (absent: the samples are shown as they are; grids show the first channel unless there are 3).' },
   },
   outputs: {},
   check(config) {

@@ -24,11 +24,10 @@ describe('nodes/encode-latents', () => {
     assert.deepEqual(JSON.parse(fs.readFileSync(path.join(__dirname, 'schema.json'), 'utf8')), encodeLatentsConfigSchema());
   });
 
-  it('writes shards whose latents equal encode(x)·scaleFactor, in order, with their labels; reused on resume', async () => {
+  it('writes shards whose latents equal encode(x), in order, with their labels; reused on resume', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'enc-'));
     const before = tf.memory().numTensors;
     const ae = new TinyAutoencoder(2);
-    ae.scaleFactor = 0.5;
     const data: DatasetResource = { kind: 'images', train: images(7, 1), test: images(3, 2), numClasses: 3 };
     const config = validateNodeConfig(encodeLatentsNode, { batchSize: 2, shardSize: 3 }).config as unknown as EncodeLatentsConfig;
     const instance = await encodeLatentsNode.create(nodeContext(config, { outDir: dir, resources: { data, autoencoder: ae } }));
@@ -38,7 +37,7 @@ describe('nodes/encode-latents', () => {
     const train = await readLatentShards(shards.train);
     assert.deepEqual(train.shape, [7, 2, 2, 2]);
     assert.deepEqual(Array.from(train.labels), Array.from(data.train.labels));
-    const expected = tf.tidy(() => tf.mul(ae.encode(tf.tensor4d(data.train.x, data.train.shape)), 0.5));
+    const expected = tf.tidy(() => ae.encode(tf.tensor4d(data.train.x, data.train.shape)));
     const e = expected.dataSync();
     train.x.forEach((v, i) => assert.ok(Math.abs(v - e[i]) < 1e-6));
     expected.dispose();

@@ -1,15 +1,15 @@
 /**
  * `encode-latents`: turns an image data set into latent shards through a first-stage autoencoder, so
  * that the diffusion stages stream latents, never pixels. Writes `<run>/<node>/train/shard-*.safetensors`
- * and `<run>/<node>/test/shard-*.safetensors` (`latents` [N, C, H, W], `labels` [N]); latents are
- * `encode(x)·scaleFactor`. A finished encoding (its `done.json`) is reused on resume.
+ * and `<run>/<node>/test/shard-*.safetensors` (`latents` [N, C, H, W], `labels` [N]); latents are what
+ * the first stage's `encode` returns (scaled). A finished encoding (its `done.json`) is reused on resume.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { defineNodeType, type JsonSchema } from '../../src/registry/types';
 import type { DatasetResource } from '../../src/data/resource';
 import { encodeDatasetToShards } from '../../src/data/encode';
-import type { FirstStage } from '../../src/eval/first-stage';
+import { FIRST_STAGE_PORT_TYPE, type FirstStage } from '../../src/eval/first-stage';
 import type { LatentShardsResource } from '../latent-dataset';
 import schema from './schema.json';
 
@@ -40,7 +40,7 @@ export const encodeLatentsNode = defineNodeType<EncodeLatentsConfig>({
   configSchema: schema as JsonSchema,
   inputs: {
     data: { kind: 'resource', type: 'dataset', description: 'The image data set (train and held-out parts are both encoded).' },
-    autoencoder: { kind: 'resource', type: 'model', description: 'The first stage (encode; its scaleFactor, default 1, multiplies the latents).' },
+    autoencoder: { kind: 'resource', type: FIRST_STAGE_PORT_TYPE, description: 'The first stage: encode(images in [-1, 1]) → latents (scaled, if it has a scale factor): the mnist autoencoder or an ldm-first-stage.' },
   },
   outputs: {
     shards: { kind: 'resource', type: 'latent-shards', description: 'The shard folders (for latent-dataset); resolves when written.' },

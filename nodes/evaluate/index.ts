@@ -14,7 +14,7 @@ import type { DatasetResource } from '../../src/data/resource';
 import type { ArrayDataset } from '../../src/data/dataset';
 import type { ConditionalDenoiser } from '../../src/models/types';
 import { classMajorLabels, gridSelection, realReference, sampleImages, scoreSamples, type ImageScorer } from '../../src/eval/evaluate';
-import { decodeLatents, latentDecoder, type FirstStage } from '../../src/eval/first-stage';
+import { decodeLatents, FIRST_STAGE_PORT_TYPE, latentDecoder, type FirstStage } from '../../src/eval/first-stage';
 import { writeImageGrid } from '../../src/io/png';
 import type { EvaluationCell, EvaluationMetrics } from '../../src/report/metrics';
 import { activeBackend } from '../../src/backends';
@@ -73,7 +73,7 @@ export const evaluateNode = defineNodeType<EvaluateConfig>({
     schedule: { kind: 'resource', type: 'noise-schedule', description: 'The noise schedule the models sample with.' },
     classifier: { kind: 'resource', type: 'model', description: 'Classifier trained on real images: logits(x) and features(x) (penultimate layer).' },
     data: { kind: 'resource', type: 'dataset', description: 'Held-out real data (its test part is the FID reference); latents are decoded through the autoencoder.' },
-    autoencoder: { kind: 'resource', type: 'model', optional: true, description: 'First stage: samples are latents decoded through it (absent: samples are images).' },
+    autoencoder: { kind: 'resource', type: FIRST_STAGE_PORT_TYPE, optional: true, description: 'First stage (decode(latents) → images): samples are decoded through it (absent: samples are images).' },
     teacher: { kind: 'resource', type: 'model', optional: true, description: 'The guided teacher, sampled at every teacherSteps count.' },
     students: { kind: 'resource', type: 'students', optional: true, description: 'Distilled students with their step counts (progressive-distillation).' },
   },

@@ -1,4 +1,4 @@
-/** Encoding an image data set into latent shards through a first stage (latents = encode(x)·scaleFactor). */
+/** Encoding an image data set into latent shards through a first stage (latents = its encode(x), scaled). */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';

@@ -26,7 +26,6 @@ abstract class Base {
 /** [B, H, W, 1] images ↔ [B, H/2, W/2, 2] latents. */
 export class TinyAutoencoder extends Base implements TrainableAutoencoder {
   readonly config = { kind: 'tiny-autoencoder' };
-  scaleFactor = 1;
   constructor(seed = 1) {
     super();
     this.variables.set('enc', variable([1, 2], seed));
@@ -49,7 +48,6 @@ export class TinyAutoencoder extends Base implements TrainableAutoencoder {
   clone(): TinyAutoencoder {
     const m = new TinyAutoencoder();
     for (const [k, v] of this.variables) m.variables.get(k)!.assign(v);
-    m.scaleFactor = this.scaleFactor;
     return m;
   }
 }
