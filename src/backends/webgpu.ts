@@ -20,6 +20,8 @@
  * provider creates; after a loss or an uncaptured GPU error (out of memory, validation, internal) the
  * next kernel or read throws a BackendError naming it, instead of computing on garbage.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendError } from '../errors';
 import type { BackendInfo, BackendOptions, BackendProvider } from './types';
@@ -100,7 +102,26 @@ export interface WebGpuLoaders {
   loadDawn(): DawnModule;
   /** Loads @tensorflow/tfjs-backend-webgpu (registering its kernels) and returns its WebGPUBackend class. */
   loadTfjsWebGpu(): WebGpuBackendClass;
+  /** Whether the dynamic loader can find libvulkan.so.1 (Linux), or undefined where that is not checked. */
+  vulkanLoaderFound(): boolean | undefined;
   env: NodeJS.ProcessEnv;
+}
+
+/**
+ * Whether `libvulkan.so.1` is in LD_LIBRARY_PATH or in the dynamic loader's cache (/etc/ld.so.cache
+ * names every library ldconfig knows). Checked before Dawn is loaded: without the loader Dawn finds no
+ * adapter and prints a warning to stderr on every start, which `auto` should not cause on a CPU machine.
+ */
+export function findVulkanLoader(env: NodeJS.ProcessEnv = process.env, ldCache = '/etc/ld.so.cache'): boolean | undefined {
+  if (process.platform !== 'linux') return undefined;
+  for (const dir of (env.LD_LIBRARY_PATH ?? '').split(':')) {
+    if (dir && fs.existsSync(path.join(dir, 'libvulkan.so.1'))) return true;
+  }
+  try {
+    return fs.readFileSync(ldCache).includes('libvulkan.so.1');
+  } catch {
+    return undefined;
+  }
 }
 
 const defaultLoaders: WebGpuLoaders = {
@@ -113,6 +134,7 @@ const defaultLoaders: WebGpuLoaders = {
     const mod = require('@tensorflow/tfjs-backend-webgpu') as { WebGPUBackend: WebGpuBackendClass };
     return mod.WebGPUBackend;
   },
+  vulkanLoaderFound: () => findVulkanLoader(process.env),
   env: process.env,
 };
 
@@ -213,6 +235,10 @@ export class WebGpuProvider implements BackendProvider {
   /** The adapter Dawn offers (high-performance preference), or a BackendError saying why there is none. */
   async probe(): Promise<{ adapter: GpuAdapterLike; report: WebGpuAdapterReport }> {
     if (!this.gpu) {
+      if (this.loaders.vulkanLoaderFound() === false) {
+        throw new BackendError('Dawn (WebGPU) needs the Vulkan loader libvulkan.so.1, which the dynamic loader cannot ' +
+          'find (Debian/Ubuntu: apt-get install libvulkan1, plus the GPU driver\'s Vulkan ICD; see docs/gpu.md)');
+      }
       try {
         this.dawn = this.loaders.loadDawn();
       } catch (err) {

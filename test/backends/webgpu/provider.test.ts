@@ -4,10 +4,13 @@
  * hooks are exercised by the *.webgpu.ts suites (`npm run test:webgpu`, run by CI on Mesa's llvmpipe).
  */
 import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendError } from '../../../src/errors';
 import {
-  WEBGPU_ALLOW_SOFTWARE_ENV, WebGpuProvider, describeAdapter, formatAdapterLine, softwareAdapterAllowed,
+  WEBGPU_ALLOW_SOFTWARE_ENV, WebGpuProvider, describeAdapter, findVulkanLoader, formatAdapterLine, softwareAdapterAllowed,
   type DawnModule, type GpuAdapterLike, type WebGpuLoaders,
 } from '../../../src/backends/webgpu';
 
@@ -27,11 +30,14 @@ function fakeAdapter(info: GpuAdapterLike['info'], limits: Record<string, number
 const hardware = fakeAdapter({ vendor: 'nvidia', architecture: 'hopper', device: '', description: 'NVIDIA H100 80GB HBM3', isFallbackAdapter: false });
 const software = fakeAdapter({ vendor: 'mesa', architecture: 'software', device: 'llvmpipe', description: 'llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)', isFallbackAdapter: true });
 
-function loaders(adapter: GpuAdapterLike | null | 'missing', env: NodeJS.ProcessEnv = {}): WebGpuLoaders & { tfjsLoads: number } {
+function loaders(adapter: GpuAdapterLike | null | 'missing', env: NodeJS.ProcessEnv = {}, vulkan: boolean | undefined = true): WebGpuLoaders & { tfjsLoads: number; dawnLoads: number } {
   const l = {
     tfjsLoads: 0,
+    dawnLoads: 0,
     env,
+    vulkanLoaderFound: () => vulkan,
     loadDawn(): DawnModule {
+      l.dawnLoads++;
       if (adapter === 'missing') throw new Error("Cannot find module 'webgpu'\nRequire stack: …");
       return { globals: {}, create: () => ({ requestAdapter: async () => adapter }) };
     },
@@ -91,6 +97,38 @@ describe('backends/webgpu provider', () => {
     await rejectsWith(new WebGpuProvider(loaders('missing')).available({}),
       'the optional package "webgpu" (Dawn\'s Node binding for WebGPU) is not installed or cannot be loaded: ' +
       "Cannot find module 'webgpu'");
+  });
+
+  it('without the Vulkan loader, Dawn is not even loaded (it would print a warning on every start)', async () => {
+    const l = loaders(hardware, {}, false);
+    await rejectsWith(new WebGpuProvider(l).available({}),
+      'Dawn (WebGPU) needs the Vulkan loader libvulkan.so.1, which the dynamic loader cannot find (Debian/Ubuntu: ' +
+      "apt-get install libvulkan1, plus the GPU driver's Vulkan ICD; see docs/gpu.md)");
+    assert.equal(l.dawnLoads, 0);
+    // Where the loader is not checked (not Linux), Dawn decides.
+    assert.equal(await new WebGpuProvider(loaders(hardware, {}, undefined)).available({}), true);
+  });
+
+  it('findVulkanLoader looks in LD_LIBRARY_PATH and in the loader cache', function () {
+    if (process.platform !== 'linux') {
+      assert.equal(findVulkanLoader({}), undefined);
+      return;
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vk-'));
+    try {
+      const cache = path.join(dir, 'ld.so.cache');
+      fs.writeFileSync(cache, Buffer.from('glibc-ld.so.cache1.1\0libm.so.6\0/lib/libm.so.6\0'));
+      assert.equal(findVulkanLoader({}, cache), false);
+      assert.equal(findVulkanLoader({}, path.join(dir, 'absent')), undefined);
+      fs.writeFileSync(cache, Buffer.from('glibc-ld.so.cache1.1\0libvulkan.so.1\0/usr/lib/x86_64-linux-gnu/libvulkan.so.1\0'));
+      assert.equal(findVulkanLoader({}, cache), true);
+      const libs = path.join(dir, 'lib');
+      fs.mkdirSync(libs);
+      fs.writeFileSync(path.join(libs, 'libvulkan.so.1'), '');
+      assert.equal(findVulkanLoader({ LD_LIBRARY_PATH: `/nonexistent:${libs}` }, path.join(dir, 'absent')), true);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('describes the adapter: name, software or not, the limits that bound tensor sizes', () => {
