@@ -8,6 +8,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { distilleryVersion } from '../runtime/run-folder';
+import { registerEncodeCommand } from './commands/encode';
 import { registerGraphCommand } from './commands/graph';
 import { registerImportCommand } from './commands/import';
 import { registerNodesCommand } from './commands/nodes';
@@ -34,6 +35,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
   registerSchemaCommand(program, io, setExit);
   registerScheduleCommand(program, (t) => io.out(t));
   registerImportCommand(program, io, setExit);
+  registerEncodeCommand(program, io, setExit);
   for (const command of program.commands) command.exitOverride().configureOutput({ writeOut: (t) => io.out(t), writeErr: (t) => io.err(t) });
   return program;
 }

@@ -2,6 +2,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import * as jpeg from 'jpeg-js';
+import { PNG } from 'pngjs';
 import { readLdmYaml } from '../../src/io/ldm-yaml';
 import { unetParameterShapes, CLASS_EMBEDDER_WEIGHT } from '../../src/models/unet';
 import { vqParameterShapes } from '../../src/models/vq';
@@ -140,3 +142,21 @@ export function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
 export function nhwc(t: tf.Tensor): tf.Tensor4D {
   return tf.transpose(t, [0, 2, 3, 1]) as tf.Tensor4D;
 }
+
+/** A PNG of the given RGB rows. */
+export function pngBytes(width: number, height: number, rgb: (x: number, y: number) => [number, number, number]): Buffer {
+  const png = new PNG({ width, height });
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
+    const [r, g, b] = rgb(x, y);
+    png.data.set([r, g, b, 255], (y * width + x) * 4);
+  }
+  return PNG.sync.write(png);
+}
+
+/** A JPEG (quality 95) of the given RGB function. */
+export function jpegBytes(width: number, height: number, rgb: (x: number, y: number) => [number, number, number]): Buffer {
+  const data = Buffer.alloc(width * height * 4);
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) data.set([...rgb(x, y), 255], (y * width + x) * 4);
+  return jpeg.encode({ data, width, height }, 95).data;
+}
+
