@@ -34,7 +34,8 @@ describe('docs', () => {
     for (const { name, command } of leaves) {
       const heading = new RegExp(`^## \`${name}( <[a-z]+>)?\`$`, 'm');
       assert.match(doc, heading, `no section for ${name}`);
-      const section = doc.slice(doc.search(heading)).split(/^## /m)[1];
+      // `\|` is how a table cell writes a `|` (e.g. `--dtype <F16\|F32>`).
+      const section = doc.slice(doc.search(heading)).split(/^## /m)[1].replace(/\\\|/g, '|');
       for (const option of command.options) {
         assert.ok(section.includes(`\`${option.flags}\``), `${name}: option ${option.flags} is not documented in its section`);
       }
