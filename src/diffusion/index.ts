@@ -5,7 +5,7 @@
  */
 // These functions are used inside training losses: make sure tf.grad can differentiate them even when
 // no model module (which also registers them) has been loaded.
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import '../util/tf-gradients';
 
 export * from './config';
 export * from './betas';

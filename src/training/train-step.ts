@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 // tf.variableGrads needs the gradient functions of the ops; TF.js registers them on this import.
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import '../util/tf-gradients';
 import { TrainingError } from '../errors';
 import type { AdamW } from './adamw';
 import { GradientAccumulator, clipByGlobalNorm, globalNorm } from './grads';
