@@ -3,11 +3,12 @@
  * single [M, K]·[K, N] product without transposes; with a transpose or a batch dimension it falls back
  * to a scalar loop (5–20× slower). Here transposes are materialised (a cheap O(size) copy) and a batch
  * that only one side has is folded into the rows of the product, so nearly every matMul gradient takes
- * the fast path. Products where both sides carry a batch run as one fast product per batch item.
+ * the fast path. Products where both sides carry a batch (attention scores) stay on the package
+ * kernel: one fast call per batch item costs more in operator set-up than the scalar loop.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendError } from '../../../errors';
-import { type BackendWasm, type TensorInfo, dispose, f32, reshape, run, runOriginal } from './util';
+import { type BackendWasm, type TensorInfo, dispose, reshape, run, runOriginal } from './util';
 
 /** Below this many multiply-adds per batch item, the per-call overhead of the fast path is not worth it. */
 const MIN_FAST_MACS = 16 * 1024;
@@ -44,8 +45,7 @@ export function batchMatMulImpl(backend: BackendWasm, a: TensorInfo, b: TensorIn
   const batchB = tf.util.sizeFromShape(b.shape.slice(0, -2));
   const outBatchShape = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
   const outShape = [...outBatchShape, m, n];
-  const batch = Math.max(batchA, batchB);
-  if (m * ka * n < MIN_FAST_MACS || (batchA !== batchB && batchA !== 1 && batchB !== 1)) {
+  if (m * ka * n < MIN_FAST_MACS || (batchA !== 1 && batchB !== 1)) {
     return runOriginal('BatchMatMul', backend, { a, b }, { transposeA, transposeB });
   }
   const tmp: TensorInfo[] = [];
@@ -63,7 +63,7 @@ export function batchMatMulImpl(backend: BackendWasm, a: TensorInfo, b: TensorIn
     dispose(backend, a2, b2);
     out = reshape(backend, p, outShape);
     dispose(backend, p);
-  } else if (batchA === 1) {
+  } else {
     // C_i = A·B_i for every i: one product A·[K, batch·N] after moving the batch next to N.
     const bt = run('Transpose', backend, { x: reshape2(backend, b3, [batchB, ka, n], tmp) }, { perm: [1, 0, 2] });
     tmp.push(bt);
@@ -77,8 +77,6 @@ export function batchMatMulImpl(backend: BackendWasm, a: TensorInfo, b: TensorIn
     dispose(backend, p3);
     out = reshape(backend, pt, outShape);
     dispose(backend, pt);
-  } else {
-    out = perItem(backend, a3, b3, batch, m, ka, n, outShape);
   }
   dispose(backend, ...tmp);
   return out;
@@ -88,24 +86,6 @@ function reshape2(backend: BackendWasm, x: TensorInfo, shape: number[], tmp: Ten
   const r = reshape(backend, x, shape);
   tmp.push(r);
   return r;
-}
-
-/** One fast product per batch item, operands and results copied through heap views. */
-function perItem(backend: BackendWasm, a: TensorInfo, b: TensorInfo, batch: number, m: number, k: number, n: number,
-  outShape: number[]): TensorInfo {
-  const out = backend.makeOutput(outShape, 'float32');
-  const ai = backend.makeOutput([m, k], 'float32');
-  for (let i = 0; i < batch; i++) {
-    // A fresh right operand every time: the package caches packed weights by tensor id.
-    const bi = backend.makeOutput([k, n], 'float32');
-    f32(backend, ai).set(f32(backend, a).subarray(i * m * k, (i + 1) * m * k));
-    f32(backend, bi).set(f32(backend, b).subarray(i * k * n, (i + 1) * k * n));
-    const p = fast2d(backend, ai, bi);
-    f32(backend, out).set(f32(backend, p), i * m * n);
-    dispose(backend, p, bi);
-  }
-  dispose(backend, ai);
-  return out;
 }
 
 export const batchMatMulConfig: tf.KernelConfig = {

@@ -3,8 +3,10 @@
  * to the end, which for a bias gradient (Σ over N, H, W of an NHWC tensor) or a per-channel spatial
  * mean is a full strided copy costing ten times the reduction. Here the tensor is viewed as
  * [outer, reduce, 1, inner] and averaged by XNNPACK's average pooling with a [reduce, 1] window — one
- * vectorised pass over the data, no copy — then scaled by `reduce` for Sum. Reductions over the
- * innermost axes (inner = 1, no transpose needed) and non-contiguous axis sets go to the package kernels.
+ * vectorised pass over the data, no copy — then scaled by `reduce` for Sum. A set of axes with gaps
+ * (e.g. the gradient of a nearest-neighbour upsampling, Σ over axes 2 and 4 of [B, H, 2, W, 2, C]) is
+ * reduced one contiguous run at a time, innermost first. Runs that end at the last axis (inner = 1,
+ * where pooling would have one channel) use the package kernel, which needs no transpose for them.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendWasm, type TensorInfo, captureOriginal, dispose, f32, reshape, run, runOriginal } from './util';
@@ -42,6 +44,18 @@ export function meanMiddle(backend: BackendWasm, x: TensorInfo, outer: number, r
   return out;
 }
 
+/** Maximal runs of consecutive axes, innermost run first. */
+function axisRuns(axes: readonly number[]): number[][] {
+  const sorted = [...new Set(axes)].sort((p, q) => p - q);
+  const runs: number[][] = [];
+  for (const a of sorted) {
+    const last = runs[runs.length - 1];
+    if (last && last[last.length - 1] === a - 1) last.push(a);
+    else runs.push([a]);
+  }
+  return runs.reverse();
+}
+
 function reduceKernel(name: string, mean: boolean): tf.KernelConfig {
   const pkg = captureOriginal(name);
   return {
@@ -53,17 +67,33 @@ function reduceKernel(name: string, mean: boolean): tf.KernelConfig {
       const { axis, keepDims } = attrs as unknown as tf.SumAttrs;
       const wasm = backend as BackendWasm;
       const axes = tf.util.parseAxisParam(axis, x.shape);
-      const split = x.dtype === 'float32' ? contiguousReduction(x.shape, axes) : undefined;
-      if (!split || split[2] === 1 || split[1] === 1 || tf.util.sizeFromShape(x.shape) === 0) {
+      if (x.dtype !== 'float32' || axes.length === 0 || tf.util.sizeFromShape(x.shape) === 0) {
         return runOriginal(name, wasm, { x }, attrs);
       }
-      const [outer, reduce, inner] = split;
+      // Reduce run by run, innermost first, keeping reduced axes as size 1 so later axis numbers hold.
+      let cur = x;
+      let shape = [...x.shape];
+      for (const run of axisRuns(axes)) {
+        const [outer, reduce, inner] = contiguousReduction(shape, run)!;
+        let next: TensorInfo;
+        if (reduce === 1) continue;
+        if (inner === 1) {
+          next = runOriginal(name, wasm, { x: cur }, { axis: run, keepDims: true });
+        } else {
+          const r = meanMiddle(wasm, cur, outer, reduce, inner, mean ? 1 : reduce);
+          shape = shape.map((d, i) => (run.includes(i) ? 1 : d));
+          next = reshape(wasm, r, shape);
+          dispose(wasm, r);
+        }
+        shape = [...next.shape];
+        if (cur !== x) dispose(wasm, cur);
+        cur = next;
+      }
       const outShape = keepDims
         ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
         : x.shape.filter((_, i) => !axes.includes(i));
-      const r = meanMiddle(wasm, x, outer, reduce, inner, mean ? 1 : reduce);
-      const out = reshape(wasm, r, outShape);
-      dispose(wasm, r);
+      const out = reshape(wasm, cur, outShape);
+      if (cur !== x) dispose(wasm, cur);
       return out;
     },
   };

@@ -1,7 +1,8 @@
 /**
  * Registers Distillery's WASM kernels with TensorFlow.js: the training kernels the package lacks
  * (Conv2DBackpropFilter, UnsortedSegmentSum), faster replacements for slow package kernels
- * (Conv2DBackpropInput, BatchMatMul, Sum, Mean, Slice, SplitV), and the fused GroupNorm kernels.
+ * (Conv2DBackpropInput, BatchMatMul, Sum, Mean, Slice, SplitV, Identity, Cast), and the fused GroupNorm
+ * kernels.
  *
  * Must run before the `wasm` backend is initialised: tfjs calls each kernel's setup function once, when
  * the backend starts, and the replacements that delegate to package kernels carry those setups along.
@@ -15,13 +16,14 @@ import { meanConfig, sumConfig } from './reduce';
 import { sliceConfig, splitVConfig } from './slice';
 import { unsortedSegmentSumConfig } from './segment';
 import { groupNormConfig, groupNormGradConfig } from './groupnorm';
+import { castConfig, identityConfig } from './identity';
 
 let registered = false;
 
 /** Kernel names Distillery registers for `wasm` (added or replacing the package's). */
 export const DISTILLERY_WASM_KERNELS: readonly string[] = [
   tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter, tf.BatchMatMul, tf.Sum, tf.Mean, tf.Slice, tf.SplitV,
-  tf.UnsortedSegmentSum, groupNormConfig.kernelName, groupNormGradConfig.kernelName,
+  tf.UnsortedSegmentSum, tf.Identity, tf.Cast, groupNormConfig.kernelName, groupNormGradConfig.kernelName,
 ];
 
 function replace(config: tf.KernelConfig): void {
@@ -42,6 +44,8 @@ export function registerWasmKernels(): readonly string[] {
     sliceConfig,
     splitVConfig,
     unsortedSegmentSumConfig,
+    identityConfig,
+    castConfig(),
     groupNormConfig,
     groupNormGradConfig,
   ];

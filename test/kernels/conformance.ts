@@ -1,0 +1,344 @@
+/**
+ * Kernel conformance suite: the kernels a UNet training step runs (convolution and its two gradients,
+ * matrix products with transposes and batches, reductions, slicing, segment sums, GroupNorm(+SiLU),
+ * nearest upsampling and its gradient, identity/cast), each checked on tiny shapes against the float64
+ * references in reference.ts (GroupNorm's gradient against central finite differences of the float64
+ * forward), with no tensor leaked.
+ *
+ * Backend-agnostic: call `runKernelConformance(name, {init, teardown})` from a mocha test file; `init`
+ * makes the backend current (e.g. `selectBackend('wasm', {threads: 2})`), `teardown` restores the
+ * previous one. Tolerance: |got − ref| ≤ atol + rtol·max|ref| elementwise (float32 arithmetic against a
+ * float64 reference; rtol 1e-5 unless a case says otherwise).
+ */
+import { strict as assert } from 'node:assert';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { groupNorm } from '../../src/backends/wasm/fused';
+import * as ref from './reference';
+import type { ConvParams, NdArray } from './reference';
+
+export interface ConformanceOptions {
+  /** Makes the backend under test current. */
+  init: () => Promise<unknown>;
+  /** Restores what was there before. */
+  teardown: () => Promise<unknown>;
+}
+
+function toTensor(a: NdArray): tf.Tensor {
+  return tf.tensor(Float32Array.from(a.data), a.shape, 'float32');
+}
+
+export function expectClose(actual: tf.Tensor, expected: NdArray, what: string, rtol = 1e-5, atol = 1e-6): void {
+  assert.deepEqual(actual.shape, expected.shape, `${what}: shape`);
+  const got = actual.dataSync();
+  let scale = 0;
+  for (const v of expected.data) scale = Math.max(scale, Math.abs(v));
+  const tol = atol + rtol * scale;
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < got.length; i++) {
+    const e = Math.abs(got[i] - expected.data[i]);
+    if (!(e <= worst)) {
+      worst = e;
+      at = i;
+    }
+  }
+  assert.ok(worst <= tol, `${what}: max |error| ${worst.toExponential(3)} at element ${at} ` +
+    `(got ${got[at]}, expected ${expected.data[at]}) exceeds ${tol.toExponential(3)} (rtol ${rtol}, max|ref| ${scale.toFixed(4)})`);
+}
+
+/** Runs `f` and checks that it leaves no tensor behind. */
+function noLeak(f: () => void): void {
+  const before = tf.memory().numTensors;
+  f();
+  assert.equal(tf.memory().numTensors, before, 'tensors leaked');
+}
+
+interface ConvCase {
+  name: string;
+  x: number[];
+  w: number[];
+  strides: [number, number];
+  dilations?: [number, number];
+  pad: 'same' | 'valid' | [number, number, number, number];
+}
+
+const CONV_CASES: ConvCase[] = [
+  { name: '3x3 stride 1 same', x: [2, 7, 6, 3], w: [3, 3, 3, 4], strides: [1, 1], pad: 'same' },
+  { name: '3x3 stride 1 valid', x: [2, 7, 6, 3], w: [3, 3, 3, 4], strides: [1, 1], pad: 'valid' },
+  { name: '3x3 stride 1 explicit (1,2,0,1)', x: [2, 7, 6, 3], w: [3, 3, 3, 4], strides: [1, 1], pad: [1, 2, 0, 1] },
+  { name: '3x3 stride 2 same, odd size', x: [2, 7, 7, 3], w: [3, 3, 3, 4], strides: [2, 2], pad: 'same' },
+  { name: '3x3 stride 2 same, even size (UNet downsample)', x: [3, 8, 8, 5], w: [3, 3, 5, 6], strides: [2, 2], pad: 'same' },
+  { name: '3x3 stride 2 explicit 1 (PyTorch padding=1)', x: [2, 8, 8, 3], w: [3, 3, 3, 2], strides: [2, 2], pad: [1, 1, 1, 1] },
+  { name: '3x3 stride 2 valid, unused last row', x: [2, 8, 7, 3], w: [3, 3, 3, 4], strides: [2, 2], pad: 'valid' },
+  { name: '2x3 stride (2,1) valid, non-square', x: [2, 7, 6, 2], w: [2, 3, 2, 3], strides: [2, 1], pad: 'valid' },
+  { name: '1x1 stride 1', x: [2, 5, 4, 6], w: [1, 1, 6, 3], strides: [1, 1], pad: 'valid' },
+  { name: '1x1 stride 2', x: [2, 5, 4, 6], w: [1, 1, 6, 3], strides: [2, 2], pad: 'same' },
+  { name: 'batch 1, one channel in', x: [1, 5, 5, 1], w: [3, 3, 1, 4], strides: [1, 1], pad: 'same' },
+  { name: '3x3 dilation 2 same (forward only)', x: [2, 9, 8, 3], w: [3, 3, 3, 2], strides: [1, 1], dilations: [2, 2], pad: 'same' },
+  { name: '3x3 dilation (2,1) valid (forward only)', x: [1, 9, 8, 2], w: [3, 3, 2, 2], strides: [1, 1], dilations: [2, 1], pad: 'valid' },
+];
+
+function tfPad(pad: ConvCase['pad']): 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]] {
+  return typeof pad === 'string' ? pad : [[0, 0], [pad[0], pad[1]], [pad[2], pad[3]], [0, 0]];
+}
+
+function convSuite(): void {
+  CONV_CASES.forEach((c, idx) => {
+    const dil = c.dilations ?? [1, 1];
+    const r = ref.resolvePadding(c.x[1], c.x[2], c.w[0], c.w[1], c.strides, dil, c.pad);
+    const p: ConvParams = { strides: c.strides, dilations: dil, pad: r.pad };
+    const x = ref.randomArray(c.x, 100 + idx);
+    const w = ref.randomArray(c.w, 200 + idx);
+    const dy = ref.randomArray([c.x[0], r.outH, r.outW, c.w[3]], 300 + idx);
+
+    it(`Conv2D: ${c.name}`, () => noLeak(() => {
+      const y = tf.tidy(() => tf.conv2d(toTensor(x) as tf.Tensor4D, toTensor(w) as tf.Tensor4D, c.strides, tfPad(c.pad), 'NHWC', dil));
+      expectClose(y, ref.conv2d(x, w, p, r.outH, r.outW), 'conv2d');
+      y.dispose();
+    }));
+    if (dil[0] !== 1 || dil[1] !== 1) return;
+
+    it(`Conv2DBackpropInput: ${c.name}`, () => noLeak(() => {
+      const dx = tf.tidy(() => tf.engine().runKernel('Conv2DBackpropInput', { dy: toTensor(dy), filter: toTensor(w) },
+        { strides: c.strides, pad: tfPad(c.pad), dataFormat: 'NHWC', inputShape: c.x } as unknown as tf.NamedAttrMap) as tf.Tensor);
+      expectClose(dx, ref.conv2dBackpropInput(dy, w, c.x, p), 'dx');
+      dx.dispose();
+    }));
+
+    it(`Conv2DBackpropFilter: ${c.name}`, () => noLeak(() => {
+      const dw = tf.tidy(() => tf.engine().runKernel('Conv2DBackpropFilter', { x: toTensor(x), dy: toTensor(dy) },
+        { strides: c.strides, pad: tfPad(c.pad), dataFormat: 'NHWC', filterShape: c.w } as unknown as tf.NamedAttrMap) as tf.Tensor);
+      expectClose(dw, ref.conv2dBackpropFilter(x, dy, c.w, p), 'dw');
+      dw.dispose();
+    }));
+  });
+
+  it('gradients of fused conv2d + bias (bias gradient = Σ over N, H, W)', () => noLeak(() => {
+    const x = ref.randomArray([2, 6, 6, 3], 11);
+    const w = ref.randomArray([3, 3, 3, 4], 12);
+    const g = ref.randomArray([2, 3, 3, 4], 13);
+    const b = ref.randomArray([4], 14);
+    const p: ConvParams = { strides: [2, 2], dilations: [1, 1], pad: [1, 1, 1, 1] };
+    const [dx, dw, db] = tf.tidy(() => tf.grads((xt: tf.Tensor, wt: tf.Tensor, bt: tf.Tensor) => tf.sum(tf.mul(
+      tf.fused.conv2d({ x: xt as tf.Tensor4D, filter: wt as tf.Tensor4D, strides: 2, pad: 1, bias: bt }), toTensor(g))))(
+      [toTensor(x), toTensor(w), toTensor(b)]));
+    expectClose(dx, ref.conv2dBackpropInput(g, w, x.shape, p), 'dx');
+    expectClose(dw, ref.conv2dBackpropFilter(x, g, w.shape, p), 'dw');
+    expectClose(db, ref.reduce(g, [0, 1, 2], false, false), 'dbias');
+    tf.dispose([dx, dw, db]);
+  }));
+}
+
+interface MatMulCase { a: number[]; b: number[]; ta: boolean; tb: boolean; note: string }
+
+const MATMUL_CASES: MatMulCase[] = [
+  { a: [40, 30], b: [30, 20], ta: false, tb: false, note: '2-D' },
+  { a: [30, 40], b: [30, 20], ta: true, tb: false, note: '2-D, transposeA (weight gradient)' },
+  { a: [40, 30], b: [20, 30], ta: false, tb: true, note: '2-D, transposeB (input gradient)' },
+  { a: [30, 40], b: [20, 30], ta: true, tb: true, note: '2-D, both transposed' },
+  { a: [3, 40, 30], b: [30, 20], ta: false, tb: false, note: 'batch on A only (folded into rows)' },
+  { a: [3, 30, 40], b: [20, 30], ta: true, tb: true, note: 'batch on A only, both transposed' },
+  { a: [40, 30], b: [3, 30, 20], ta: false, tb: false, note: 'batch on B only' },
+  { a: [40, 30], b: [2, 3, 20, 30], ta: false, tb: true, note: 'rank-4 batch on B only, transposeB' },
+  { a: [3, 20, 16], b: [3, 16, 12], ta: false, tb: false, note: 'batch on both (attention)' },
+  { a: [3, 20, 16], b: [3, 12, 16], ta: false, tb: true, note: 'batch on both, transposeB (q·kᵀ)' },
+  { a: [2, 3, 8, 6], b: [1, 1, 6, 5], ta: false, tb: false, note: 'batch broadcast from size-1 dims' },
+  { a: [2, 3], b: [3, 4], ta: false, tb: false, note: 'tiny' },
+];
+
+function matMulSuite(): void {
+  MATMUL_CASES.forEach((c, i) => {
+    it(`BatchMatMul: ${c.note} ${JSON.stringify(c.a)}${c.ta ? 'ᵀ' : ''} × ${JSON.stringify(c.b)}${c.tb ? 'ᵀ' : ''}`, () => noLeak(() => {
+      const a = ref.randomArray(c.a, 400 + i);
+      const b = ref.randomArray(c.b, 500 + i);
+      const y = tf.tidy(() => tf.matMul(toTensor(a), toTensor(b), c.ta, c.tb));
+      expectClose(y, ref.matMul(a, b, c.ta, c.tb), 'matMul');
+      y.dispose();
+    }));
+  });
+}
+
+function reduceSuite(): void {
+  const cases: Array<{ shape: number[]; axes: number[]; mean: boolean; keepDims: boolean }> = [
+    { shape: [3, 4, 5, 6], axes: [0, 1, 2], mean: false, keepDims: false },
+    { shape: [3, 4, 5, 6], axes: [1, 2], mean: false, keepDims: true },
+    { shape: [3, 4, 5, 6], axes: [1, 2], mean: true, keepDims: false },
+    { shape: [3, 4, 5, 6], axes: [3], mean: false, keepDims: false },
+    { shape: [3, 4, 5, 6], axes: [-1], mean: true, keepDims: true },
+    { shape: [3, 4, 5, 6], axes: [0], mean: false, keepDims: false },
+    { shape: [3, 4, 5, 6], axes: [0, 2], mean: false, keepDims: false },
+    { shape: [3, 4, 5, 6], axes: [1, 3], mean: true, keepDims: false },
+    { shape: [3, 4, 5, 6], axes: [0, 1, 2, 3], mean: false, keepDims: false },
+    { shape: [2, 3, 2, 4, 2, 5], axes: [2, 4], mean: false, keepDims: false },
+    { shape: [300, 7], axes: [0], mean: false, keepDims: false },
+  ];
+  cases.forEach((c, i) => {
+    it(`${c.mean ? 'Mean' : 'Sum'} over ${JSON.stringify(c.axes)} of ${JSON.stringify(c.shape)}${c.keepDims ? ', keepDims' : ''}`, () => noLeak(() => {
+      const x = ref.randomArray(c.shape, 600 + i);
+      const y = tf.tidy(() => (c.mean ? tf.mean : tf.sum)(toTensor(x), c.axes, c.keepDims));
+      expectClose(y, ref.reduce(x, c.axes, c.mean, c.keepDims), c.mean ? 'mean' : 'sum', 1e-5, 1e-5);
+      y.dispose();
+    }));
+  });
+  it('Sum of int32 stays exact', () => noLeak(() => {
+    const y = tf.tidy(() => tf.sum(tf.tensor([[1, 2, 3], [4, 5, 6]], [2, 3], 'int32'), 0));
+    assert.equal(y.dtype, 'int32');
+    assert.deepEqual(Array.from(y.dataSync()), [5, 7, 9]);
+    y.dispose();
+  }));
+}
+
+function sliceSuite(): void {
+  const cases: Array<{ shape: number[]; begin: number[]; size: number[] }> = [
+    { shape: [3, 4, 5, 6], begin: [1, 0, 2, 0], size: [2, 4, 2, 6] },
+    { shape: [3, 4, 5, 6], begin: [0, 1, 1, 1], size: [3, 2, 3, 4] },
+    { shape: [3, 4, 5, 6], begin: [2, 3, 4, 5], size: [1, 1, 1, 1] },
+    { shape: [10], begin: [3], size: [5] },
+    { shape: [6, 7], begin: [1, 2], size: [4, 5] },
+    { shape: [2, 3, 4, 5, 6], begin: [1, 0, 1, 0, 2], size: [1, 3, 2, 5, 3] },
+  ];
+  cases.forEach((c, i) => {
+    it(`Slice ${JSON.stringify(c.begin)} size ${JSON.stringify(c.size)} of ${JSON.stringify(c.shape)}`, () => noLeak(() => {
+      const x = ref.randomArray(c.shape, 700 + i);
+      const y = tf.tidy(() => tf.slice(toTensor(x), c.begin, c.size));
+      expectClose(y, ref.slice(x, c.begin, c.size), 'slice', 0, 0);
+      y.dispose();
+    }));
+  });
+  it('SplitV into sizes [1, 2, 3] along the last axis and 2 parts along the first', () => noLeak(() => {
+    const x = ref.randomArray([4, 3, 6], 750);
+    const parts = tf.tidy(() => tf.split(toTensor(x), [1, 2, 3], 2));
+    [[0, 1], [1, 2], [3, 3]].forEach(([b, s], k) => expectClose(parts[k], ref.slice(x, [0, 0, b], [4, 3, s]), `part ${k}`, 0, 0));
+    const halves = tf.tidy(() => tf.split(toTensor(x), 2, 0));
+    halves.forEach((h, k) => expectClose(h, ref.slice(x, [2 * k, 0, 0], [2, 3, 6]), `half ${k}`, 0, 0));
+    tf.dispose([...parts, ...halves]);
+  }));
+}
+
+function segmentSuite(): void {
+  it('UnsortedSegmentSum with repeated, unused and out-of-range ids', () => noLeak(() => {
+    const x = ref.randomArray([6, 3, 2], 800);
+    const ids = [0, 2, 2, 5, -1, 1];
+    const y = tf.tidy(() => tf.unsortedSegmentSum(toTensor(x), tf.tensor1d(ids, 'int32'), 4));
+    expectClose(y, ref.unsortedSegmentSum(x, ids, 4), 'segment sum');
+    y.dispose();
+  }));
+  it('gradient of gather (label embedding) accumulates repeated labels', () => noLeak(() => {
+    const table = ref.randomArray([5, 4], 810);
+    const g = ref.randomArray([6, 4], 811);
+    const idx = [3, 0, 3, 4, 3, 1];
+    const d = tf.tidy(() => tf.grad((e: tf.Tensor) => tf.sum(tf.mul(tf.gather(e, tf.tensor1d(idx, 'int32')), toTensor(g))))(toTensor(table)));
+    expectClose(d, ref.unsortedSegmentSum(g, idx, 5), 'dE');
+    d.dispose();
+  }));
+}
+
+function groupNormSuite(): void {
+  for (const silu of [false, true]) {
+    it(`groupNorm${silu ? ' + SiLU' : ''}: forward and gradients (central differences of the float64 forward)`, () => noLeak(() => {
+      const shape = [2, 3, 4, 6];
+      const groups = 3;
+      const eps = 1e-5;
+      const x = ref.randomArray(shape, 900, -1.5, 2.5);
+      const gamma = ref.randomArray([6], 901, 0.5, 1.5);
+      const beta = ref.randomArray([6], 902);
+      const g = ref.randomArray(shape, 903);
+      const y = tf.tidy(() => groupNorm(toTensor(x) as tf.Tensor4D, toTensor(gamma) as tf.Tensor1D, toTensor(beta) as tf.Tensor1D,
+        { groups, epsilon: eps, silu }));
+      expectClose(y, ref.groupNorm(x, gamma.data, beta.data, groups, eps, silu), 'y', 1e-5, 1e-6);
+      y.dispose();
+      const [dx, dg, db] = tf.tidy(() => tf.grads((xt: tf.Tensor, gt: tf.Tensor, bt: tf.Tensor) => tf.sum(tf.mul(
+        groupNorm(xt as tf.Tensor4D, gt as tf.Tensor1D, bt as tf.Tensor1D, { groups, epsilon: eps, silu }), toTensor(g))))(
+        [toTensor(x), toTensor(gamma), toTensor(beta)]));
+      const loss = (xa: NdArray, ga: Float64Array, ba: Float64Array): number => {
+        const out = ref.groupNorm(xa, ga, ba, groups, eps, silu);
+        let s = 0;
+        for (let i = 0; i < out.data.length; i++) s += out.data[i] * g.data[i];
+        return s;
+      };
+      const h = 1e-5;
+      const numeric = (vals: Float64Array, f: () => number): Float64Array => {
+        const d = new Float64Array(vals.length);
+        for (let i = 0; i < vals.length; i++) {
+          const v = vals[i];
+          vals[i] = v + h;
+          const up = f();
+          vals[i] = v - h;
+          const down = f();
+          vals[i] = v;
+          d[i] = (up - down) / (2 * h);
+        }
+        return d;
+      };
+      const f = (): number => loss(x, gamma.data, beta.data);
+      expectClose(dx, { shape, data: numeric(x.data, f) }, 'dx', 1e-4, 1e-5);
+      expectClose(dg, { shape: [6], data: numeric(gamma.data, f) }, 'dgamma', 1e-4, 1e-5);
+      expectClose(db, { shape: [6], data: numeric(beta.data, f) }, 'dbeta', 1e-4, 1e-5);
+      tf.dispose([dx, dg, db]);
+    }));
+  }
+}
+
+function upsampleSuite(): void {
+  it('ResizeNearestNeighbor ×2 and its gradient, batch 3', () => noLeak(() => {
+    const x = ref.randomArray([3, 2, 3, 4], 1000);
+    const g = ref.randomArray([3, 4, 6, 4], 1001);
+    const y = tf.tidy(() => tf.image.resizeNearestNeighbor(toTensor(x) as tf.Tensor4D, [4, 6]));
+    expectClose(y, ref.upsampleNearest(x, 2), 'upsampled', 0, 0);
+    const d = tf.tidy(() => tf.grad((xt: tf.Tensor) => tf.sum(tf.mul(tf.image.resizeNearestNeighbor(xt as tf.Tensor4D, [4, 6]), toTensor(g))))(toTensor(x)));
+    expectClose(d, ref.upsampleNearestGrad(g, 2), 'gradient');
+    tf.dispose([y, d]);
+  }));
+  it('nearest ×2 as a rank-6 broadcast (the UNet layer) and its gradient, batch 3', () => noLeak(() => {
+    const x = ref.randomArray([3, 2, 3, 4], 1010);
+    const g = ref.randomArray([3, 4, 6, 4], 1011);
+    const up = (t: tf.Tensor): tf.Tensor => tf.reshape(tf.mul(tf.reshape(t, [3, 2, 1, 3, 1, 4]), tf.ones([1, 1, 2, 1, 2, 1])), [3, 4, 6, 4]);
+    const y = tf.tidy(() => up(toTensor(x)));
+    expectClose(y, ref.upsampleNearest(x, 2), 'upsampled', 0, 0);
+    const d = tf.tidy(() => tf.grad((xt: tf.Tensor) => tf.sum(tf.mul(up(xt), toTensor(g))))(toTensor(x)));
+    expectClose(d, ref.upsampleNearestGrad(g, 2), 'gradient');
+    tf.dispose([y, d]);
+  }));
+}
+
+function identitySuite(): void {
+  it('clone and same-dtype cast keep values; disposing the source keeps the copy', () => noLeak(() => {
+    const a = tf.tensor([1.5, -2, 3.25], [3]);
+    const b = tf.clone(a);
+    const c = tf.cast(a, 'float32');
+    a.dispose();
+    assert.deepEqual(Array.from(b.dataSync()), [1.5, -2, 3.25]);
+    assert.deepEqual(Array.from(c.dataSync()), [1.5, -2, 3.25]);
+    tf.dispose([b, c]);
+  }));
+  it('cast float32 → int32 truncates toward zero, int32 → float32 is exact', () => noLeak(() => {
+    const i = tf.tidy(() => tf.cast(tf.tensor([1.7, -1.7, 2.5]), 'int32'));
+    assert.equal(i.dtype, 'int32');
+    assert.deepEqual(Array.from(i.dataSync()), [1, -1, 2]);
+    const f = tf.tidy(() => tf.cast(tf.tensor([16777216, -3], [2], 'int32'), 'float32'));
+    assert.deepEqual(Array.from(f.dataSync()), [16777216, -3]);
+    tf.dispose([i, f]);
+  }));
+}
+
+/** Registers the suite (mocha `describe`) for the backend `backendName`. */
+export function runKernelConformance(backendName: string, options: ConformanceOptions): void {
+  describe(`kernel conformance on ${backendName}`, function () {
+    before(async function () {
+      await options.init();
+      assert.equal(tf.getBackend(), backendName, `init() did not make "${backendName}" current`);
+    });
+    after(async function () {
+      await options.teardown();
+    });
+    describe('convolution', convSuite);
+    describe('matrix products', matMulSuite);
+    describe('reductions', reduceSuite);
+    describe('slicing', sliceSuite);
+    describe('segment sums', segmentSuite);
+    describe('GroupNorm', groupNormSuite);
+    describe('nearest upsampling', upsampleSuite);
+    describe('identity and cast', identitySuite);
+  });
+}
