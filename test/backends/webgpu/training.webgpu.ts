@@ -15,7 +15,7 @@ import { weightedMse } from '../../../src/training/losses';
 import { trainStep } from '../../../src/training/train-step';
 import { NoiseSchedule } from '../../../src/diffusion/schedule';
 import { sampleDdim } from '../../../src/diffusion/sampler';
-import { GOLDEN_DIR, randomizeWeights } from '../../models/helpers';
+import type { WeightModule } from '../../../src/models/types';
 import { assertClose, leaveWebGpu, readAll, useWebGpu, type Values } from './compare';
 
 /** shared/ldm-golden/tiny-cin.yaml unet_config.params with its ClassEmbedder (as test/models/unet.test.ts). */
@@ -31,6 +31,22 @@ const SMALL: UNetConfigInput = {
   attention_resolutions: [2], num_heads: 2, num_classes: 5, num_groups: 4, use_scale_shift_norm: true,
   prediction_type: 'v_prediction',
 };
+
+const GOLDEN_DIR = path.join(__dirname, '..', '..', 'fixtures', 'ldm-golden');
+
+/**
+ * Re-draws every parameter from N(0, std²) with fixed seeds (TF.js draws them in JavaScript, so every
+ * backend gets the same values): at the default init the zero-initialised output layers would make most
+ * gradients exactly zero and hide differences.
+ */
+function randomizeWeights(model: WeightModule, seed: number, std: number): void {
+  let i = 0;
+  for (const v of model.variables.values()) {
+    const r = tf.randomNormal(v.shape, 0, std, 'float32', seed + i++);
+    v.assign(r);
+    r.dispose();
+  }
+}
 
 function nhwc(t: tf.Tensor): tf.Tensor4D {
   return tf.transpose(t, [0, 2, 3, 1]) as tf.Tensor4D;
