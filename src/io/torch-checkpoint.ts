@@ -396,7 +396,8 @@ export function gatherStrided(storage: Uint8Array, ref: TorchTensorRef): Uint8Ar
   const { shape, stride, offset } = ref;
   const n = ref.numel;
   const contiguous = shape.every((_, i) => shape[i] === 1 || stride[i] === shape.slice(i + 1).reduce((a, b) => a * b, 1));
-  if (contiguous) return storage.slice(offset * item, (offset + n) * item);
+  // A view, not a copy: the storage buffer was read for this tensor alone.
+  if (contiguous) return storage.subarray(offset * item, (offset + n) * item);
   const out = new Uint8Array(n * item);
   const idx = new Array<number>(shape.length).fill(0);
   for (let k = 0; k < n; k++) {
