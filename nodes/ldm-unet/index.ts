@@ -4,16 +4,22 @@
  */
 import * as path from 'node:path';
 import { defineNodeType, type JsonSchema } from '../../src/registry/types';
-import { loadLdmSchedule, loadLdmUNet, readLdmModelFile } from '../../src/ldm/model-folder';
-import { ldmModelNodeConfigSchema, type LdmModelNodeConfig } from '../../src/ldm/node-schema';
+import { loadLdmSchedule, loadLdmUNet, loadStageUNet, readLdmModelFile } from '../../src/ldm/model-folder';
+import { ldmModelNodeConfigSchema, type LdmUNetNodeConfig } from '../../src/ldm/node-schema';
 import { MODEL_PORT_TYPE } from '../../src/stages/node-support';
 import schema from './schema.json';
 
 export function ldmUNetConfigSchema(): JsonSchema {
-  return ldmModelNodeConfigSchema('ldm-unet node config', 'The class-conditional UNet and the noise schedule of an imported latent-diffusion model');
+  return ldmModelNodeConfigSchema('ldm-unet node config', 'The class-conditional UNet and the noise schedule of an imported latent-diffusion model', {
+    weights: {
+      type: 'string',
+      minLength: 1,
+      description: 'Instead of the imported UNet, the model.safetensors a training stage wrote for it (e.g. <run>/vfinetune/model.safetensors): its config (prediction type, guidance embedding) and weights are used; the folder still gives the schedule. Relative paths are resolved from the working directory.',
+    },
+  });
 }
 
-export const ldmUNetNode = defineNodeType<LdmModelNodeConfig>({
+export const ldmUNetNode = defineNodeType<LdmUNetNodeConfig>({
   type: 'ldm-unet',
   description: 'The UNet (ε-prediction, class context from its embedder) and noise schedule of a model imported with "distillery import ldm"',
   configSchema: schema as JsonSchema,
@@ -25,9 +31,12 @@ export const ldmUNetNode = defineNodeType<LdmModelNodeConfig>({
   async create(ctx) {
     const dir = path.resolve(ctx.config.model);
     const m = readLdmModelFile(dir);
-    const unet = await loadLdmUNet(dir, m);
+    const unet = ctx.config.weights !== undefined ? await loadStageUNet(path.resolve(ctx.config.weights)) : await loadLdmUNet(dir, m);
     const schedule = loadLdmSchedule(dir, m);
-    ctx.log.info(`ldm-unet: ${unet.numParameters} parameters (${m.source.weights === 'ema' ? 'EMA' : 'non-EMA'} weights of ${path.basename(m.source.checkpoint)}), latent [${m.latentShape.join(', ')}]`);
+    const source = ctx.config.weights !== undefined
+      ? path.basename(ctx.config.weights)
+      : `${m.source.weights === 'ema' ? 'EMA' : 'non-EMA'} weights of ${path.basename(m.source.checkpoint)}`;
+    ctx.log.info(`ldm-unet: ${unet.numParameters} parameters (${source}, ${unet.predictionType}), latent [${m.latentShape.join(', ')}]`);
     return { resources: { model: unet, schedule }, dispose: () => unet.dispose() };
   },
 });

@@ -7,6 +7,7 @@ import { validateNodeConfig } from '../../src/schema/config';
 import { importLdmCheckpoint } from '../../src/ldm/import';
 import type { UNet } from '../../src/models/unet';
 import type { NoiseSchedule } from '../../src/diffusion';
+import { saveModelFile } from '../../src/stages/node-support';
 import { builtinNodeTypes } from '../index';
 import { nodeContext } from '../../test/helpers/node-context';
 import { TINY_CKPT, TINY_YAML } from '../../test/ldm/helpers';
@@ -36,7 +37,27 @@ describe('nodes/ldm-unet', () => {
     assert.deepEqual([unet.numClasses, unet.nullClass, unet.predictionType, unet.takesGuidanceWeight], [1001, 1000, 'epsilon', false]);
     assert.equal(schedule.numTrainTimesteps, 1000);
     assert.ok(Math.abs(schedule.betas[0] - 0.0015) < 1e-9);
-    assert.match(ctx.logged[0].message, /^ldm-unet: 992691 parameters \(non-EMA weights of tiny-cin\.ckpt\), latent \[3, 8, 8\]$/);
+    assert.match(ctx.logged[0].message, /^ldm-unet: 992691 parameters \(non-EMA weights of tiny-cin\.ckpt, epsilon\), latent \[3, 8, 8\]$/);
+    await instance.dispose!();
+    assert.equal(tf.memory().numTensors, before);
+  });
+
+  it('with weights: the model a training stage saved (its config and weights), the folder\'s schedule', async () => {
+    const before = tf.memory().numTensors;
+    const base = await ldmUNetNode.create(nodeContext({ model: dir }));
+    const v = (base.resources!.model as UNet).cloneWith({ prediction_type: 'v_prediction' });
+    const file = path.join(dir, 'stage', 'model.safetensors');
+    await saveModelFile(v, file);
+    const ctx = nodeContext({ model: dir, weights: file });
+    const instance = await ldmUNetNode.create(ctx);
+    const loaded = instance.resources!.model as UNet;
+    assert.equal(loaded.predictionType, 'v_prediction');
+    assert.match(ctx.logged[0].message, /\(model\.safetensors, v_prediction\)/);
+    for (const [name, w] of v.variables) {
+      assert.deepEqual(Array.from(loaded.variables.get(name)!.dataSync()), Array.from(w.dataSync()), name);
+    }
+    v.dispose();
+    await base.dispose!();
     await instance.dispose!();
     assert.equal(tf.memory().numTensors, before);
   });

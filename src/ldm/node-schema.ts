@@ -6,7 +6,12 @@ export interface LdmModelNodeConfig {
   model: string;
 }
 
-export function ldmModelNodeConfigSchema(title: string, what: string): JsonSchema {
+/** ldm-unet's config: the folder, and optionally the weights of a later training stage. */
+export interface LdmUNetNodeConfig extends LdmModelNodeConfig {
+  weights?: string;
+}
+
+export function ldmModelNodeConfigSchema(title: string, what: string, extra: Record<string, unknown> = {}): JsonSchema {
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     title,
@@ -20,6 +25,7 @@ export function ldmModelNodeConfigSchema(title: string, what: string): JsonSchem
         minLength: 1,
         description: 'The imported model folder (holds model.json, unet.safetensors, first-stage.safetensors, class-embedder.safetensors, scheduler_config.json); relative paths are resolved from the working directory.',
       },
+      ...extra,
     },
   };
 }
