@@ -11,7 +11,7 @@ import type { Batch } from '../../src/data/batch';
 import type { DatasetResource } from '../../src/data/resource';
 import { runDenoisingStage, type StageHandle } from '../../src/stages/denoising';
 import { autoencoderLoss, autoencoderStatistics, type TrainableAutoencoder } from '../../src/stages/supervised';
-import { deferred, MODEL_PORT_TYPE, optimizationOf, saveModelFile, stageProgress, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stages/node-support';
+import { deferred, reuseFinishedModel, MODEL_PORT_TYPE, optimizationOf, saveModelFile, stageProgress, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stages/node-support';
 import schema from './schema.json';
 
 export interface AutoencoderTrainingConfig extends StageNodeCommonConfig {
@@ -54,6 +54,13 @@ export const autoencoderTrainingNode = defineNodeType<AutoencoderTrainingConfig>
       resources: { model: result.promise },
       async run() {
         const student = (ctx.resources.model as TrainableAutoencoder).clone();
+        const finished = await reuseFinishedModel(ctx, () => student.clone(), path.join(ctx.outDir, 'model.safetensors'));
+        if (finished) {
+          student.dispose();
+          trained = finished;
+          result.resolve(finished);
+          return;
+        }
         const progress = stageProgress(ctx, 'autoencoder', c.iterations, c.logEvery);
         const data = ctx.resources.data as DatasetResource | undefined;
         try {

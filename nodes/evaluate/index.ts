@@ -132,10 +132,11 @@ interface EvaluateInputs {
   progress(total: number): { update(current: number, metrics?: Record<string, number>): void; done(): void };
 }
 
-/** Held-out real images: the data set's test part, decoded when it holds latents. */
+/** Held-out real images: the data set's test part, decoded when it holds latents and a first stage is given. */
 function realImages(data: DatasetResource, autoencoder: FirstStage | undefined, batchSize: number): ArrayDataset {
-  if (data.kind === 'images') return data.test;
-  if (!autoencoder) throw new ConfigError('evaluate', [{ path: 'autoencoder', message: 'the data input holds latents: connect the autoencoder to decode the FID reference' }]);
+  // Without a first stage, samples are scored as they come out of the sampler, so the reference is the
+  // held-out data as it is; latents are decoded exactly when the samples are.
+  if (data.kind === 'images' || !autoencoder) return data.test;
   const [n, h, w, ch] = data.test.shape;
   const parts: Float32Array[] = [];
   let shape: number[] = [];

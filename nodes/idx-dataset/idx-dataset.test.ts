@@ -43,7 +43,7 @@ describe('nodes/idx-dataset', () => {
       images: path.join(dir, 'images'), labels: path.join(dir, 'labels'), testSize: 2, padTo: 4, batchSize: 2, epochs: 1, shuffle: false,
     });
     assert.deepEqual(problems, []);
-    const instance = await idxDatasetNode.create(nodeContext(config as IdxDatasetConfig));
+    const instance = await idxDatasetNode.create(nodeContext(config as unknown as IdxDatasetConfig));
     const data = instance.resources!.data as DatasetResource;
     assert.deepEqual(data.train.shape, [4, 4, 4, 1]);
     assert.deepEqual(data.test.shape, [2, 4, 4, 1]);

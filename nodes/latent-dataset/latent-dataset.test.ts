@@ -37,7 +37,7 @@ describe('nodes/latent-dataset', () => {
   it('reads a shard folder and a test shard, NHWC in memory, and streams batches', async () => {
     const before = tf.memory().numTensors;
     const config = validateNodeConfig(latentDatasetNode, { path: path.join(dir, 'train'), testPath: path.join(dir, 'test.safetensors'), batchSize: 2, epochs: 2, numClasses: 3 }).config;
-    const instance = await latentDatasetNode.create(nodeContext(config as LatentDatasetConfig));
+    const instance = await latentDatasetNode.create(nodeContext(config as unknown as LatentDatasetConfig));
     const data = instance.resources!.data as DatasetResource;
     assert.equal(data.kind, 'latents');
     assert.deepEqual(data.train.shape, [4, 1, 1, 2]);
@@ -51,7 +51,7 @@ describe('nodes/latent-dataset', () => {
   });
 
   it('takes its folders from the shards input, and names what is missing without one', async () => {
-    const config = validateNodeConfig(latentDatasetNode, { testSize: 1 }).config as LatentDatasetConfig;
+    const config = validateNodeConfig(latentDatasetNode, { testSize: 1 }).config as unknown as LatentDatasetConfig;
     await assert.rejects(Promise.resolve(latentDatasetNode.create(nodeContext(config, { id: 'lat' }))), /invalid latent-dataset "lat":\n  path: no training shards: set path or connect the shards input/);
     const instance = await latentDatasetNode.create(nodeContext(config, { resources: { shards: { train: path.join(dir, 'train'), test: path.join(dir, 'test.safetensors'), numClasses: 3 } } }));
     assert.equal((instance.resources!.data as DatasetResource).test.shape[0], 1);

@@ -29,7 +29,7 @@ describe('nodes/mnist-dataset', () => {
   it('splits 9,000 / 1,000 and streams seeded batches with label dropout, leaking nothing', async function () {
     this.timeout(30000);
     const before = tf.memory().numTensors;
-    const config = validateNodeConfig(mnistDatasetNode, { batchSize: 8, labelDropout: 0.5, maxBatches: 3 }).config as MnistDatasetConfig;
+    const config = validateNodeConfig(mnistDatasetNode, { batchSize: 8, labelDropout: 0.5, maxBatches: 3 }).config as unknown as MnistDatasetConfig;
     const instance = await mnistDatasetNode.create(nodeContext(config, { seed: 4 }));
     const data = instance.resources!.data as DatasetResource;
     assert.equal(data.train.shape[0], 9000);

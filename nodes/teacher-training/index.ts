@@ -11,7 +11,7 @@ import type { DatasetResource } from '../../src/data/resource';
 import type { NoiseSchedule } from '../../src/diffusion/schedule';
 import { denoisingStageLoss, runDenoisingStage, type StageHandle } from '../../src/stages/denoising';
 import type { LossWeighting } from '../../src/stages/common';
-import { deferred, lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, optimizationOf, saveModelFile, stageProgress, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stages/node-support';
+import { deferred, reuseFinishedModel, lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, optimizationOf, saveModelFile, stageProgress, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stages/node-support';
 import type { TrainableDenoiser } from '../../src/stages/types';
 import schema from './schema.json';
 
@@ -58,6 +58,13 @@ export const teacherTrainingNode = defineNodeType<TeacherTrainingConfig>({
       resources: { model: result.promise },
       async run() {
         const student = (ctx.resources.model as TrainableDenoiser).clone();
+        const finished = await reuseFinishedModel(ctx, () => student.clone(), path.join(ctx.outDir, 'model.safetensors'));
+        if (finished) {
+          student.dispose();
+          trained = finished;
+          result.resolve(finished);
+          return;
+        }
         const schedule = ctx.resources.schedule as NoiseSchedule;
         const progress = stageProgress(ctx, 'train', c.iterations, c.logEvery);
         try {

@@ -16,7 +16,7 @@ import type { Rng } from '../training/rng';
 import { randomUniform } from '../training/rng';
 import { ConfigError } from '../errors';
 import { denoisingLoss, drawNoised, evaluationLoss, forEachBatch, holdBatch, releaseBatch, stepRng, type DenoisingLossOptions, type HeldBatch } from './common';
-import { StageTrainer, type OptimizationConfig } from './trainer';
+import { checkpointOnCancel, StageTrainer, type OptimizationConfig } from './trainer';
 import type { TrainableDenoiser } from './types';
 import type { WeightModule } from '../models/types';
 
@@ -94,6 +94,9 @@ export async function runDenoisingStage<T extends StageModel<T> = TrainableDenoi
     const result = o.student.clone();
     trainer.copyResultTo(result);
     return result;
+  } catch (err) {
+    await checkpointOnCancel(trainer, o.signal);
+    throw err;
   } finally {
     trainer.dispose();
     handle.trainer = undefined;

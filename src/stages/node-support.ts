@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { NodeContext } from '../registry/types';
-import { writeSafetensors } from '../io/safetensors';
+import { loadSafetensorsAsTf, writeSafetensors } from '../io/safetensors';
 import { LOSS_WEIGHTINGS, LOSS_WEIGHTING_DESCRIPTION, type LossWeighting } from './common';
 import { optimizationSchemaProperties, type OptimizationConfig } from './trainer';
 import type { StageProgress } from './denoising';
@@ -88,4 +88,24 @@ export function optimizationOf(c: OptimizationConfig): OptimizationConfig {
     weightDecay: c.weightDecay, beta1: c.beta1, beta2: c.beta2, adamEpsilon: c.adamEpsilon, gradClip: c.gradClip,
     emaDecay: c.emaDecay, checkpointEvery: c.checkpointEvery, keepLast: c.keepLast, evalEvery: c.evalEvery,
   };
+}
+
+/**
+ * On `--resume`, a stage whose model file was already written is not trained again: its weights are
+ * loaded into a fresh copy of the right configuration (`makeStudent`), which is returned. Otherwise undefined.
+ */
+export async function reuseFinishedModel<T extends WeightModule>(ctx: NodeContext<unknown>, makeStudent: () => T, file: string): Promise<T | undefined> {
+  if (!ctx.resume || !fs.existsSync(file)) return undefined;
+  const weights = await loadSafetensorsAsTf(file);
+  const student = makeStudent();
+  try {
+    student.loadWeights(weights);
+  } catch (err) {
+    student.dispose();
+    throw err;
+  } finally {
+    tf.dispose(Object.values(weights));
+  }
+  ctx.log.info(`already trained: ${path.relative(ctx.runDir, file)} loaded`);
+  return student;
 }

@@ -24,7 +24,7 @@ import { loadSafetensorsAsTf, writeSafetensors } from '../io/safetensors';
 import { ConfigError, type Problem } from '../errors';
 import { denoisingLoss, evaluationLoss, forEachBatch, holdBatch, releaseBatch, stepRng, type HeldBatch, type LossWeighting } from './common';
 import { deleteReplayBlock, disposeReplayItems, readReplayBlock, replayBlockFile, writeReplayBlock, type ReplayItem } from './replay';
-import { StageTrainer, type OptimizationConfig } from './trainer';
+import { checkpointOnCancel, StageTrainer, type OptimizationConfig } from './trainer';
 import type { StageHandle, StageProgress } from './denoising';
 import type { TrainableDenoiser } from './types';
 
@@ -299,6 +299,9 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
     const result = student.clone();
     trainer.copyResultTo(result);
     return result;
+  } catch (err) {
+    await checkpointOnCancel(trainer, o.signal);
+    throw err;
   } finally {
     trainer.dispose();
     student.dispose();

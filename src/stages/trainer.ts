@@ -208,3 +208,11 @@ export class StageTrainer {
 export function stageCheckpointDir(outDir: string, name = 'checkpoints'): string {
   return path.join(outDir, name);
 }
+
+/**
+ * When a stage stops because the run was cancelled, it checkpoints the step it reached (so `--resume`
+ * loses no work); other failures leave the checkpoints as they are.
+ */
+export async function checkpointOnCancel(trainer: StageTrainer, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted && trainer.step > 0) await trainer.checkpoint();
+}
