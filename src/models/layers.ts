@@ -9,12 +9,46 @@
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core registers no gradient functions by itself (the `@tensorflow/tfjs` bundle does); the models
 // are trained through tf.variableGrads, so they bring the gradients of the ops they use.
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import '../util/tf-gradients';
+import { ModelError } from '../errors';
+import { conv2dCpu } from './conv-cpu';
 import type { Param, ParamStore } from './params';
 import { groupNorm } from '../backends/wasm/fused';
 
 function uniformFanIn(fanIn: number): { kind: 'uniform'; bound: number } {
   return { kind: 'uniform', bound: 1 / Math.sqrt(fanIn) };
+}
+
+/**
+ * How convolutions run. `native`: tf.fused.conv2d (the backend's kernels). `cpu-loops`: conv-cpu.ts,
+ * one differentiable op over typed arrays, for the pure-JS `cpu` backend, whose own filter-gradient
+ * kernel reads every element through TensorBuffer.get (seconds per step for a small UNet). `auto`
+ * (default): cpu-loops on the `cpu` backend, native elsewhere. Both agree up to float32 rounding.
+ */
+export type Conv2dStrategy = 'auto' | 'native' | 'cpu-loops';
+let convStrategy: Conv2dStrategy = 'auto';
+
+export function setConv2dStrategy(strategy: Conv2dStrategy): void {
+  convStrategy = strategy;
+}
+
+export function getConv2dStrategy(): Conv2dStrategy {
+  return convStrategy;
+}
+
+/**
+ * Convolution with PyTorch's symmetric zero padding `pad` (not TF's "same", which pads stride-2
+ * convolutions asymmetrically), plus an optional bias. x [B, H, W, in], filter [kh, kw, in, out].
+ */
+export function conv2d(x: tf.Tensor4D, filter: tf.Tensor4D, stride: number, pad: number, bias?: tf.Tensor1D): tf.Tensor4D {
+  const loops = convStrategy === 'cpu-loops' || (convStrategy === 'auto' && tf.getBackend() === 'cpu');
+  if (loops) {
+    if (tf.getBackend() !== 'cpu') {
+      throw new ModelError(`conv2d strategy "cpu-loops" needs the cpu backend (active: ${tf.getBackend()})`);
+    }
+    return conv2dCpu(x, filter, stride, pad, bias);
+  }
+  return tf.fused.conv2d({ x, filter, strides: stride, pad, bias });
 }
 
 export interface Conv2dOptions {
@@ -43,16 +77,16 @@ export class Conv2d {
   }
 
   apply(x: tf.Tensor4D): tf.Tensor4D {
-    let y: tf.Tensor4D;
+    // Bias through the fused ops: one kernel instead of a convolution plus a broadcast add.
+    const bias = this.bias?.value as tf.Tensor1D | undefined;
     if (this.kernelSize === 1 && this.stride === 1 && this.padding === 0) {
       // A 1x1 convolution is a matmul over channels (cheaper than conv2d on every backend).
       const [b, h, w, c] = x.shape;
-      const k = tf.reshape(this.weight.value, [c, this.outChannels]);
-      y = tf.reshape(tf.matMul(tf.reshape(x, [b * h * w, c]), k), [b, h, w, this.outChannels]);
-    } else {
-      y = tf.conv2d(x, this.weight.value as unknown as tf.Tensor4D, this.stride, this.padding);
+      const k = tf.reshape(this.weight.value, [c, this.outChannels]) as tf.Tensor2D;
+      const y = tf.fused.matMul({ a: tf.reshape(x, [b * h * w, c]), b: k, bias });
+      return tf.reshape(y, [b, h, w, this.outChannels]);
     }
-    return this.bias ? tf.add(y, this.bias.value) : y;
+    return conv2d(x, this.weight.value as unknown as tf.Tensor4D, this.stride, this.padding, bias);
   }
 }
 
@@ -72,8 +106,7 @@ export class Linear {
     const shape = x.shape;
     const flat = shape.length === 2 ? (x as unknown as tf.Tensor2D)
       : tf.reshape(x, [-1, shape[shape.length - 1]]) as tf.Tensor2D;
-    let y: tf.Tensor = tf.matMul(flat, this.weight.value as unknown as tf.Tensor2D);
-    if (this.bias) y = tf.add(y, this.bias.value);
+    const y = tf.fused.matMul({ a: flat, b: this.weight.value as unknown as tf.Tensor2D, bias: this.bias?.value });
     return (shape.length === 2 ? y : tf.reshape(y, [...shape.slice(0, -1), this.outFeatures])) as T;
   }
 }
