@@ -3,7 +3,9 @@
  * Add one line per node type (keep alphabetical); there is no discovery by file name.
  */
 import type { NodeTypeDefinition } from '../src/registry/types';
+import { autoencoderNode } from './autoencoder';
 import { autoencoderTrainingNode } from './autoencoder-training';
+import { classifierNode } from './classifier';
 import { classifierTrainingNode } from './classifier-training';
 import { ddimSamplingNode } from './ddim-sampling';
 import { encodeLatentsNode } from './encode-latents';
@@ -19,10 +21,13 @@ import { progressiveDistillationNode } from './progressive-distillation';
 import { reportNode } from './report';
 import { noiseScheduleNode } from './scheduler';
 import { teacherTrainingNode } from './teacher-training';
+import { unetNode } from './unet';
 import { vFinetuneNode } from './v-finetune';
 
 export const builtinNodeTypes: NodeTypeDefinition[] = [
+  autoencoderNode,
   autoencoderTrainingNode,
+  classifierNode,
   classifierTrainingNode,
   ddimSamplingNode,
   encodeLatentsNode,
@@ -38,5 +43,6 @@ export const builtinNodeTypes: NodeTypeDefinition[] = [
   progressiveDistillationNode,
   reportNode,
   teacherTrainingNode,
+  unetNode,
   vFinetuneNode,
 ];
