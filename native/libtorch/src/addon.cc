@@ -214,6 +214,14 @@ Napi::Value Describe(const Napi::CallbackInfo& info) {
   return info[0];
 }
 
+// strides(h): the element strides of the stored tensor (diagnostics: a non-contiguous layout is slower).
+Napi::Value Strides(const Napi::CallbackInfo& info) {
+  const at::Tensor& t = get(info[0]);
+  Napi::Array out = Napi::Array::New(info.Env(), t.dim());
+  for (int64_t i = 0; i < t.dim(); ++i) out.Set(static_cast<uint32_t>(i), Napi::Number::New(info.Env(), static_cast<double>(t.stride(i))));
+  return out;
+}
+
 // fromData(typedArray, shape, dtype): copies the values into a new tensor of that dtype.
 Napi::Value FromData(const Napi::CallbackInfo& info) {
   Napi::TypedArray a = info[0].As<Napi::TypedArray>();
@@ -823,6 +831,62 @@ Napi::Value AvgPoolGrad(const Napi::CallbackInfo& info) {
   return ret(info.Env(), dx);
 }
 
+// groupNorm(x NHWC, gamma, beta, groups, eps, silu) -> [y, mean [N, G], rstd [N, G], x - mean, sigmoid(z)?]
+// (the contract of Distillery's fused GroupNorm kernel, see src/backends/wasm/fused.ts): z = GroupNorm(x),
+// y = z or, with silu, z * sigmoid(z).
+Napi::Value GroupNorm(const Napi::CallbackInfo& info) {
+  at::Tensor x = get(info[0]).contiguous();
+  const at::Tensor& gamma = get(info[1]);
+  const at::Tensor& beta = get(info[2]);
+  int64_t groups = num(info[3]);
+  double eps = dbl(info[4]);
+  bool silu = flag(info[5]);
+  int64_t n = x.size(0), h = x.size(1), w = x.size(2), c = x.size(3);
+  auto r = at::native_group_norm(toNCHW(x, true), gamma, beta, n, c, h * w, groups, eps);
+  at::Tensor z = fromNCHW(std::get<0>(r), true).contiguous();
+  at::Tensor mean = std::get<1>(r), rstd = std::get<2>(r);
+  at::Tensor xc = (x.view({n, h * w, groups, c / groups}) - mean.view({n, 1, groups, 1})).view({n, h, w, c});
+  if (!silu) return retMany(info.Env(), {z, mean, rstd, xc});
+  at::Tensor s = at::sigmoid(z);
+  return retMany(info.Env(), {z * s, mean, rstd, xc, s});
+}
+
+// groupNormGrad(dy, xc, gamma, rstd, y|-1, sig|-1, groups) -> [dx, dgamma, dbeta]
+// With g = dL/dz, per sample n and channel c: A = sum_hw g, P = sum_hw g * xc; per group (M = HW * C/G
+// elements): m1 = sum_c gamma_c A / M, m2 = r * sum_c gamma_c P / M; then
+// dx = g * (r gamma_c) - xc * (r^2 m2) - r m1, dgamma = sum_n r P, dbeta = sum_n A.
+// (Computed here on NHWC data: libtorch 1.13's native_group_norm_backward mis-reads channels-last input.)
+Napi::Value GroupNormGrad(const Napi::CallbackInfo& info) {
+  at::Tensor g = get(info[0]);
+  const at::Tensor& xc = get(info[1]);
+  const at::Tensor& gamma = get(info[2]);
+  const at::Tensor& rstd = get(info[3]);
+  int64_t groups = num(info[6]);
+  if (num(info[4]) >= 0) {
+    const at::Tensor& y = get(info[4]);
+    const at::Tensor& s = get(info[5]);
+    g = g * (s + y * (1 - s));  // d/dz [z sigmoid(z)] = s + z s (1 - s) = s + y (1 - s)
+  }
+  int64_t n = xc.size(0), h = xc.size(1), w = xc.size(2), c = xc.size(3), cg = c / groups;
+  double m = static_cast<double>(h * w * cg);
+  at::Tensor g3 = g.contiguous().view({n, h * w, c});
+  at::Tensor x3 = xc.contiguous().view({n, h * w, c});
+  at::Tensor a = g3.sum(1);                       // [n, c]
+  at::Tensor p = (g3 * x3).sum(1);                // [n, c]
+  at::Tensor r = rstd.view({n, groups, 1});       // [n, G, 1]
+  at::Tensor gam = gamma.view({1, groups, cg});
+  at::Tensor m1 = (a.view({n, groups, cg}) * gam).sum(2, true) / m;      // [n, G, 1]
+  at::Tensor m2 = r * (p.view({n, groups, cg}) * gam).sum(2, true) / m;  // [n, G, 1]
+  at::Tensor coefG = (r * gam).reshape({n, 1, c});                       // r gamma_c
+  at::Tensor coefX = (r * r * m2).expand({n, groups, cg}).reshape({n, 1, c});
+  at::Tensor shift = (r * m1).expand({n, groups, cg}).reshape({n, 1, c});
+  at::Tensor dx = g3 * coefG;
+  dx.addcmul_(x3, coefX, -1).sub_(shift);
+  at::Tensor dgamma = (p.view({n, groups, cg}) * r).sum(0).reshape({c});
+  at::Tensor dbeta = a.sum(0);
+  return retMany(info.Env(), {dx.view({n, h, w, c}), dgamma, dbeta});
+}
+
 // interpolate(x, axis, Float32Array matrix [out, in]): y = M applied along `axis` (bilinear resize
 // and its gradient, with TF's exact sampling positions computed on the host).
 Napi::Value Interpolate(const Napi::CallbackInfo& info) {
@@ -858,6 +922,7 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   EXPORT("free", Free);
   EXPORT("freeAll", FreeAll);
   EXPORT("describe", Describe);
+  EXPORT("strides", Strides);
   EXPORT("fromData", FromData);
   EXPORT("toData", ToData);
   EXPORT("unary", Unary);
@@ -899,6 +964,8 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   EXPORT("maxPoolGrad", MaxPoolGrad);
   EXPORT("avgPoolGrad", AvgPoolGrad);
   EXPORT("interpolate", Interpolate);
+  EXPORT("groupNorm", GroupNorm);
+  EXPORT("groupNormGrad", GroupNormGrad);
   return exports;
 }
 

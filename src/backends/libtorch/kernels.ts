@@ -8,6 +8,7 @@ import type { DataType, KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorIn
 import { BackendError } from '../../errors';
 import { LIBTORCH_BACKEND_NAME, type LibtorchBackend } from './backend';
 import { DTYPE_CODE } from './native';
+import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL } from '../wasm/kernels/groupnorm';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Attrs = Record<string, any>;
@@ -445,6 +446,22 @@ const KERNELS: Record<string, Kernel> = {
     const info = poolInfo(input, attrs);
     return b.output(b.native.avgPoolGrad(b.handle(dy), b.handle(input), [info.filterHeight, info.filterWidth],
       [info.strideHeight, info.strideWidth], padOf(info)), 'float32');
+  },
+
+  // Distillery's fused GroupNorm (+ SiLU), same contract as the WASM kernels (src/backends/wasm/fused.ts):
+  // forward -> [y, mean, rstd, x − μ, sigmoid(z) with SiLU]; backward -> [dx, dgamma, dbeta].
+  [GROUP_NORM_KERNEL]: ({ x, gamma, beta }, b, { groups, epsilon, silu }) => {
+    if (x.shape.length !== 4 || x.shape[3] % groups !== 0) {
+      throw new BackendError(`libtorch kernel ${GROUP_NORM_KERNEL}: x [${x.shape}] is not NHWC with channels divisible by ${groups} groups`);
+    }
+    return b.outputs(b.native.groupNorm(b.handle(x), b.handle(gamma), b.handle(beta), groups, epsilon, silu), 'float32');
+  },
+  [GROUP_NORM_GRAD_KERNEL]: (inputs, b, { groups }) => {
+    const { dy, xc, gamma, rstd } = inputs;
+    const y = inputs.y as TensorInfo | undefined;
+    const sig = inputs.sig as TensorInfo | undefined;
+    return b.outputs(b.native.groupNormGrad(b.handle(dy), b.handle(xc), b.handle(gamma), b.handle(rstd),
+      y && sig ? b.handle(y) : -1, y && sig ? b.handle(sig) : -1, groups), 'float32');
   },
 
   // resize

@@ -27,6 +27,7 @@ export interface LibtorchAddon {
   free(h: H): void;
   freeAll(): void;
   describe(h: H): H;
+  strides(h: H): number[];
   fromData(values: ArrayBufferView, shape: number[], dtype: number): H;
   toData(h: H): Float32Array | Int32Array | Uint8Array;
   unary(code: number, x: H, a?: number, b?: number): H;
@@ -68,6 +69,8 @@ export interface LibtorchAddon {
   maxPoolGrad(dy: H, x: H, kernel: number[], stride: number[], pad: number[]): H;
   avgPoolGrad(dy: H, x: H, kernel: number[], stride: number[], pad: number[]): H;
   interpolate(x: H, axis: number, matrix: Float32Array): H;
+  groupNorm(x: H, gamma: H, beta: H, groups: number, epsilon: number, silu: boolean): H[];
+  groupNormGrad(dy: H, xc: H, gamma: H, rstd: H, y: H, sig: H, groups: number): H[];
 }
 
 export const ADDON_FILE = 'distillery_libtorch.node';
@@ -97,6 +100,12 @@ export function loadAddon(): { addon?: LibtorchAddon; reason?: string } {
   if (!file) {
     cached = { reason: 'the native addon is not built (libtorch was not found when `npm ci` ran; install libtorch-dev and libopenblas0-openmp, then run `npm run build:native`)' };
     return cached;
+  }
+  // libgomp reads its wait policy once, when it is loaded with the addon. Its default (spin up to
+  // ~300k iterations before sleeping) made element-wise ops 10–30× slower on a shared 2-core machine
+  // (docs/backends.md has the measurement); passive waiting costs little on these op sizes.
+  if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined) {
+    process.env.OMP_WAIT_POLICY = 'PASSIVE';
   }
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports

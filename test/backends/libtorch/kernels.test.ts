@@ -10,7 +10,9 @@
 import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { libtorchProvider, libtorchUnavailableReason, registerLibtorchBackend } from '../../../src/backends/libtorch';
+import { groupNormComposite } from '../../../src/backends/wasm/fused';
 import { checkCase, mulberry, type ConformanceCase } from './conformance';
+import { fusedGroupNormViaKernel } from './fused-groupnorm';
 
 const t4 = (x: tf.Tensor): tf.Tensor4D => x as tf.Tensor4D;
 const t2 = (x: tf.Tensor): tf.Tensor2D => x as tf.Tensor2D;
@@ -299,6 +301,37 @@ if (reason === undefined) {
   describe('libtorch backend (addon not built here)', () => {
     it('reports why it is unavailable, so selection falls through', async () => {
       await assert.rejects(libtorchProvider.available({}), /libtorch: .*(not built|could not be loaded)/);
+    });
+  });
+}
+
+if (reason === undefined) {
+  describe('libtorch fused GroupNorm kernels (reference: composite GroupNorm on the TF.js CPU backend)', () => {
+    before(() => {
+      assert.ok(registerLibtorchBackend(2));
+    });
+    after(async () => {
+      await tf.setBackend('cpu');
+    });
+    const cases: Array<{ shape: [number, number, number, number]; groups: number; silu: boolean }> = [
+      { shape: [2, 4, 5, 8], groups: 4, silu: false },
+      { shape: [2, 4, 5, 8], groups: 4, silu: true },
+      { shape: [3, 3, 3, 6], groups: 1, silu: true },
+      { shape: [1, 6, 2, 12], groups: 12, silu: false },
+    ];
+    cases.forEach(({ shape, groups, silu }, i) => {
+      it(`x [${shape}], ${groups} groups${silu ? ', SiLU' : ''}: output and gradients (tolerance 1e-4 abs + rel)`, async () => {
+        const c = shape[3];
+        const fused: ConformanceCase = {
+          name: 'fused', inputs: [{ shape }, { shape: [c] }, { shape: [c] }], grad: true,
+          f: (x, g, b) => (tf.getBackend() === 'cpu'
+            ? groupNormComposite(x as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, { groups, epsilon: 1e-5, silu })
+            : fusedGroupNormViaKernel(x as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, groups, 1e-5, silu)),
+        };
+        const before = tf.memory().numTensors;
+        await checkCase('libtorch', fused, 500 + i);
+        assert.equal(tf.memory().numTensors, before, 'tensors leaked');
+      });
     });
   });
 }
