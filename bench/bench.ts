@@ -7,8 +7,9 @@
 import * as os from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import '../src/util/tf-gradients';
 import { BACKEND_CHOICES, selectBackend, shutdownBackend } from '../src/backends';
+import { setWasmKernelSet } from '../src/backends/wasm';
 import { NoiseSchedule, addNoise, velocity } from '../src/diffusion';
 import { AdamW, trainStep } from '../src/training';
 import { UNet } from '../src/models/unet';
@@ -70,6 +71,7 @@ interface Options {
   sampleIters: number;
   model: string;
   profile?: number | boolean;
+  kernels: string;
   seed: number;
   json?: boolean;
 }
@@ -86,6 +88,8 @@ async function main(argv: string[]): Promise<void> {
     .option('--sample-iters <n>', 'timed sampling forward passes (0 skips sampling)', nonNegativeInt, 20)
     .option('--model <kind>', 'reference (the spec model from Distillery layers) or ldm (Distillery UNet class)', 'reference')
     .option('--profile [steps]', 'also profile this many training steps per kernel (default 3)', positiveInt)
+    .option('--kernels <set>', 'wasm only: distillery (default) or package (the package kernels plus only the ' +
+      'missing training kernels: the baseline)', 'distillery')
     .option('--seed <n>', 'seed of weights and inputs', nonNegativeInt, 0)
     .option('--json', 'print one JSON object instead of text')
     .exitOverride();
@@ -94,6 +98,10 @@ async function main(argv: string[]): Promise<void> {
   if (o.model !== 'reference' && o.model !== 'ldm') {
     throw new InvalidArgumentError(`--model must be "reference" or "ldm", found "${o.model}"`);
   }
+  if (o.kernels !== 'distillery' && o.kernels !== 'package') {
+    throw new InvalidArgumentError(`--kernels must be "distillery" or "package", found "${o.kernels}"`);
+  }
+  setWasmKernelSet(o.kernels);
   const log = (s: string): void => {
     if (!o.json) process.stdout.write(s + '\n');
   };
@@ -189,7 +197,7 @@ async function main(argv: string[]): Promise<void> {
 
   if (o.json) {
     process.stdout.write(JSON.stringify({
-      backend: info, model: o.model, parameters: model.numParameters, batch: o.batch,
+      backend: info, kernels: o.kernels, model: o.model, parameters: model.numParameters, batch: o.batch,
       forwardGflopPerImage: forwardGflop / o.batch,
       train: { ...train, imagesPerSecond: (1000 * o.batch) / train.median, gflopPerSecond: trainGflop / (train.median / 1000), loss },
       sample: sample && { ...sample, batch: o.sampleBatch, imagesPerSecond: (1000 * o.sampleBatch) / sample.median },

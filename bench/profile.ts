@@ -71,9 +71,18 @@ export function kernelFlops(k: KernelRecord): number {
   }
 }
 
+/**
+ * Entries tf.profile records around other kernels: custom-gradient ops ('forward', fused ops named
+ * `<op>__op`). Their time is already counted in the kernels they run, so summaries leave them out.
+ */
+export function isWrapper(name: string): boolean {
+  return name === 'forward' || name.endsWith('__op');
+}
+
 export function summarise(records: KernelRecord[], steps: number): KernelSummary[] {
   const by = new Map<string, KernelSummary>();
   for (const r of records) {
+    if (isWrapper(r.name)) continue;
     const s = by.get(r.name) ?? { name: r.name, calls: 0, ms: 0, gflop: 0 };
     s.calls += 1;
     s.ms += r.ms;

@@ -11,12 +11,21 @@ import * as os from 'node:os';
 import type { BackendInfo, BackendOptions, BackendProvider } from '../types';
 import { BackendError } from '../../errors';
 import { activateThreadedWasm, type WasmModule } from './threaded';
-import { registerWasmKernels } from './kernels/register';
+import { registerWasmKernels, type WasmKernelSet } from './kernels/register';
 
 export { groupNorm, groupNormComposite, type GroupNormOptions } from './fused';
-export { registerWasmKernels, DISTILLERY_WASM_KERNELS } from './kernels/register';
+export { registerWasmKernels, DISTILLERY_WASM_KERNELS, type WasmKernelSet } from './kernels/register';
 
 let current: { module: WasmModule; threads: number } | undefined;
+let kernelSet: WasmKernelSet = 'distillery';
+
+/**
+ * Chooses the kernel set the next `init` registers: `distillery` (default) or `package` (the package's
+ * kernels plus only the missing training kernels; a baseline for benchmarks).
+ */
+export function setWasmKernelSet(set: WasmKernelSet): void {
+  kernelSet = set;
+}
 
 function allCores(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
@@ -35,8 +44,8 @@ export async function initWasmBackend(options: BackendOptions = {}): Promise<Bac
   if (!Number.isInteger(threads) || threads < 1) {
     throw new BackendError(`wasm: threads must be a positive integer, got ${threads}`);
   }
-  registerWasmKernels();
   if (current) await shutdownWasmBackend();
+  registerWasmKernels(kernelSet);
   const { threads: actual, module } = await activateThreadedWasm(threads);
   if (actual !== threads) {
     tf.removeBackend('wasm');
@@ -48,7 +57,8 @@ export async function initWasmBackend(options: BackendOptions = {}): Promise<Bac
     name: 'wasm',
     tfBackend: 'wasm',
     threads: actual,
-    description: `wasm (SIMD, ${actual} thread${actual === 1 ? '' : 's'}, Distillery training kernels)`,
+    description: `wasm (SIMD, ${actual} thread${actual === 1 ? '' : 's'}, ` +
+      `${kernelSet === 'distillery' ? 'Distillery training kernels' : 'package kernels + missing training kernels'})`,
   };
 }
 

@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
-import { captureOriginal } from './util';
+import { captureOriginal, originalKernel } from './util';
 import { conv2dBackpropFilterConfig, conv2dBackpropInputConfig } from './conv';
 import { batchMatMulConfig } from './matmul';
 import { meanConfig, sumConfig } from './reduce';
@@ -18,7 +18,17 @@ import { unsortedSegmentSumConfig } from './segment';
 import { groupNormConfig, groupNormGradConfig } from './groupnorm';
 import { castConfig, identityConfig } from './identity';
 
-let registered = false;
+/**
+ * Which kernels run: `distillery` (default) registers everything here; `package` keeps the package's
+ * own kernels wherever it has one and adds only what it lacks (Conv2DBackpropFilter,
+ * UnsortedSegmentSum) — the baseline that `npm run bench -- --kernels package` measures.
+ */
+export type WasmKernelSet = 'distillery' | 'package';
+
+/** Names the package lacks; registered in both sets. */
+const ADDED: readonly string[] = [tf.Conv2DBackpropFilter, tf.UnsortedSegmentSum];
+
+let registered: WasmKernelSet | undefined;
 
 /** Kernel names Distillery registers for `wasm` (added or replacing the package's). */
 export const DISTILLERY_WASM_KERNELS: readonly string[] = [
@@ -31,11 +41,17 @@ function replace(config: tf.KernelConfig): void {
   tf.registerKernel(config);
 }
 
-/** Idempotent. Returns the names registered. */
-export function registerWasmKernels(): readonly string[] {
-  if (registered) return DISTILLERY_WASM_KERNELS;
+/**
+ * Registers the kernel set for `wasm` (idempotent; switching sets re-registers). Must run before the
+ * backend starts. Returns the names of the Distillery kernels now registered.
+ */
+export function registerWasmKernels(set: WasmKernelSet = 'distillery'): readonly string[] {
+  if (registered === set) return set === 'distillery' ? DISTILLERY_WASM_KERNELS : ADDED;
+  for (const name of [tf.BatchMatMul, tf.Sum, tf.Mean, tf.Cast, tf.Conv2DBackpropInput, tf.Slice, tf.SplitV, tf.Identity]) {
+    captureOriginal(name);
+  }
   const matmul = captureOriginal(tf.BatchMatMul);
-  const configs: tf.KernelConfig[] = [
+  const configs: tf.KernelConfig[] = set === 'distillery' ? [
     conv2dBackpropInputConfig,
     conv2dBackpropFilterConfig,
     { ...batchMatMulConfig, setupFunc: matmul?.setupFunc },
@@ -48,8 +64,17 @@ export function registerWasmKernels(): readonly string[] {
     castConfig(),
     groupNormConfig,
     groupNormGradConfig,
+  ] : [
+    conv2dBackpropFilterConfig,
+    unsortedSegmentSumConfig,
+    ...[tf.BatchMatMul, tf.Sum, tf.Mean, tf.Cast, tf.Conv2DBackpropInput, tf.Slice, tf.SplitV, tf.Identity].map(originalKernel),
   ];
+  if (set === 'package') {
+    for (const name of [groupNormConfig.kernelName, groupNormGradConfig.kernelName]) {
+      if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm');
+    }
+  }
   for (const c of configs) replace(c);
-  registered = true;
-  return DISTILLERY_WASM_KERNELS;
+  registered = set;
+  return set === 'distillery' ? DISTILLERY_WASM_KERNELS : ADDED;
 }
