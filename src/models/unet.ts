@@ -108,7 +108,7 @@ class ResBlock implements Block {
   }
 
   apply(x: tf.Tensor4D, fc: ForwardContext): tf.Tensor4D {
-    let h = silu(this.inNorm.apply(x));
+    let h = this.inNorm.apply(x, { silu: true });
     let xs = x;
     if (this.updown === 'up') {
       h = upsampleNearest2x(h);
@@ -122,12 +122,11 @@ class ResBlock implements Block {
     const e = this.embLinear.apply(silu(fc.emb));
     if (this.cfg.use_scale_shift_norm) {
       const [scale, shift] = tf.split(e, 2, 1);
-      h = tf.add(tf.mul(this.outNorm.apply(h), tf.add(tf.reshape(scale, [b, 1, 1, this.outCh]), 1)),
-        tf.reshape(shift, [b, 1, 1, this.outCh]));
+      h = silu(tf.add(tf.mul(this.outNorm.apply(h), tf.add(tf.reshape(scale, [b, 1, 1, this.outCh]), 1)),
+        tf.reshape(shift, [b, 1, 1, this.outCh])));
     } else {
-      h = this.outNorm.apply(tf.add(h, tf.reshape(e, [b, 1, 1, this.outCh])));
+      h = this.outNorm.apply(tf.add(h, tf.reshape(e, [b, 1, 1, this.outCh])), { silu: true });
     }
-    h = silu(h);
     if (fc.training) h = dropout(h, this.cfg.dropout, fc.nextSeed());
     h = this.outConv.apply(h);
     return tf.add(this.skip ? this.skip.apply(xs) : xs, h);
@@ -599,7 +598,7 @@ export class UNet extends ParameterizedModel implements ConditionalDenoiser {
       h = block.apply(tf.concat([h, skips.pop() as tf.Tensor4D], 3), fc);
       trace(`output_blocks.${i}`, h);
     });
-    const out = a.outConv.apply(silu(a.outNorm.apply(h)));
+    const out = a.outConv.apply(a.outNorm.apply(h, { silu: true }));
     trace('out', out);
     return out;
   }
