@@ -17,7 +17,7 @@ import { LdmFirstStage } from '../../src/ldm/first-stage';
 import { loadImage } from '../../src/ldm/imagenet-folder';
 import { main, type CliIO } from '../../src/cli/main';
 import { TINY_CKPT, TINY_YAML } from './helpers';
-import { jpegBytes, pngBytes } from './helpers';
+import { writeTinyImageNet } from './helpers';
 
 function captureIO(): CliIO & { stdout: string; stderr: string } {
   const io = {
@@ -28,19 +28,6 @@ function captureIO(): CliIO & { stdout: string; stderr: string } {
     handleSignals: false,
   };
   return io;
-}
-
-/** Writes 2 classes × 2 images (PNG 40x36 and JPEG 48x32 per class) and the mapping; returns [root, mapping]. */
-export function writeTinyImageNet(dir: string): [string, string] {
-  const root = path.join(dir, 'images');
-  const classes = path.join(dir, 'LOC_synset_mapping.txt');
-  fs.writeFileSync(classes, 'n00000001 first\nn00000002 second\nn00000003 third\n');
-  ['n00000001', 'n00000003'].forEach((folder, c) => {
-    fs.mkdirSync(path.join(root, folder), { recursive: true });
-    fs.writeFileSync(path.join(root, folder, 'a.png'), pngBytes(40, 36, (x, y) => [(x * 6 + c * 90) % 256, (y * 7) % 256, 128]));
-    fs.writeFileSync(path.join(root, folder, 'b.JPEG'), jpegBytes(48, 32, (x, y) => [(x * y) % 256, 255 - x * 5, c * 100]));
-  });
-  return [root, classes];
 }
 
 describe('ldm/encode (distillery encode)', () => {

@@ -160,3 +160,16 @@ export function jpegBytes(width: number, height: number, rgb: (x: number, y: num
   return jpeg.encode({ data, width, height }, 95).data;
 }
 
+
+/** Writes 2 classes × 2 images (PNG 40x36 and JPEG 48x32 per class) and the mapping; returns [root, mapping]. */
+export function writeTinyImageNet(dir: string): [string, string] {
+  const root = path.join(dir, 'images');
+  const classes = path.join(dir, 'LOC_synset_mapping.txt');
+  fs.writeFileSync(classes, 'n00000001 first\nn00000002 second\nn00000003 third\n');
+  ['n00000001', 'n00000003'].forEach((folder, c) => {
+    fs.mkdirSync(path.join(root, folder), { recursive: true });
+    fs.writeFileSync(path.join(root, folder, 'a.png'), pngBytes(40, 36, (x, y) => [(x * 6 + c * 90) % 256, (y * 7) % 256, 128]));
+    fs.writeFileSync(path.join(root, folder, 'b.JPEG'), jpegBytes(48, 32, (x, y) => [(x * y) % 256, 255 - x * 5, c * 100]));
+  });
+  return [root, classes];
+}
