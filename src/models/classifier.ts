@@ -5,6 +5,7 @@
  * and the output layer.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { ConfigError } from '../errors';
 import { applySchema } from './config';
 import { avgPool2x, Conv2d, Linear, silu } from './layers';
 import { ParamStore, ParameterizedModel } from './params';
@@ -40,6 +41,13 @@ export class Classifier extends ParameterizedModel {
 
   constructor(config: Partial<ClassifierConfig> = {}, options: { seed?: number } = {}) {
     const cfg = applySchema<ClassifierConfig>('classifier config', classifierConfigSchema, config);
+    const factor = 2 ** cfg.channels.length;
+    if (cfg.image_size % factor !== 0) {
+      throw new ConfigError('classifier config', [{
+        path: 'image_size', message: `must be divisible by ${factor} (one 2× pooling per entry of channels)`,
+        found: String(cfg.image_size),
+      }]);
+    }
     const seed = options.seed ?? 0;
     const store = new ParamStore(true, seed);
     super(store);
