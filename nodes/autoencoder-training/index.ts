@@ -16,6 +16,7 @@ import schema from './schema.json';
 
 export interface AutoencoderTrainingConfig extends StageNodeCommonConfig {
   latentPenalty: number;
+  setScaleFactor: boolean;
 }
 
 export function autoencoderTrainingConfigSchema(): JsonSchema {
@@ -28,6 +29,7 @@ export function autoencoderTrainingConfigSchema(): JsonSchema {
     required: ['iterations'],
     properties: {
       latentPenalty: { type: 'number', minimum: 0, default: 1e-4, description: 'Weight of the mean squared latent added to the reconstruction MSE.' },
+      setScaleFactor: { type: 'boolean', default: true, description: 'After training, set the model\'s latent scale factor (if it has one) so that held-out latents have unit standard deviation (needs the data input).' },
       ...stageSchemaProperties({ lr: 2e-3, emaDecay: 0.99, gradClip: 1, lrSchedule: 'cosine', warmupSteps: 50 }),
     },
   };
@@ -72,8 +74,14 @@ export const autoencoderTrainingNode = defineNodeType<AutoencoderTrainingConfig>
           const metadata: Record<string, string> = { stage: 'autoencoder-training', iterations: String(c.iterations), seed: String(ctx.seed) };
           if (data) {
             const stats = autoencoderStatistics(trained, data.test);
-            ctx.log.info(`held-out reconstruction MSE ${stats.mse.toExponential(3)}, latents [${stats.latentShape.join('×')}] std ${stats.latentStd.toFixed(4)} (scale factor ${(1 / stats.latentStd).toFixed(4)})`);
+            ctx.log.info(`held-out reconstruction MSE ${stats.mse.toExponential(3)}, latents [${stats.latentShape.join('×')}] std ${stats.latentStd.toFixed(4)}`);
             Object.assign(metadata, { heldOutMse: String(stats.mse), latentStd: String(stats.latentStd) });
+            const scaled = trained as TrainableAutoencoder & { scaleFactor?: number };
+            if (c.setScaleFactor && typeof scaled.scaleFactor === 'number' && stats.latentStd > 0) {
+              scaled.scaleFactor = scaled.scaleFactor / stats.latentStd;
+              ctx.log.info(`latent scale factor set to ${scaled.scaleFactor.toFixed(6)} (unit-variance latents)`);
+              metadata.scaleFactor = String(scaled.scaleFactor);
+            }
           }
           await saveModelFile(trained, path.join(ctx.outDir, 'model.safetensors'), metadata);
           result.resolve(trained);
