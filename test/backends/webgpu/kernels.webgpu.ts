@@ -66,6 +66,11 @@ const cases: KernelCase[] = [
     f: (x, w) => tf.conv2d(t4(x), t4(w), 1, 'valid'), grad: true, tol: SUMS },
   { name: 'fused conv2d + bias + relu', inputs: [{ shape: [1, 5, 5, 2] }, { shape: [3, 3, 2, 3] }, { shape: [3] }],
     f: (x, w, b) => tf.fused.conv2d({ x: t4(x), filter: t4(w), strides: 1, pad: 'same', bias: b, activation: 'relu' }), tol: SUMS },
+  // The forms src/models/layers.ts calls: fused conv2d / matMul with a bias, numeric padding, differentiated.
+  { name: 'fused conv2d + bias, pad 1, stride 2, gradients', inputs: [{ shape: [2, 6, 6, 3] }, { shape: [3, 3, 3, 4] }, { shape: [4] }],
+    f: (x, w, b) => tf.fused.conv2d({ x: t4(x), filter: t4(w), strides: 2, pad: 1, bias: b }), grad: true, tol: SUMS },
+  { name: 'fused matMul + bias, gradients', inputs: [{ shape: [6, 5] }, { shape: [5, 3] }, { shape: [3] }],
+    f: (a, w, b) => tf.fused.matMul({ a: t2(a), b: t2(w), bias: b }), grad: true, tol: SUMS },
   { name: 'conv2dTranspose stride 2', inputs: [{ shape: [1, 3, 3, 4] }, { shape: [3, 3, 2, 4] }],
     f: (x, w) => tf.conv2dTranspose(t4(x), t4(w), [1, 6, 6, 2], 2, 'same'), grad: true, tol: SUMS },
   { name: 'depthwiseConv2d', inputs: [{ shape: [1, 5, 5, 3] }, { shape: [3, 3, 3, 1] }],
