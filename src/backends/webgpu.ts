@@ -19,6 +19,8 @@
  * Device health: Dawn's `device.lost` and `uncapturederror` hooks are registered on the device this
  * provider creates; after a loss or an uncaptured GPU error (out of memory, validation, internal) the
  * next kernel or read throws a BackendError naming it, instead of computing on garbage.
+ *
+ * Set-up and docs: docs/gpu.md (Vulkan on NVIDIA, the software fallback, scripts/setup-vulkan-sw.sh).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
