@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '../util/tf-gradients';
 import { ModelError } from '../errors';
 import { conv2dCpu } from './conv-cpu';
+import { groupNormCpu } from './norm-cpu';
 import type { Param, ParamStore } from './params';
 import { groupNorm } from '../backends/wasm/fused';
 
@@ -20,20 +21,30 @@ function uniformFanIn(fanIn: number): { kind: 'uniform'; bound: number } {
 }
 
 /**
- * How convolutions run. `native`: tf.fused.conv2d (the backend's kernels). `cpu-loops`: conv-cpu.ts,
- * one differentiable op over typed arrays, for the pure-JS `cpu` backend, whose own filter-gradient
- * kernel reads every element through TensorBuffer.get (seconds per step for a small UNet). `auto`
- * (default): cpu-loops on the `cpu` backend, native elsewhere. Both agree up to float32 rounding.
+ * How convolutions and GroupNorm run. `native`: tf.fused.conv2d and the composed / wasm-fused GroupNorm
+ * (src/backends/wasm/fused.ts). `cpu-loops`: conv-cpu.ts and norm-cpu.ts, each one differentiable op
+ * over typed arrays, for the pure-JS `cpu` backend: its own conv filter-gradient kernel reads every
+ * element through TensorBuffer.get (seconds per step for a small UNet), and there a kernel's fixed
+ * overhead outweighs the arithmetic of small models. `auto` (default): cpu-loops on the `cpu` backend,
+ * native elsewhere. Both agree up to float32 rounding.
  */
-export type Conv2dStrategy = 'auto' | 'native' | 'cpu-loops';
-let convStrategy: Conv2dStrategy = 'auto';
+export type KernelStrategy = 'auto' | 'native' | 'cpu-loops';
+let kernelStrategy: KernelStrategy = 'auto';
 
-export function setConv2dStrategy(strategy: Conv2dStrategy): void {
-  convStrategy = strategy;
+export function setKernelStrategy(strategy: KernelStrategy): void {
+  kernelStrategy = strategy;
 }
 
-export function getConv2dStrategy(): Conv2dStrategy {
-  return convStrategy;
+export function getKernelStrategy(): KernelStrategy {
+  return kernelStrategy;
+}
+
+function useCpuLoops(): boolean {
+  const loops = kernelStrategy === 'cpu-loops' || (kernelStrategy === 'auto' && tf.getBackend() === 'cpu');
+  if (loops && tf.getBackend() !== 'cpu') {
+    throw new ModelError(`kernel strategy "cpu-loops" needs the cpu backend (active: ${tf.getBackend()})`);
+  }
+  return loops;
 }
 
 /**
@@ -41,13 +52,7 @@ export function getConv2dStrategy(): Conv2dStrategy {
  * convolutions asymmetrically), plus an optional bias. x [B, H, W, in], filter [kh, kw, in, out].
  */
 export function conv2d(x: tf.Tensor4D, filter: tf.Tensor4D, stride: number, pad: number, bias?: tf.Tensor1D): tf.Tensor4D {
-  const loops = convStrategy === 'cpu-loops' || (convStrategy === 'auto' && tf.getBackend() === 'cpu');
-  if (loops) {
-    if (tf.getBackend() !== 'cpu') {
-      throw new ModelError(`conv2d strategy "cpu-loops" needs the cpu backend (active: ${tf.getBackend()})`);
-    }
-    return conv2dCpu(x, filter, stride, pad, bias);
-  }
+  if (useCpuLoops()) return conv2dCpu(x, filter, stride, pad, bias);
   return tf.fused.conv2d({ x, filter, strides: stride, pad, bias });
 }
 
@@ -156,6 +161,10 @@ export class GroupNorm {
    * kernel on the wasm backend and as the plain op composition elsewhere (src/backends/wasm/fused.ts).
    */
   apply(x: tf.Tensor4D, options: { silu?: boolean } = {}): tf.Tensor4D {
+    if (useCpuLoops()) {
+      return groupNormCpu(x, this.weight.value as unknown as tf.Tensor1D, this.bias.value as unknown as tf.Tensor1D,
+        this.numGroups, this.eps, options.silu ?? false);
+    }
     return groupNorm(x, this.weight.value as unknown as tf.Tensor1D, this.bias.value as unknown as tf.Tensor1D,
       { groups: this.numGroups, epsilon: this.eps, silu: options.silu ?? false });
   }

@@ -425,7 +425,7 @@ describe('models/unet', () => {
 
   it('overfits a tiny batch: v-loss falls at least 10× in 200 AdamW steps', function () {
     this.timeout(300_000);
-    // About 25 s of CPU time on the pure-JS backend (8×8×4 latents, model_channels 8, batch 2).
+    // About 20 s of CPU time on the pure-JS backend (8×8×4 latents, model_channels 8, batch 2).
     const cfg: UNetConfigInput = {
       image_size: 8, in_channels: 4, out_channels: 4, model_channels: 8, num_res_blocks: 1, channel_mult: [1, 2],
       attention_resolutions: [2], num_heads: 1, num_classes: 3, num_groups: 4, prediction_type: 'v_prediction',
