@@ -1,7 +1,7 @@
 /**
  * Kernel conformance suite: the kernels a UNet training step runs (convolution and its two gradients,
  * matrix products with transposes and batches, reductions, slicing, segment sums, GroupNorm(+SiLU),
- * nearest upsampling and its gradient, identity/cast), each checked on tiny shapes against the float64
+ * nearest upsampling and its gradient, square, identity/cast), each checked on tiny shapes against the float64
  * references in reference.ts (GroupNorm's gradient against central finite differences of the float64
  * forward), with no tensor leaked.
  *
@@ -12,7 +12,7 @@
  */
 import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import '../../src/util/tf-gradients';
 import { groupNorm } from '../../src/backends/wasm/fused';
 import * as ref from './reference';
 import type { ConvParams, NdArray } from './reference';
@@ -302,6 +302,17 @@ function upsampleSuite(): void {
   }));
 }
 
+function squareSuite(): void {
+  for (const shape of [[3, 3, 8, 8], [70, 70, 60]]) {
+    it(`Square of ${JSON.stringify(shape)} is x·x rounded to float32`, () => noLeak(() => {
+      const x = ref.randomArray(shape, 1100 + shape.length, -3, 3);
+      const y = tf.tidy(() => tf.square(toTensor(x)));
+      expectClose(y, { shape, data: x.data.map((v) => Math.fround(v * v)) }, 'square', 0, 0);
+      y.dispose();
+    }));
+  }
+}
+
 function identitySuite(): void {
   it('clone and same-dtype cast keep values; disposing the source keeps the copy', () => noLeak(() => {
     const a = tf.tensor([1.5, -2, 3.25], [3]);
@@ -339,6 +350,7 @@ export function runKernelConformance(backendName: string, options: ConformanceOp
     describe('segment sums', segmentSuite);
     describe('GroupNorm', groupNormSuite);
     describe('nearest upsampling', upsampleSuite);
+    describe('square', squareSuite);
     describe('identity and cast', identitySuite);
   });
 }

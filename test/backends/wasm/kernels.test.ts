@@ -4,7 +4,7 @@
 // gradients against the pure-JS CPU backend.
 import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import '../../../src/util/tf-gradients';
 import { selectBackend, shutdownBackend } from '../../../src/backends';
 import { groupNorm, groupNormComposite } from '../../../src/backends/wasm';
 import { conv2dBackpropFilterImpl, conv2dBackpropInputImpl, convGeometry } from '../../../src/backends/wasm/kernels/conv';

@@ -4,8 +4,9 @@ import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import '../../../src/util/tf-gradients';
 import { selectBackend, shutdownBackend } from '../../../src/backends';
-import { DISTILLERY_WASM_KERNELS, wasmProvider, wasmThreads } from '../../../src/backends/wasm';
+import { DISTILLERY_WASM_KERNELS, setWasmKernelSet, wasmProvider, wasmThreads } from '../../../src/backends/wasm';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 
@@ -39,6 +40,23 @@ describe('backends/wasm provider', function () {
     for (const name of DISTILLERY_WASM_KERNELS) assert.ok(tf.getKernel(name, 'wasm'), `kernel ${name} missing`);
     assert.ok(DISTILLERY_WASM_KERNELS.includes('Conv2DBackpropFilter'));
     assert.ok(DISTILLERY_WASM_KERNELS.includes('UnsortedSegmentSum'));
+  });
+
+  it('the package kernel set keeps only the added training kernels; switching back restores the rest', async function () {
+    try {
+      setWasmKernelSet('package');
+      const info = await selectBackend('wasm', { threads: 1 });
+      assert.equal(info.description, 'wasm (SIMD, 1 thread, package kernels + missing training kernels)');
+      assert.equal(tf.getKernel('DistilleryGroupNorm', 'wasm'), undefined);
+      assert.ok(tf.getKernel('Conv2DBackpropFilter', 'wasm'));
+      const g = tf.tidy(() => tf.grad((x: tf.Tensor) => tf.sum(tf.conv2d(x as tf.Tensor4D, tf.ones([3, 3, 1, 1]) as tf.Tensor4D, 1, 'same')))(tf.ones([1, 4, 4, 1])));
+      assert.equal(g.dataSync()[5], 9);
+      g.dispose();
+    } finally {
+      setWasmKernelSet('distillery');
+    }
+    await selectBackend('wasm', { threads: 1 });
+    assert.ok(tf.getKernel('DistilleryGroupNorm', 'wasm'));
   });
 
   it('shutdown leaves no live wasm backend and a second shutdown is harmless', async function () {

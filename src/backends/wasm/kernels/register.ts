@@ -1,7 +1,7 @@
 /**
  * Registers Distillery's WASM kernels with TensorFlow.js: the training kernels the package lacks
  * (Conv2DBackpropFilter, UnsortedSegmentSum), faster replacements for slow package kernels
- * (Conv2DBackpropInput, BatchMatMul, Sum, Mean, Slice, SplitV, Identity, Cast), and the fused GroupNorm
+ * (Conv2DBackpropInput, BatchMatMul, Sum, Mean, Slice, SplitV, Identity, Cast, Square), and the fused GroupNorm
  * kernels.
  *
  * Must run before the `wasm` backend is initialised: tfjs calls each kernel's setup function once, when
@@ -17,6 +17,7 @@ import { sliceConfig, splitVConfig } from './slice';
 import { unsortedSegmentSumConfig } from './segment';
 import { groupNormConfig, groupNormGradConfig } from './groupnorm';
 import { castConfig, identityConfig } from './identity';
+import { squareConfig } from './square';
 
 /**
  * Which kernels run: `distillery` (default) registers everything here; `package` keeps the package's
@@ -30,10 +31,15 @@ const ADDED: readonly string[] = [tf.Conv2DBackpropFilter, tf.UnsortedSegmentSum
 
 let registered: WasmKernelSet | undefined;
 
+/** Package kernels that the `distillery` set replaces. */
+const PACKAGE_REPLACED: readonly string[] = [
+  tf.BatchMatMul, tf.Sum, tf.Mean, tf.Cast, tf.Square, tf.Conv2DBackpropInput, tf.Slice, tf.SplitV, tf.Identity,
+];
+
 /** Kernel names Distillery registers for `wasm` (added or replacing the package's). */
 export const DISTILLERY_WASM_KERNELS: readonly string[] = [
   tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter, tf.BatchMatMul, tf.Sum, tf.Mean, tf.Slice, tf.SplitV,
-  tf.UnsortedSegmentSum, tf.Identity, tf.Cast, groupNormConfig.kernelName, groupNormGradConfig.kernelName,
+  tf.UnsortedSegmentSum, tf.Identity, tf.Cast, tf.Square, groupNormConfig.kernelName, groupNormGradConfig.kernelName,
 ];
 
 function replace(config: tf.KernelConfig): void {
@@ -47,7 +53,7 @@ function replace(config: tf.KernelConfig): void {
  */
 export function registerWasmKernels(set: WasmKernelSet = 'distillery'): readonly string[] {
   if (registered === set) return set === 'distillery' ? DISTILLERY_WASM_KERNELS : ADDED;
-  for (const name of [tf.BatchMatMul, tf.Sum, tf.Mean, tf.Cast, tf.Conv2DBackpropInput, tf.Slice, tf.SplitV, tf.Identity]) {
+  for (const name of PACKAGE_REPLACED) {
     captureOriginal(name);
   }
   const matmul = captureOriginal(tf.BatchMatMul);
@@ -62,12 +68,13 @@ export function registerWasmKernels(set: WasmKernelSet = 'distillery'): readonly
     unsortedSegmentSumConfig,
     identityConfig,
     castConfig(),
+    squareConfig(),
     groupNormConfig,
     groupNormGradConfig,
   ] : [
     conv2dBackpropFilterConfig,
     unsortedSegmentSumConfig,
-    ...[tf.BatchMatMul, tf.Sum, tf.Mean, tf.Cast, tf.Conv2DBackpropInput, tf.Slice, tf.SplitV, tf.Identity].map(originalKernel),
+    ...PACKAGE_REPLACED.map(originalKernel),
   ];
   if (set === 'package') {
     for (const name of [groupNormConfig.kernelName, groupNormGradConfig.kernelName]) {
