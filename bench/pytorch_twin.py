@@ -148,11 +148,13 @@ def main():
     for _ in range(a.warmup):
         step()
     times = []
+    cpu = []
     loss = float('nan')
     for _ in range(a.steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         loss = step()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     train_ms = median_ms(times)
 
     sample_ms = None
@@ -161,18 +163,21 @@ def main():
         with torch.no_grad():
             model(z, t, labels)
             st = []
+            sc = []
             for _ in range(a.sample_iters):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 model(z, t, labels)
                 st.append(time.perf_counter() - t0)
+                sc.append(time.process_time() - c0)
         sample_ms = median_ms(st)
 
     result = {
         'torch': torch.__version__, 'threads': torch.get_num_threads(), 'format': 'NCHW' if a.nchw else 'channels_last',
         'parameters': n_params, 'batch': a.batch,
         'train': {'median_ms': train_ms, 'min_ms': min(times) * 1000, 'max_ms': max(times) * 1000, 'n': len(times),
-                  'images_per_second': 1000 * a.batch / train_ms, 'loss': loss},
-        'sample': sample_ms and {'median_ms': sample_ms, 'batch': a.sample_batch, 'images_per_second': 1000 * a.sample_batch / sample_ms},
+                  'cpu_ms': median_ms(cpu), 'images_per_second': 1000 * a.batch / train_ms, 'loss': loss},
+        'sample': sample_ms and {'median_ms': sample_ms, 'cpu_ms': median_ms(sc), 'batch': a.sample_batch,
+                                 'images_per_second': 1000 * a.sample_batch / sample_ms},
         'load_average': os.getloadavg(), 'omp_wait_policy': os.environ.get('OMP_WAIT_POLICY'),
     }
     if a.json:
@@ -180,9 +185,11 @@ def main():
     else:
         print(f"pytorch {result['torch']} ({result['format']}, {result['threads']} threads), {n_params} parameters")
         print(f"training step, batch {a.batch}: median {train_ms:.1f} ms (min {result['train']['min_ms']:.1f}, "
-              f"max {result['train']['max_ms']:.1f}, {len(times)} steps), {result['train']['images_per_second']:.1f} images/s, loss {loss:.4f}")
+              f"max {result['train']['max_ms']:.1f}, {len(times)} steps), {result['train']['images_per_second']:.1f} images/s, "
+              f"CPU time {result['train']['cpu_ms']:.1f} ms/step, loss {loss:.4f}")
         if sample_ms:
-            print(f"sampling forward, batch {a.sample_batch}: median {sample_ms:.1f} ms, {result['sample']['images_per_second']:.1f} images/s")
+            print(f"sampling forward, batch {a.sample_batch}: median {sample_ms:.1f} ms, {result['sample']['images_per_second']:.1f} images/s, "
+                  f"CPU time {result['sample']['cpu_ms']:.1f} ms")
         print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
