@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // are trained through tf.variableGrads, so they bring the gradients of the ops they use.
 import '../util/tf-gradients';
 import { ModelError } from '../errors';
+import { concatLastAxisCpu, sliceLastAxisCpu } from './channels-cpu';
 import { conv2dCpu } from './conv-cpu';
 import { groupNormCpu } from './norm-cpu';
 import type { Param, ParamStore } from './params';
@@ -54,6 +55,19 @@ function useCpuLoops(): boolean {
 export function conv2d(x: tf.Tensor4D, filter: tf.Tensor4D, stride: number, pad: number, bias?: tf.Tensor1D): tf.Tensor4D {
   if (useCpuLoops()) return conv2dCpu(x, filter, stride, pad, bias);
   return tf.fused.conv2d({ x, filter, strides: stride, pad, bias });
+}
+
+/** concat([a, b]) along the last axis (float32). */
+export function concatLastAxis<T extends tf.Tensor>(a: T, b: T): T {
+  return useCpuLoops() ? concatLastAxisCpu(a, b) : tf.concat([a, b], a.rank - 1) as T;
+}
+
+/** Splits the last axis (float32) into `parts` equal pieces. */
+export function splitLastAxis<T extends tf.Tensor>(x: T, parts: number): T[] {
+  const c = x.shape[x.rank - 1] as number;
+  const size = c / parts;
+  if (!useCpuLoops()) return tf.split(x, parts, x.rank - 1) as T[];
+  return Array.from({ length: parts }, (_, i) => sliceLastAxisCpu(x, i * size, size));
 }
 
 export interface Conv2dOptions {

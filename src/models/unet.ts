@@ -19,7 +19,7 @@ import { ModelError, type Problem } from '../errors';
 import { applySchema, throwIfProblems } from './config';
 import {
   Conv1x1d, Conv2d, Embedding, GroupNorm, LayerNorm, Linear,
-  avgPool2x, dropout, gelu, silu, sinusoidalEmbedding, upsampleNearest2x,
+  avgPool2x, concatLastAxis, dropout, gelu, silu, sinusoidalEmbedding, splitLastAxis, upsampleNearest2x,
 } from './layers';
 import { ParameterizedModel, ParamStore } from './params';
 import type { ConditionalDenoiser, PredictionType } from './types';
@@ -121,7 +121,7 @@ class ResBlock implements Block {
     const [b] = h.shape;
     const e = this.embLinear.apply(silu(fc.emb));
     if (this.cfg.use_scale_shift_norm) {
-      const [scale, shift] = tf.split(e, 2, 1);
+      const [scale, shift] = splitLastAxis(e, 2);
       h = silu(tf.add(tf.mul(this.outNorm.apply(h), tf.add(tf.reshape(scale, [b, 1, 1, this.outCh]), 1)),
         tf.reshape(shift, [b, 1, 1, this.outCh])));
     } else {
@@ -179,13 +179,12 @@ class AttentionBlock implements Block {
     const nh = this.heads;
     const d = c / nh;
     const qkv = this.qkv.apply(tf.reshape(this.norm.apply(x), [b, l, c]));
-    // Legacy order splits the 3C channels as [heads, 3, d]; the new order as [3, heads, d].
-    const split = this.newOrder ? tf.reshape(qkv, [b, l, 3, nh, d]) : tf.reshape(qkv, [b, l, nh, 3, d]);
-    const part = (i: number): tf.Tensor4D => {
-      const begin = this.newOrder ? [0, 0, i, 0, 0] : [0, 0, 0, i, 0];
-      const size = this.newOrder ? [b, l, 1, nh, d] : [b, l, nh, 1, d];
-      return tf.transpose(tf.reshape(tf.slice(split, begin, size), [b, l, nh, d]), [0, 2, 1, 3]);
-    };
+    // Legacy order splits the 3C channels as [heads, 3, d]; the new order as [3, heads, d]. Both are
+    // brought to [3, B, heads, L, d], so that q, k and v are contiguous leading-axis slices.
+    const qkv5 = this.newOrder
+      ? tf.transpose(tf.reshape(qkv, [b, l, 3, nh, d]), [2, 0, 3, 1, 4])
+      : tf.transpose(tf.reshape(qkv, [b, l, nh, 3, d]), [3, 0, 2, 1, 4]);
+    const part = (i: number): tf.Tensor4D => tf.reshape(tf.slice(qkv5, [i, 0, 0, 0, 0], [1, b, nh, l, d]), [b, nh, l, d]);
     // 1/sqrt(d) split as 1/d^¼ on q and on k, as the reference does (same value, same rounding).
     const s = 1 / Math.sqrt(Math.sqrt(d));
     const a = attend(tf.mul(part(0), s), tf.mul(part(1), s), part(2), 1);
@@ -249,7 +248,7 @@ class BasicTransformerBlock {
   apply(x: tf.Tensor3D, context: tf.Tensor3D | undefined, fc: ForwardContext): tf.Tensor3D {
     let h: tf.Tensor3D = tf.add(x, this.attn1.apply(this.norm1.apply(x), undefined, fc));
     h = tf.add(h, this.attn2.apply(this.norm2.apply(h) as tf.Tensor3D, context, fc));
-    const [val, gate] = tf.split(this.ffProj.apply(this.norm3.apply(h)), 2, 2);
+    const [val, gate] = splitLastAxis(this.ffProj.apply(this.norm3.apply(h)), 2);
     let ff = tf.mul(val, gelu(gate)) as tf.Tensor3D;
     if (fc.training) ff = dropout(ff, this.rate, fc.nextSeed());
     return tf.add(h, this.ffOut.apply(ff));
@@ -595,7 +594,7 @@ export class UNet extends ParameterizedModel implements ConditionalDenoiser {
     h = a.middleBlock.apply(h, fc);
     trace('middle_block', h);
     a.outputBlocks.forEach((block, i) => {
-      h = block.apply(tf.concat([h, skips.pop() as tf.Tensor4D], 3), fc);
+      h = block.apply(concatLastAxis(h, skips.pop() as tf.Tensor4D), fc);
       trace(`output_blocks.${i}`, h);
     });
     const out = a.outConv.apply(a.outNorm.apply(h, { silu: true }));

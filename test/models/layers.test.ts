@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2dCpu } from '../../src/models/conv-cpu';
 import { groupNormCpu } from '../../src/models/norm-cpu';
+import { concatLastAxisCpu, sliceLastAxisCpu } from '../../src/models/channels-cpu';
 import { upsampleNearest2x } from '../../src/models/layers';
 import { groupNormComposite } from '../../src/backends/wasm/fused';
 import { maxAbsDiff, seededNormal } from './helpers';
@@ -49,6 +50,14 @@ describe('models/layers: cpu-loop kernels against tfjs ops', () => {
       tf.dispose([x, g, b]);
     });
   }
+
+  it('concat and slice along the last axis: values and gradients equal tf.concat / tf.slice exactly', () => {
+    const a = seededNormal([2, 3, 2, 4], 11);
+    const b = seededNormal([2, 3, 2, 6], 12);
+    assert.equal(compare([a, b], (x, y) => concatLastAxisCpu(x, y), (x, y) => tf.concat([x, y], 3), 13), 0);
+    assert.equal(compare([b], (x) => sliceLastAxisCpu(x, 2, 3), (x) => tf.slice(x, [0, 0, 0, 2], [2, 3, 2, 3]), 14), 0);
+    tf.dispose([a, b]);
+  });
 
   it('nearest ×2 upsampling repeats each pixel in a 2×2 block', () => {
     const x = tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1]);
