@@ -373,6 +373,17 @@ describe('models/unet', () => {
     });
   });
 
+  describe('unetWeightsFromStateDict', () => {
+    it('strips model.diffusion_model., keeps cond_stage_model.embedding.weight, drops the rest; prefix-free records pass', () => {
+      const t = tf.zeros([1]);
+      const full = { 'model.diffusion_model.out.2.bias': t, [CLASS_EMBEDDER_WEIGHT]: t, 'first_stage_model.x': t, betas: t };
+      assert.deepEqual(Object.keys(unetWeightsFromStateDict(full)), ['out.2.bias', CLASS_EMBEDDER_WEIGHT]);
+      const plain = { 'out.2.bias': t, betas: t };
+      assert.equal(unetWeightsFromStateDict(plain), plain);
+      t.dispose();
+    });
+  });
+
   describe('config validation', () => {
     function problemsOf(cfg: unknown): string[] {
       try {
