@@ -14,7 +14,7 @@ import type { DatasetResource } from '../../src/data/resource';
 import type { ArrayDataset } from '../../src/data/dataset';
 import type { ConditionalDenoiser } from '../../src/models/types';
 import { classMajorLabels, gridSelection, realReference, sampleImages, scoreSamples, type ImageScorer } from '../../src/eval/evaluate';
-import { decodeLatents, FIRST_STAGE_PORT_TYPE, latentDecoder, type FirstStage } from '../../src/eval/first-stage';
+import { decodeLatents, encodeLatents, FIRST_STAGE_PORT_TYPE, latentDecoder, type FirstStage } from '../../src/eval/first-stage';
 import { writeImageGrid } from '../../src/io/png';
 import type { EvaluationCell, EvaluationMetrics } from '../../src/report/metrics';
 import { activeBackend } from '../../src/backends';
@@ -153,12 +153,23 @@ function realImages(data: DatasetResource, autoencoder: FirstStage | undefined, 
   return { x, shape: [n, shape[1], shape[2], shape[3]], labels: data.test.labels };
 }
 
+/**
+ * The shape of one sample: the data's own shape when it holds latents or when there is no first stage;
+ * for images with a first stage, the shape of one encoded held-out image.
+ */
+function sampleShape(data: DatasetResource, autoencoder: FirstStage | undefined): [number, number, number] {
+  const [, h, w, c] = data.test.shape;
+  if (data.kind === 'latents' || !autoencoder) return [h, w, c];
+  const z = tf.tidy(() => encodeLatents(autoencoder, tf.tensor4d(data.test.x.subarray(0, h * w * c), [1, h, w, c])));
+  const shape: [number, number, number] = [z.shape[1], z.shape[2], z.shape[3]];
+  z.dispose();
+  return shape;
+}
+
 export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promise<EvaluationMetrics> {
   const classes = c.classes ?? inp.data.numClasses;
   const labels = classMajorLabels(classes, c.samplesPerClass);
-  const [, lh, lw, lc] = inp.data.train.shape;
-  // Samples have the shape of the training examples (latents, or images when there is no first stage).
-  const latentShape: [number, number, number] = [lh, lw, lc];
+  const latentShape = sampleShape(inp.data, inp.autoencoder);
   const real = realImages(inp.data, inp.autoencoder, c.batchSize);
   const reference = realReference(inp.classifier, real, c.batchSize);
   inp.log(`real held-out images: ${real.shape[0]}, classifier accuracy ${(reference.accuracy * 100).toFixed(1)}%, half-split FID ${reference.halfSplitFid.toFixed(3)}`);
