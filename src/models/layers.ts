@@ -13,7 +13,7 @@ import '../util/tf-gradients';
 import { ModelError } from '../errors';
 import { concatLastAxisCpu, sliceLastAxisCpu } from './channels-cpu';
 import { conv2dCpu } from './conv-cpu';
-import { groupNormCpu } from './norm-cpu';
+import { groupNormCpu, layerNormCpu } from './norm-cpu';
 import type { Param, ParamStore } from './params';
 import { groupNorm } from '../backends/wasm/fused';
 
@@ -195,6 +195,9 @@ export class LayerNorm {
   }
 
   apply<T extends tf.Tensor>(x: T): T {
+    if (useCpuLoops()) {
+      return layerNormCpu(x, this.weight.value as unknown as tf.Tensor1D, this.bias.value as unknown as tf.Tensor1D, this.eps);
+    }
     const { mean, variance } = tf.moments(x, -1, true);
     const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps)));
     return tf.add(tf.mul(normed, this.weight.value), this.bias.value) as T;

@@ -108,3 +108,70 @@ export function groupNormCpu(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor
   }) as unknown as CustomOp);
   return op(x, gamma, beta) as unknown as tf.Tensor4D;
 }
+
+/** LayerNorm over the last axis of x (any rank), gamma/beta [C]; float64 statistics, biased variance. */
+export function layerNormCpu<T extends tf.Tensor>(x: T, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): T {
+  const c = x.shape[x.rank - 1] as number;
+  const rows = x.size / c;
+  const stats = (xv: Float32Array): Stats => {
+    const mean = new Float64Array(rows);
+    const rstd = new Float64Array(rows);
+    for (let r = 0; r < rows; r++) {
+      let s = 0;
+      for (let k = 0; k < c; k++) s += xv[r * c + k];
+      const m = s / c;
+      let v = 0;
+      for (let k = 0; k < c; k++) {
+        const d = xv[r * c + k] - m;
+        v += d * d;
+      }
+      mean[r] = m;
+      rstd[r] = 1 / Math.sqrt(v / c + eps);
+    }
+    return { mean, rstd };
+  };
+  const op = tf.customGrad(((xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([xi, gi]);
+    const xv = xi.dataSync() as Float32Array;
+    const gv = gi.dataSync() as Float32Array;
+    const bv = bi.dataSync() as Float32Array;
+    const { mean, rstd } = stats(xv);
+    const y = new Float32Array(xv.length);
+    for (let r = 0; r < rows; r++) {
+      for (let k = 0; k < c; k++) y[r * c + k] = (xv[r * c + k] - mean[r]) * rstd[r] * gv[k] + bv[k];
+    }
+    return {
+      value: tf.tensor(y, x.shape, 'float32'),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const sx = saved[0].dataSync() as Float32Array;
+        const sg = saved[1].dataSync() as Float32Array;
+        const d = dy.dataSync() as Float32Array;
+        const st = stats(sx);
+        const dx = new Float32Array(sx.length);
+        const dgamma = new Float64Array(c);
+        const dbeta = new Float64Array(c);
+        for (let r = 0; r < rows; r++) {
+          let sumD = 0;
+          let sumDX = 0;
+          for (let k = 0; k < c; k++) {
+            const i = r * c + k;
+            const xh = (sx[i] - st.mean[r]) * st.rstd[r];
+            dgamma[k] += d[i] * xh;
+            dbeta[k] += d[i];
+            const dxh = d[i] * sg[k];
+            sumD += dxh;
+            sumDX += dxh * xh;
+          }
+          for (let k = 0; k < c; k++) {
+            const i = r * c + k;
+            const xh = (sx[i] - st.mean[r]) * st.rstd[r];
+            dx[i] = st.rstd[r] * (d[i] * sg[k] - sumD / c - xh * sumDX / c);
+          }
+        }
+        return [tf.tensor(dx, x.shape, 'float32'), tf.tensor(Float32Array.from(dgamma), [c], 'float32'),
+          tf.tensor(Float32Array.from(dbeta), [c], 'float32')];
+      },
+    };
+  }) as unknown as CustomOp);
+  return op(x, gamma, beta) as unknown as T;
+}

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2dCpu } from '../../src/models/conv-cpu';
-import { groupNormCpu } from '../../src/models/norm-cpu';
+import { groupNormCpu, layerNormCpu } from '../../src/models/norm-cpu';
 import { concatLastAxisCpu, sliceLastAxisCpu } from '../../src/models/channels-cpu';
 import { upsampleNearest2x } from '../../src/models/layers';
 import { groupNormComposite } from '../../src/backends/wasm/fused';
@@ -50,6 +50,20 @@ describe('models/layers: cpu-loop kernels against tfjs ops', () => {
       tf.dispose([x, g, b]);
     });
   }
+
+  it('LayerNorm over the last axis: values and gradients to 1e-4', () => {
+    const x = tf.tidy(() => tf.add(tf.mul(seededNormal([2, 5, 6], 15), 3), 1));
+    const g = seededNormal([6], 16);
+    const b = seededNormal([6], 17);
+    const ours = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => layerNormCpu(xx, gg as tf.Tensor1D, bb as tf.Tensor1D, 1e-5);
+    // Reference: the definition with tfjs ops (biased variance, as torch.nn.LayerNorm).
+    const ref = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
+      const { mean, variance } = tf.moments(xx, -1, true);
+      return tf.add(tf.mul(tf.mul(tf.sub(xx, mean), tf.rsqrt(tf.add(variance, 1e-5))), gg), bb);
+    };
+    assert.ok(compare([x, g, b], ours, ref, 18) < 1e-4);
+    tf.dispose([x, g, b]);
+  });
 
   it('concat and slice along the last axis: values and gradients equal tf.concat / tf.slice exactly', () => {
     const a = seededNormal([2, 3, 2, 4], 11);
