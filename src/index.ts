@@ -10,6 +10,7 @@ export {
 } from './schema';
 export * from './training';
 export * from './diffusion';
+export * from './models';
 export {
   readSafetensors, readSafetensorsHeader, loadSafetensorsAsTf, writeSafetensors, encodeSafetensors, decodeSafetensors,
   SafetensorsReader, toTfTensor, DEFAULT_MAX_HEADER_BYTES,
