@@ -14,7 +14,7 @@ import { addNoise, velocity } from '../diffusion/noising';
 import { gatherSchedule } from '../diffusion/coefficients';
 import { predictSample } from '../diffusion/predictions';
 import type { NoiseSchedule } from '../diffusion/schedule';
-import type { ConditionalDenoiser, PredictionType } from '../models/types';
+import type { PredictionType } from '../models/types';
 import { ConfigError } from '../errors';
 
 /** How a denoising loss is weighted. */
@@ -131,9 +131,4 @@ export function evaluationLoss(data: ArrayDataset | undefined, batchSize: number
     value.dispose();
   });
   return sum / list.length;
-}
-
-/** The prediction of a denoiser as a tensor of its own type (thin alias for readability at call sites). */
-export function predict(model: ConditionalDenoiser, z: tf.Tensor4D, t: tf.Tensor1D, labels: tf.Tensor1D, w?: tf.Tensor1D): tf.Tensor4D {
-  return model.predict(z, t, labels, w);
 }

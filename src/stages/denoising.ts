@@ -10,7 +10,6 @@ import type { ArrayDataset } from '../data/dataset';
 import type { NoiseSchedule } from '../diffusion/schedule';
 import { guidedPredict, type GuidanceSpec } from '../diffusion/guidance';
 import { convertPrediction } from '../diffusion/predictions';
-import { velocity } from '../diffusion/noising';
 import { weightedMse } from '../training/losses';
 import type { Rng } from '../training/rng';
 import { randomUniform } from '../training/rng';
@@ -154,6 +153,3 @@ export function guidanceDistillationLoss(student: TrainableDenoiser, teacher: Tr
     return total;
   });
 }
-
-/** The v target of data (x, ε) at t, re-exported for tests and docs. */
-export { velocity };

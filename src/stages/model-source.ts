@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, FileFormatError, type Problem } from '../errors';
+import { FileFormatError, type Problem } from '../errors';
 import { loadSafetensorsAsTf, readSafetensorsHeader } from '../io/safetensors';
 import type { JsonSchema, NodeTypeDefinition } from '../registry/types';
 import { defineNodeType } from '../registry/types';
@@ -77,13 +77,7 @@ export function modelSourceNode<M extends WeightModule>(type: string, descriptio
       return problems;
     },
     async create(ctx) {
-      let model: M;
-      try {
-        model = await buildModel(make, ctx.config);
-      } catch (err) {
-        if (err instanceof ConfigError || err instanceof FileFormatError) throw err;
-        throw err;
-      }
+      const model = await buildModel(make, ctx.config);
       ctx.log.info(summary(model));
       return { resources: { model }, dispose: () => model.dispose() };
     },

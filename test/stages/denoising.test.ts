@@ -1,0 +1,51 @@
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { batchStream } from '../../src/data/stream';
+import { OPTIMIZATION_DEFAULTS } from '../../src/stages/trainer';
+import { denoisingStageLoss, guidanceDistillationLoss, runDenoisingStage } from '../../src/stages/denoising';
+import { denoisingLoss } from '../../src/stages/common';
+import { tinyLatents, tinySchedule, tinyUNet } from '../helpers/tiny';
+
+describe('stages/denoising', () => {
+  it('names a batch stream that ends before the stage has its iterations', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'den-'));
+    const before = tf.memory().numTensors;
+    const student = tinyUNet('epsilon');
+    await assert.rejects(runDenoisingStage({
+      name: 'teacher', student, batches: batchStream(tinyLatents(8), { batchSize: 4, seed: 1, maxBatches: 2 }),
+      optimization: { ...OPTIMIZATION_DEFAULTS, iterations: 5, lr: 1e-3 }, lossFor: denoisingStageLoss(student, tinySchedule(), { weighting: 'target' }),
+      seed: 1, checkpointDir: dir, resume: false,
+    }), /invalid teacher stage:\n  batches: the batch stream ended after 2 of 5 optimizer steps .*raise the data node's epochs \/ maxBatches, or lower iterations/);
+    student.dispose();
+    assert.equal(tf.memory().numTensors, before);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses the w-range variant for a student without a guidance-weight embedding', () => {
+    const m = tinyUNet('v_prediction');
+    assert.throws(() => guidanceDistillationLoss(m, m, tinySchedule(), { weightRange: [0, 4], distillWeight: 1, targetWeight: 0, loss: { weighting: 'target' } }),
+      /variant: the paper variant needs a student with a guidance-weight embedding \(guidance_embed: true\)/);
+    m.dispose();
+  });
+
+  it('weights the x-space loss by the SNR: (1 + SNR)·‖x̂ − x‖² equals the v-MSE (tolerance 1e-5 relative)', () => {
+    // From spec section 2: x̂ − x = −s·(v̂ − v), so (1 + SNR)·s²‖v̂ − v‖² = ‖v̂ − v‖² since (1 + SNR)·s² = 1.
+    const schedule = tinySchedule();
+    const [a, b] = tf.tidy(() => {
+      const x = tf.randomNormal([3, 2, 2, 1], 0, 1, 'float32', 1) as tf.Tensor4D;
+      const eps = tf.randomNormal([3, 2, 2, 1], 0, 1, 'float32', 2) as tf.Tensor4D;
+      const t = tf.tensor1d([10, 400, 900]);
+      const ab = tf.tensor1d([10, 400, 900].map((k) => schedule.alphasCumprod[k]));
+      const z = tf.add(tf.mul(tf.reshape(tf.sqrt(ab), [-1, 1, 1, 1]), x), tf.mul(tf.reshape(tf.sqrt(tf.sub(1, ab)), [-1, 1, 1, 1]), eps)) as tf.Tensor4D;
+      const vHat = tf.randomNormal([3, 2, 2, 1], 0, 1, 'float32', 3) as tf.Tensor4D;
+      return [denoisingLoss(schedule, vHat, 'v_prediction', x, eps, z, t, { weighting: 'snr_plus_one' }), denoisingLoss(schedule, vHat, 'v_prediction', x, eps, z, t, { weighting: 'target' })];
+    });
+    const va = a.dataSync()[0];
+    const vb = b.dataSync()[0];
+    assert.ok(Math.abs(va - vb) <= 1e-5 * vb, `${va} vs ${vb}`);
+    tf.dispose([a, b]);
+  });
+});
