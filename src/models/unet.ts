@@ -318,7 +318,10 @@ function headsAt(cfg: UNetConfig, ch: number, decoder: boolean): { heads: number
 
 function checkHeads(store: ParamStore, cfg: UNetConfig, name: string, ch: number, heads: number, dimHead: number): boolean {
   const key = cfg.num_head_channels === -1 ? 'num_heads' : 'num_head_channels';
-  if (!(heads >= 1) || !(dimHead >= 1) || (!cfg.use_spatial_transformer && ch % heads !== 0)) {
+  // AttentionBlock reshapes the channels into [heads, width]; LDM asserts the same divisibility.
+  const blockSplits = cfg.use_spatial_transformer
+    || (ch % heads === 0 && (cfg.num_head_channels === -1 || ch % cfg.num_head_channels === 0));
+  if (!(heads >= 1) || !(dimHead >= 1) || !blockSplits) {
     store.problems.push({
       path: key,
       message: `attention "${name}" at ${ch} channels cannot be split into heads`,

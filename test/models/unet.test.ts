@@ -431,6 +431,9 @@ describe('models/unet', () => {
       assert.ok(e.message.startsWith('invalid UNet config:\n'), e.message);
       assert.ok(e.message.includes('num_groups: GroupNorm "input_blocks.1.0.in_layers.0" has 16 channels, not divisible by num_groups (expected a divisor of 16, found 32) — lower num_groups (e.g. 8 or 16 for small model_channels)'), e.message);
       assert.ok(e.message.includes('num_heads: attention "input_blocks.3.1" at 32 channels cannot be split into heads (expected a divisor of 32, found 3)'), e.message);
+      assert.deepEqual(problemsOf({ ...SMALL['label_emb + legacy AttentionBlock'], num_heads: -1, num_head_channels: 12 }), [
+        'num_head_channels: attention "input_blocks.3.1" at 32 channels cannot be split into heads',
+      ]);
     });
   });
 
