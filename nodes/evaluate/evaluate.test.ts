@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { validateNodeConfig } from '../../src/schema/config';
 import type { EvaluationMetrics } from '../../src/report/metrics';
 import { decodePng } from '../../src/io/png';
+import { readSafetensors } from '../../src/io/safetensors';
 import { builtinNodeTypes } from '../index';
 import { nodeContext } from '../../test/helpers/node-context';
 import { flatScorer, perturbWeights, tinyDataResource, tinySchedule, tinyUNet } from '../../test/helpers/tiny';
@@ -25,7 +26,7 @@ describe('nodes/evaluate', () => {
     const teacher = perturbWeights(tinyUNet('v_prediction', 1));
     const student = perturbWeights(tinyUNet('v_prediction', 2), 9);
     const data = { ...tinyDataResource(), kind: 'images' as const };
-    const config = validateNodeConfig(evaluateNode, { baseSteps: 4, teacherSteps: [4, 1], samplesPerClass: 4, classes: 3, batchSize: 5, gridColumns: 2, guidanceScale: 2 }).config as unknown as EvaluateConfig;
+    const config = validateNodeConfig(evaluateNode, { baseSteps: 4, teacherSteps: [4, 1], samplesPerClass: 4, classes: 3, batchSize: 5, gridColumns: 2, guidanceScale: 2, saveSamples: true }).config as unknown as EvaluateConfig;
     const ctx = nodeContext(config, { outDir: dir, runDir: dir, resources: { schedule: tinySchedule('v_prediction'), classifier: flatScorer, data, teacher, students: [{ steps: 2, model: student }] } });
     const instance = await evaluateNode.create(ctx);
     await instance.run!();
@@ -41,6 +42,9 @@ describe('nodes/evaluate', () => {
       assert.deepEqual([png.width, png.height], [2 * 8 + 3 * 2, 3 * 8 + 4 * 2]);
     }
     assert.ok(Number.isFinite(m.realFid!));
+    const saved = await readSafetensors(path.join(dir, 'samples', 'student-2.safetensors'));
+    assert.deepEqual(saved.tensors.get('images')!.shape, [12, 2, 4, 4]);
+    assert.deepEqual(Array.from(saved.tensors.get('labels')!.data), [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]);
     assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, 'metrics.json'), 'utf8')).cells.length, 3);
     teacher.dispose();
     student.dispose();

@@ -16,6 +16,8 @@ import type { ConditionalDenoiser } from '../../src/models/types';
 import { classMajorLabels, gridSelection, realReference, sampleImages, scoreSamples, type ImageScorer } from '../../src/eval/evaluate';
 import { decodeLatents, encodeLatents, FIRST_STAGE_PORT_TYPE, latentDecoder, type FirstStage } from '../../src/eval/first-stage';
 import { writeImageGrid } from '../../src/io/png';
+import { writeSafetensors } from '../../src/io/safetensors';
+import { nhwcToNchw } from '../../src/io/shards';
 import type { EvaluationCell, EvaluationMetrics } from '../../src/report/metrics';
 import { activeBackend } from '../../src/backends';
 import * as tf from '@tensorflow/tfjs-core';
@@ -34,6 +36,7 @@ export interface EvaluateConfig {
   batchSize: number;
   gridColumns: number;
   seed?: number;
+  saveSamples: boolean;
 }
 
 interface StudentEntry {
@@ -61,6 +64,7 @@ export function evaluateConfigSchema(): JsonSchema {
       batchSize: { type: 'integer', minimum: 1, default: 250, description: 'Samples drawn per sampler call.' },
       gridColumns: { type: 'integer', minimum: 1, default: 10, description: 'Samples per class shown in each PNG grid.' },
       seed: { type: 'integer', minimum: 0, description: 'Seed of the initial noise (default: the node\'s seed). Every cell uses the same noise, so grids compare image by image.' },
+      saveSamples: { type: 'boolean', default: false, description: 'Also write every cell\'s decoded samples to <run>/<node>/samples/<model>-<N>.safetensors (`images` [N, C, H, W] F32 in [-1, 1], `labels` [N] I64), e.g. to score them with another classifier.' },
     },
   };
 }
@@ -193,6 +197,13 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
       latentShape, batchSize: c.batchSize, seed: inp.seed, ...(decoder ? { decoder } : {}), ...(inp.signal ? { signal: inp.signal } : {}),
     });
     const score = scoreSamples(inp.classifier, samples, reference, c.batchSize);
+    if (c.saveSamples) {
+      const [b, h, w, ch] = samples.shape;
+      await writeSafetensors(path.join(inp.outDir, 'samples', `${job.name}.safetensors`), {
+        images: { dtype: 'F32', shape: [b, ch, h, w], data: nhwcToNchw(samples.images, samples.shape) },
+        labels: { dtype: 'I64', shape: [b], data: samples.labels },
+      }, { series: job.series, steps: String(job.steps), guidanceScale: String(job.guidance) });
+    }
     const grid = gridSelection(samples, classes, c.gridColumns);
     const gridFile = path.join(gridDir, `${job.name}.png`);
     writeImageGrid(gridFile, grid.pixels, grid.shape, { rows: classes, cols: grid.shape[0] / classes, scale: 2 });
