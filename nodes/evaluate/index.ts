@@ -199,6 +199,7 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
     const score = scoreSamples(inp.classifier, samples, reference, c.batchSize);
     if (c.saveSamples) {
       const [b, h, w, ch] = samples.shape;
+      fs.mkdirSync(path.join(inp.outDir, 'samples'), { recursive: true });
       await writeSafetensors(path.join(inp.outDir, 'samples', `${job.name}.safetensors`), {
         images: { dtype: 'F32', shape: [b, ch, h, w], data: nhwcToNchw(samples.images, samples.shape) },
         labels: { dtype: 'I64', shape: [b], data: samples.labels },
