@@ -54,7 +54,8 @@ export const libtorchProvider: BackendProvider = {
   name: 'libtorch',
   async available() {
     const reason = libtorchUnavailableReason();
-    if (reason) throw new BackendError(`libtorch: ${reason}`);
+    // selectBackend prefixes the backend name when it reports this reason.
+    if (reason) throw new BackendError(reason);
     return true;
   },
   async init(options: BackendOptions): Promise<BackendInfo> {

@@ -300,7 +300,7 @@ if (reason === undefined) {
 } else {
   describe('libtorch backend (addon not built here)', () => {
     it('reports why it is unavailable, so selection falls through', async () => {
-      await assert.rejects(libtorchProvider.available({}), /libtorch: .*(not built|could not be loaded)/);
+      await assert.rejects(libtorchProvider.available({}), /(not built|could not be loaded)/);
     });
   });
 }
