@@ -387,8 +387,26 @@ at::Tensor binaryOp(int code, const at::Tensor& a, const at::Tensor& b) {
   throw std::invalid_argument("unknown binary op code " + std::to_string(code));
 }
 
+// ATen's element-wise loops are several times slower when the innermost dimension is broadcast (e.g.
+// x [N, HW, G, Cg] - mean [N, 1, G, 1], as in a GroupNorm composed of TF.js ops): a small operand
+// whose last dimension is broadcast is materialised along that dimension first (measured 3.8 -> 1.0 ms
+// on a [32, 1024, 8, 12] tensor).
+at::Tensor innerBroadcast(const at::Tensor& small, const at::Tensor& big) {
+  if (small.dim() == 0 || small.dim() > big.dim() || small.numel() * 16 > big.numel()) return small;
+  int64_t last = big.size(-1);
+  if (small.size(-1) != 1 || last <= 1) return small;
+  std::vector<int64_t> shape = small.sizes().vec();
+  shape.back() = last;
+  return small.expand(shape).contiguous();
+}
+
 Napi::Value Binary(const Napi::CallbackInfo& info) {
-  return ret(info.Env(), binaryOp(static_cast<int>(num(info[0])), get(info[1]), get(info[2])));
+  at::Tensor a = get(info[1]), b = get(info[2]);
+  if (!a.sizes().equals(b.sizes())) {
+    if (a.numel() < b.numel()) a = innerBroadcast(a, b);
+    else b = innerBroadcast(b, a);
+  }
+  return ret(info.Env(), binaryOp(static_cast<int>(num(info[0])), a, b));
 }
 
 Napi::Value Cast(const Napi::CallbackInfo& info) {
@@ -580,34 +598,52 @@ Napi::Value OneHot(const Napi::CallbackInfo& info) {
 
 const char* const kReduceOps[] = {"sum", "mean", "max", "min", "prod", "all", "any"};
 
+// Contiguous runs of reduced axes, outer runs first: ATen reduces [32, 1024, 8, 12] over (1, 3) in
+// 2.45 ms but over 1 and then 3 in 0.55 ms (the outer reduction keeps a contiguous inner loop).
+std::vector<std::vector<int64_t>> axisRuns(std::vector<int64_t> axes, int64_t rank) {
+  for (int64_t& a : axes) if (a < 0) a += rank;
+  std::sort(axes.begin(), axes.end());
+  axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
+  std::vector<std::vector<int64_t>> runs;
+  for (int64_t a : axes) {
+    if (runs.empty() || runs.back().back() + 1 != a) runs.push_back({});
+    runs.back().push_back(a);
+  }
+  return runs;
+}
+
+at::Tensor reduceRun(int code, const at::Tensor& x, const std::vector<int64_t>& run) {
+  switch (code) {
+    case 0: case 1: return x.sum(run, true);
+    case 2: return at::amax(x, run, true);
+    case 3: return at::amin(x, run, true);
+    case 4: { at::Tensor y = x; for (int64_t a : run) y = y.prod(a, true); return y; }
+    case 5: { at::Tensor y = x; for (int64_t a : run) y = y.all(a, true); return y; }
+    case 6: { at::Tensor y = x; for (int64_t a : run) y = y.any(a, true); return y; }
+  }
+  throw std::invalid_argument("unknown reduce op code " + std::to_string(code));
+}
+
 Napi::Value Reduce(const Napi::CallbackInfo& info) {
   int code = static_cast<int>(num(info[0]));
   const at::Tensor& x = get(info[1]);
   std::vector<int64_t> axes = ints(info[2]);
   bool keep = flag(info[3]);
   if (axes.empty()) return ret(info.Env(), x.alias());
-  at::Tensor y;
-  switch (code) {
-    case 0: y = x.sum(axes, keep); break;
-    case 1: y = x.mean(axes, keep); break;
-    case 2: y = at::amax(x, axes, keep); break;
-    case 3: y = at::amin(x, axes, keep); break;
-    case 4: {
-      // ATen's prod reduces one dimension at a time.
-      y = x;
-      std::vector<int64_t> sorted = axes;
-      std::sort(sorted.begin(), sorted.end(), std::greater<int64_t>());
-      for (int64_t a : sorted) y = y.prod(a, keep);
-      break;
-    }
-    case 5: case 6: {
-      y = x.scalar_type() == at::kBool ? x : x.to(at::kBool);
-      std::vector<int64_t> sorted = axes;
-      std::sort(sorted.begin(), sorted.end(), std::greater<int64_t>());
-      for (int64_t a : sorted) y = code == 5 ? y.all(a, keep) : y.any(a, keep);
-      break;
-    }
-    default: throw std::invalid_argument("unknown reduce op code " + std::to_string(code));
+  std::vector<std::vector<int64_t>> runs = axisRuns(axes, x.dim());
+  at::Tensor y = (code == 5 || code == 6) && x.scalar_type() != at::kBool ? x.to(at::kBool) : x;
+  double count = 1;
+  for (const auto& run : runs) for (int64_t a : run) count *= static_cast<double>(x.size(a));
+  if (code == 1 && !y.is_floating_point()) y = y.to(at::kFloat);
+  if (code == 0 && y.scalar_type() == at::kBool) y = y.to(at::kInt);
+  for (const auto& run : runs) y = reduceRun(code, y, run);
+  if (code == 1) y = y / count;
+  if (!keep) {
+    std::vector<int64_t> all;
+    for (const auto& run : runs) all.insert(all.end(), run.begin(), run.end());
+    std::vector<int64_t> shape;
+    for (int64_t d = 0; d < y.dim(); ++d) if (std::find(all.begin(), all.end(), d) == all.end()) shape.push_back(y.size(d));
+    y = y.reshape(shape);
   }
   return ret(info.Env(), y);
 }
