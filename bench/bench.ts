@@ -13,6 +13,7 @@ import { setWasmKernelSet } from '../src/backends/wasm';
 import { NoiseSchedule, addNoise, velocity } from '../src/diffusion';
 import { AdamW, trainStep } from '../src/training';
 import { UNet } from '../src/models/unet';
+import { getKernelStrategy, setKernelStrategy } from '../src/models/layers';
 import { ReferenceUNet } from './reference-unet';
 import { formatProfile, kernelFlops, profileKernels, summarise } from './profile';
 
@@ -132,11 +133,20 @@ async function main(argv: string[]): Promise<void> {
     }
   };
 
-  // FLOPs of one forward pass at the training batch, counted from the kernels it runs.
-  const fwd = batchInputs(o.batch);
-  const fwdRecords = await profileKernels(() => tf.tidy(() => model.forward(fwd.z, fwd.t, fwd.labels)));
-  tf.dispose([fwd.z, fwd.t, fwd.labels, fwd.v]);
-  const forwardGflop = fwdRecords.reduce((a, k) => a + kernelFlops(k), 0) / 1e9;
+  // FLOPs of one forward pass, counted from the convolution and matmul kernels it runs at batch 1
+  // (every term scales with the batch) with the backends' own convolution kernels, so that the count
+  // does not depend on how a backend implements them.
+  const strategy = getKernelStrategy();
+  setKernelStrategy('native');
+  const fwd = batchInputs(1);
+  let fwdRecords;
+  try {
+    fwdRecords = await profileKernels(() => tf.tidy(() => model.forward(fwd.z, fwd.t, fwd.labels)));
+  } finally {
+    setKernelStrategy(strategy);
+    tf.dispose([fwd.z, fwd.t, fwd.labels, fwd.v]);
+  }
+  const forwardGflop = (o.batch * fwdRecords.reduce((a, k) => a + kernelFlops(k), 0)) / 1e9;
   log(`model: ${o.model}, ${model.numParameters} parameters, ${(forwardGflop / o.batch).toFixed(3)} GFLOP per image forward`);
 
   for (let i = 0; i < o.warmup; i++) oneStep();
@@ -214,7 +224,8 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv).catch(async (err: unknown) => {
   const e = err as { code?: string; exitCode?: number; message?: string };
   if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') process.exit(0);
-  process.stderr.write(`bench: ${e.message ?? String(err)}\n`);
+  // Commander has printed its own parse errors already.
+  if (!e.code?.startsWith('commander.')) process.stderr.write(`bench: ${e.message ?? String(err)}\n`);
   await shutdownBackend().catch(() => undefined);
   process.exit(e.exitCode ?? 1);
 });
