@@ -1,7 +1,14 @@
 /**
- * Fused ops that models call directly. Each runs as one fused kernel (forward and backward) on the
- * `wasm` backend and as the equivalent composition of tfjs ops on every other backend, so a model can
- * call it unconditionally; both paths agree to float32 rounding (tested).
+ * Fused ops that models call directly. Each runs as one fused kernel (forward and backward) on any
+ * backend that registers the kernel pair (`wasm` here; `libtorch` implements the same contract) and as
+ * the equivalent composition of tfjs ops everywhere else, so a model can call it unconditionally; both
+ * paths agree to float32 rounding (tested).
+ *
+ * GroupNorm kernel contract (NHWC, float32):
+ *   DistilleryGroupNorm     inputs {x, gamma, beta}, attrs {groups, epsilon, silu}
+ *                           → [y, mean [N, G], rstd [N, G], x − μ (broadcast per group), sigmoid(z) (silu only)]
+ *   DistilleryGroupNormGrad inputs {dy, xc, gamma, rstd, y, sig} (y and sig with silu only), attrs as above
+ *                           → [dx, dgamma, dbeta]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendError } from '../../errors';
@@ -43,11 +50,13 @@ export function groupNormComposite(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.
 
 /**
  * GroupNorm over NHWC `x` with per-channel scale `gamma` and shift `beta`, optionally followed by SiLU.
+ * Uses the fused kernels when the active backend registers both, the composition otherwise.
  * Normalises each sample over (H, W, channels of the group) with the biased variance, like
  * torch.nn.GroupNorm. Differentiable with respect to x, gamma and beta.
  */
 export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, options: GroupNormOptions): tf.Tensor4D {
-  if (tf.getBackend() !== 'wasm' || !tf.getKernel(GROUP_NORM_KERNEL, 'wasm') || x.dtype !== 'float32') {
+  const backend = tf.getBackend();
+  if (!tf.getKernel(GROUP_NORM_KERNEL, backend) || !tf.getKernel(GROUP_NORM_GRAD_KERNEL, backend) || x.dtype !== 'float32') {
     return groupNormComposite(x, gamma, beta, options);
   }
   const { groups, epsilon = 1e-5, silu = false } = options;
