@@ -62,10 +62,11 @@ export function groupNormForwardImpl(backend: BackendWasm, x: TensorInfo, gamma:
   groups: number, epsilon: number, silu: boolean): TensorInfo[] {
   const [n, hw, c] = checkShapes(GROUP_NORM_KERNEL, x, gamma, beta, groups);
   const cg = c / groups;
+  // Small per-(n, c) arrays are copied out of the heap: a heap view must not outlive an allocation
+  // (a non-shared WASM memory detaches its buffer when it grows).
   const chanMean = meanMiddle(backend, x, n, hw, c);
-  const mean = backend.makeOutput([n, groups], 'float32');
-  const mu = f32(backend, mean);
-  const cm = f32(backend, chanMean);
+  const cm = Float64Array.from(f32(backend, chanMean));
+  const mu = new Float64Array(n * groups);
   for (let b = 0; b < n; b++) {
     for (let g = 0; g < groups; g++) {
       let s = 0;
@@ -74,15 +75,16 @@ export function groupNormForwardImpl(backend: BackendWasm, x: TensorInfo, gamma:
     }
   }
   dispose(backend, chanMean);
+  const mean = backend.makeOutput([n, groups], 'float32');
+  f32(backend, mean).set(mu);
   const muC = perSampleChannel(backend, n, c, (b, k) => mu[b * groups + Math.floor(k / cg)]);
   const xc = run('Sub', backend, { a: x, b: muC });
   dispose(backend, muC);
   const sq = run('Square', backend, { x: xc });
   const chanVar = meanMiddle(backend, sq, n, hw, c);
   dispose(backend, sq);
-  const rstd = backend.makeOutput([n, groups], 'float32');
-  const r = f32(backend, rstd);
-  const cv = f32(backend, chanVar);
+  const cv = Float64Array.from(f32(backend, chanVar));
+  const r = new Float64Array(n * groups);
   for (let b = 0; b < n; b++) {
     for (let g = 0; g < groups; g++) {
       let s = 0;
@@ -91,7 +93,9 @@ export function groupNormForwardImpl(backend: BackendWasm, x: TensorInfo, gamma:
     }
   }
   dispose(backend, chanVar);
-  const gm = f32(backend, gamma);
+  const rstd = backend.makeOutput([n, groups], 'float32');
+  f32(backend, rstd).set(r);
+  const gm = Float64Array.from(f32(backend, gamma));
   const scaleC = perSampleChannel(backend, n, c, (b, k) => gm[k] * r[b * groups + Math.floor(k / cg)]);
   const scaled = run('Multiply', backend, { a: xc, b: scaleC });
   dispose(backend, scaleC);
@@ -125,12 +129,10 @@ export function groupNormBackwardImpl(backend: BackendWasm, dy: TensorInfo, xc: 
   const gx = run('Multiply', backend, { a: gz, b: xc });
   const sumGX = meanMiddle(backend, gx, n, hw, c, hw);
   dispose(backend, gx);
-  const A = f32(backend, sumG);
-  const P = f32(backend, sumGX);
-  const r = f32(backend, rstd);
-  const gm = f32(backend, gamma);
-  const dgamma = backend.makeOutput([c], 'float32');
-  const dbeta = backend.makeOutput([c], 'float32');
+  const A = Float64Array.from(f32(backend, sumG));
+  const P = Float64Array.from(f32(backend, sumGX));
+  const r = Float64Array.from(f32(backend, rstd));
+  const gm = Float64Array.from(f32(backend, gamma));
   const dg = new Float64Array(c);
   const db = new Float64Array(c);
   const m1 = new Float64Array(n * groups);
@@ -152,9 +154,11 @@ export function groupNormBackwardImpl(backend: BackendWasm, dy: TensorInfo, xc: 
       m2[b * groups + g] = (rg * s2) / count;
     }
   }
-  f32(backend, dgamma).set(dg);
-  f32(backend, dbeta).set(db);
   dispose(backend, sumG, sumGX);
+  const dgamma = backend.makeOutput([c], 'float32');
+  f32(backend, dgamma).set(dg);
+  const dbeta = backend.makeOutput([c], 'float32');
+  f32(backend, dbeta).set(db);
   const grp = (b: number, k: number): number => b * groups + Math.floor(k / cg);
   const alpha = perSampleChannel(backend, n, c, (b, k) => r[grp(b, k)] * gm[k]);
   const beta2 = perSampleChannel(backend, n, c, (b, k) => -r[grp(b, k)] * r[grp(b, k)] * m2[grp(b, k)]);
