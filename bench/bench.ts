@@ -123,10 +123,10 @@ async function main(argv: string[]): Promise<void> {
     const labels = tf.randomUniformInt([b], 0, 11, seed++) as tf.Tensor1D;
     return { z: addNoise(schedule, x0, eps, t), t, labels, v: velocity(schedule, x0, eps, t) };
   });
-  const oneStep = (): number => {
+  const oneStep = async (): Promise<number> => {
     const { z, t, labels, v } = batchInputs(o.batch);
     try {
-      const r = trainStep(optimizer, () => tf.mean(tf.squaredDifference(model.forward(z, t, labels), v)) as tf.Scalar);
+      const r = await trainStep(optimizer, () => tf.mean(tf.squaredDifference(model.forward(z, t, labels), v)) as tf.Scalar);
       return r.loss;
     } finally {
       tf.dispose([z, t, labels, v]);
@@ -149,13 +149,13 @@ async function main(argv: string[]): Promise<void> {
   const forwardGflop = (o.batch * fwdRecords.reduce((a, k) => a + kernelFlops(k), 0)) / 1e9;
   log(`model: ${o.model}, ${model.numParameters} parameters, ${(forwardGflop / o.batch).toFixed(3)} GFLOP per image forward`);
 
-  for (let i = 0; i < o.warmup; i++) oneStep();
+  for (let i = 0; i < o.warmup; i++) await oneStep();
   const tensorsBefore = tf.memory().numTensors;
   const stepMs: number[] = [];
   let loss = NaN;
   for (let i = 0; i < o.steps; i++) {
     const t0 = performance.now();
-    loss = oneStep();
+    loss = await oneStep();
     stepMs.push(performance.now() - t0);
   }
   const tensorsAfterTraining = tf.memory().numTensors;
@@ -168,16 +168,20 @@ async function main(argv: string[]): Promise<void> {
   let sample: Stats | undefined;
   if (o.sampleIters > 0) {
     const s = batchInputs(o.sampleBatch);
-    const pass = (): void => {
+    // The read waits for the device (asynchronous: WebGPU under Node cannot read synchronously).
+    const pass = async (): Promise<void> => {
       const out = tf.tidy(() => model.forward(s.z, s.t, s.labels));
-      out.dataSync();
-      out.dispose();
+      try {
+        await out.data();
+      } finally {
+        out.dispose();
+      }
     };
-    for (let i = 0; i < Math.min(o.warmup, 1); i++) pass();
+    for (let i = 0; i < Math.min(o.warmup, 1); i++) await pass();
     const ms: number[] = [];
     for (let i = 0; i < o.sampleIters; i++) {
       const t0 = performance.now();
-      pass();
+      await pass();
       ms.push(performance.now() - t0);
     }
     tf.dispose([s.z, s.t, s.labels, s.v]);
@@ -192,8 +196,8 @@ async function main(argv: string[]): Promise<void> {
   if (o.profile !== undefined) {
     const n = typeof o.profile === 'number' ? o.profile : 3;
     const t0 = performance.now();
-    const records = await profileKernels(() => {
-      for (let i = 0; i < n; i++) oneStep();
+    const records = await profileKernels(async () => {
+      for (let i = 0; i < n; i++) await oneStep();
     });
     profileStepMs = (performance.now() - t0) / n;
     profile = summarise(records, n);

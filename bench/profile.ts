@@ -19,10 +19,10 @@ export interface KernelSummary {
   gflop: number;
 }
 
-/** Runs `f` under tf.profile and returns every kernel it ran. */
-export async function profileKernels(f: () => void): Promise<KernelRecord[]> {
-  const info = await tf.profile(() => {
-    f();
+/** Runs `f` under tf.profile (awaiting it when it returns a promise) and returns every kernel it ran. */
+export async function profileKernels(f: () => unknown): Promise<KernelRecord[]> {
+  const info = await tf.profile(async () => {
+    await f();
     return [];
   });
   return info.kernels.map((k) => ({

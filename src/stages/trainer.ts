@@ -152,7 +152,7 @@ export class StageTrainer {
   async update(losses: LossFunction[], extra?: Record<string, unknown>): Promise<TrainStepResult> {
     if (this.signal?.aborted) throw new CancelledError();
     const lr = this.lrAt(this.current);
-    const result = trainStep(this.optimizer, losses, { lr, ...(this.config.gradClip > 0 ? { maxGradNorm: this.config.gradClip } : {}) });
+    const result = await trainStep(this.optimizer, losses, { lr, ...(this.config.gradClip > 0 ? { maxGradNorm: this.config.gradClip } : {}) });
     this.ema?.update();
     this.current += 1;
     this.lastLoss = result.loss;

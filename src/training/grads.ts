@@ -16,14 +16,28 @@ export function gradEntries(grads: GradMap): Map<string, tf.Tensor> {
   return new Map(Object.entries(grads as Record<string, tf.Tensor>));
 }
 
-/** Global L2 norm √(Σ_tensors Σ_elements g²), read back as a number (one device read). */
-export function globalNorm(grads: GradMap): number {
+/**
+ * Σ over all gradients of Σ g² as a float32 scalar tensor (new, owned by the caller), for callers that
+ * read it together with other values in one device read; an empty map gives 0.
+ */
+export function squaredGlobalNorm(grads: GradMap): tf.Scalar {
   const list = [...gradEntries(grads).values()];
-  if (list.length === 0) return 0;
-  const total = tf.tidy(() => tf.addN(list.map((g) => tf.sum(tf.square(tf.cast(g, 'float32'))))));
-  const value = total.dataSync()[0];
-  total.dispose();
-  return Math.sqrt(value);
+  if (list.length === 0) return tf.scalar(0);
+  return tf.tidy(() => tf.addN(list.map((g) => tf.sum(tf.square(tf.cast(g, 'float32'))))) as tf.Scalar);
+}
+
+/**
+ * Global L2 norm √(Σ_tensors Σ_elements g²), read back as a number (one asynchronous device read, so
+ * that it works on backends that cannot read synchronously, such as WebGPU under Node).
+ */
+export async function globalNorm(grads: GradMap): Promise<number> {
+  if (gradEntries(grads).size === 0) return 0;
+  const total = squaredGlobalNorm(grads);
+  try {
+    return Math.sqrt((await total.data())[0]);
+  } finally {
+    total.dispose();
+  }
 }
 
 export interface ClipResult {
@@ -35,22 +49,36 @@ export interface ClipResult {
   scale: number;
 }
 
+/** Throws TrainingError unless `maxNorm` is a positive finite number. */
+export function checkMaxNorm(maxNorm: number): void {
+  if (!(maxNorm > 0) || !Number.isFinite(maxNorm)) {
+    throw new TrainingError(`maxNorm must be a positive finite number, found ${maxNorm}`);
+  }
+}
+
+/**
+ * The clipping step of `clipByGlobalNorm` for a norm already read back (e.g. by `trainStep`, which reads
+ * it together with the loss): the same scale and the same new tensors.
+ */
+export function clipToNorm(grads: GradMap, norm: number, maxNorm: number): ClipResult {
+  checkMaxNorm(maxNorm);
+  const scale = Number.isFinite(norm) ? Math.min(1, maxNorm / (norm + 1e-6)) : NaN;
+  const out = new Map<string, tf.Tensor>();
+  for (const [name, g] of gradEntries(grads)) out.set(name, scale === 1 ? g.clone() : tf.tidy(() => tf.mul(g, scale)));
+  return { grads: out, norm, scale };
+}
+
 /**
  * Global-norm clipping: when the global norm exceeds `maxNorm`, every gradient is multiplied by
  * maxNorm / (norm + 1e-6) (the 1e-6 keeps the division finite and leaves the clipped norm just below
  * maxNorm); otherwise the gradients are returned unchanged (as clones). A non-finite norm gives a
- * non-finite scale, which the caller (e.g. `trainStep`) must treat as an error.
+ * non-finite scale, which the caller (e.g. `trainStep`) must treat as an error. Asynchronous: it reads
+ * the norm back with one device read.
  */
-export function clipByGlobalNorm(grads: GradMap, maxNorm: number): ClipResult {
-  if (!(maxNorm > 0) || !Number.isFinite(maxNorm)) {
-    throw new TrainingError(`maxNorm must be a positive finite number, found ${maxNorm}`);
-  }
+export async function clipByGlobalNorm(grads: GradMap, maxNorm: number): Promise<ClipResult> {
+  checkMaxNorm(maxNorm);
   const entries = gradEntries(grads);
-  const norm = globalNorm(entries);
-  const scale = Number.isFinite(norm) ? Math.min(1, maxNorm / (norm + 1e-6)) : NaN;
-  const out = new Map<string, tf.Tensor>();
-  for (const [name, g] of entries) out.set(name, scale === 1 ? g.clone() : tf.tidy(() => tf.mul(g, scale)));
-  return { grads: out, norm, scale };
+  return clipToNorm(entries, await globalNorm(entries), maxNorm);
 }
 
 /**

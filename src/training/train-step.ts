@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '../util/tf-gradients';
 import { TrainingError } from '../errors';
 import type { AdamW } from './adamw';
-import { GradientAccumulator, clipByGlobalNorm, globalNorm } from './grads';
+import { GradientAccumulator, checkMaxNorm, clipToNorm, squaredGlobalNorm } from './grads';
 
 /** A loss of the optimizer's variables: a scalar tensor (e.g. a mean over a micro-batch). */
 export type LossFunction = () => tf.Scalar;
@@ -34,12 +34,17 @@ export interface TrainStepResult {
  * turn and the gradients are averaged — equal to the gradient of the whole batch's mean loss when the
  * micro-batches are equally sized. Variables no loss depends on get no update. A non-finite loss or
  * gradient norm throws TrainingError before the weights change.
+ *
+ * Asynchronous: the losses and the squared gradient norm are read back together in one `await
+ * tensor.data()` before the update, so the step runs on backends that cannot read synchronously
+ * (WebGPU under Node) and waits for the device once per step.
  */
-export function trainStep(
+export async function trainStep(
   optimizer: AdamW, loss: LossFunction | readonly LossFunction[], options: TrainStepOptions = {},
-): TrainStepResult {
+): Promise<TrainStepResult> {
   const lossFns = typeof loss === 'function' ? [loss] : loss;
   if (lossFns.length === 0) throw new TrainingError('trainStep needs at least one loss function');
+  if (options.maxGradNorm !== undefined) checkMaxNorm(options.maxGradNorm);
   const lr = options.lr ?? optimizer.lr;
   const byTfName = new Map<string, string>();
   const varList: tf.Variable[] = [];
@@ -50,46 +55,54 @@ export function trainStep(
   }
   if (varList.length === 0) throw new TrainingError('the optimizer has no trainable variables');
   const acc = new GradientAccumulator();
-  let lossSum = 0;
+  const lossTensors: tf.Scalar[] = [];
+  let mean: Map<string, tf.Tensor> | undefined;
   try {
     for (const f of lossFns) {
       const { value, grads } = tf.variableGrads(f, varList);
+      lossTensors.push(value);
       const named = new Map<string, tf.Tensor>();
       for (const [tfName, g] of Object.entries(grads)) if (g) named.set(byTfName.get(tfName)!, g);
-      const lossValue = value.dataSync()[0];
-      value.dispose();
       try {
-        if (!Number.isFinite(lossValue)) {
-          throw new TrainingError(`non-finite loss ${lossValue} at optimizer step ${optimizer.stepCount + 1}`);
-        }
         acc.add(named);
       } finally {
         tf.dispose([...named.values()]);
       }
-      lossSum += lossValue;
     }
-    const mean = acc.count === 1 ? acc.sum() : acc.mean();
-    let gradNorm: number;
-    let final: Map<string, tf.Tensor>;
-    if (options.maxGradNorm !== undefined) {
-      const clipped = clipByGlobalNorm(mean, options.maxGradNorm);
-      tf.dispose([...mean.values()]);
-      gradNorm = clipped.norm;
-      final = clipped.grads;
-    } else {
-      gradNorm = globalNorm(mean);
-      final = mean;
-    }
+    mean = acc.count === 1 ? acc.sum() : acc.mean();
+    acc.dispose();
+    // One read for every loss and the squared norm: [loss_1 … loss_k, Σ g²].
+    const packed = tf.tidy(() => tf.stack([...lossTensors, squaredGlobalNorm(mean!)]));
+    tf.dispose(lossTensors);
+    lossTensors.length = 0;
+    let values: Float32Array;
     try {
-      if (!Number.isFinite(gradNorm)) {
-        throw new TrainingError(`non-finite gradient norm ${gradNorm} at optimizer step ${optimizer.stepCount + 1}`);
-      }
-      optimizer.step(final, lr);
+      values = await packed.data() as Float32Array;
     } finally {
-      tf.dispose([...final.values()]);
+      packed.dispose();
     }
+    let lossSum = 0;
+    for (let i = 0; i < lossFns.length; i++) {
+      if (!Number.isFinite(values[i])) {
+        throw new TrainingError(`non-finite loss ${values[i]} at optimizer step ${optimizer.stepCount + 1}`);
+      }
+      lossSum += values[i];
+    }
+    const gradNorm = Math.sqrt(values[lossFns.length]);
+    if (!Number.isFinite(gradNorm)) {
+      throw new TrainingError(`non-finite gradient norm ${gradNorm} at optimizer step ${optimizer.stepCount + 1}`);
+    }
+    let final = mean;
+    if (options.maxGradNorm !== undefined) {
+      final = clipToNorm(mean, gradNorm, options.maxGradNorm).grads;
+      tf.dispose([...mean.values()]);
+      mean = final;
+    }
+    optimizer.step(final, lr);
     return { loss: lossSum / lossFns.length, gradNorm, lr };
   } finally {
+    tf.dispose(lossTensors);
+    if (mean) tf.dispose([...mean.values()]);
     acc.dispose();
   }
 }

@@ -11,30 +11,30 @@ describe('training/grads', () => {
     before = tf.memory().numTensors;
   });
 
-  it('globalNorm is the L2 norm over all gradients', () => {
+  it('globalNorm is the L2 norm over all gradients', async () => {
     // √(3² + 4² + 12²) = 13.
     const g = { a: tf.tensor1d([3, 4]), b: tf.tensor2d([[12]]) };
-    assert.equal(globalNorm(g), 13);
-    assert.equal(globalNorm({}), 0);
+    assert.equal(await globalNorm(g), 13);
+    assert.equal(await globalNorm({}), 0);
     tf.dispose(Object.values(g));
     assert.equal(tf.memory().numTensors, before);
   });
 
-  it('clips by the global norm and returns the pre-clip norm', () => {
+  it('clips by the global norm and returns the pre-clip norm', async () => {
     const g = new Map<string, tf.Tensor>([['a', tf.tensor1d([3, 4])], ['b', tf.tensor1d([12])]]);
     // Norm 13 > 6.5: scale 6.5 / (13 + 1e-6) ≈ 0.5 (tolerance 1e-6 covers the 1e-6 guard).
-    const clipped = clipByGlobalNorm(g, 6.5);
+    const clipped = await clipByGlobalNorm(g, 6.5);
     assert.equal(clipped.norm, 13);
     assertClose([clipped.scale], [0.5], 1e-7, 'scale');
     assertClose(clipped.grads.get('a')!.dataSync(), [1.5, 2], 1e-6, 'a');
     assertClose(clipped.grads.get('b')!.dataSync(), [6], 1e-6, 'b');
-    assertClose([globalNorm(clipped.grads)], [6.5], 1e-5, 'clipped norm');
+    assertClose([await globalNorm(clipped.grads)], [6.5], 1e-5, 'clipped norm');
     // Below the bound: unchanged values (new tensors).
-    const same = clipByGlobalNorm(g, 20);
+    const same = await clipByGlobalNorm(g, 20);
     assert.equal(same.scale, 1);
     assert.deepEqual(Array.from(same.grads.get('a')!.dataSync()), [3, 4]);
     assert.notEqual(same.grads.get('a'), g.get('a'));
-    assert.throws(() => clipByGlobalNorm(g, 0), /maxNorm must be a positive finite number, found 0/);
+    await assert.rejects(clipByGlobalNorm(g, 0), /maxNorm must be a positive finite number, found 0/);
     tf.dispose([...g.values(), ...clipped.grads.values(), ...same.grads.values()]);
     assert.equal(tf.memory().numTensors, before);
   });

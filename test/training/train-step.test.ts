@@ -29,11 +29,11 @@ describe('training/train-step', () => {
     return { w, b, opt, lossOf, dispose: () => { opt.dispose(); tf.dispose([w, b, x, y]); } };
   }
 
-  it('returns the loss and pre-clip gradient norm, updates the variables, and leaks nothing', () => {
+  it('returns the loss and pre-clip gradient norm, updates the variables, and leaks nothing', async () => {
     const s = setup();
     // Loss at w = (0.3, −0.7), b = 0.1: predictions (−1, 0.95, −1.2, 0.825) → errors (−2, 1.95, −1.7, −1.175);
     // mean of squares = (4 + 3.8025 + 2.89 + 1.380625)/4 = 3.01828125.
-    const r = trainStep(s.opt, s.lossOf(0, 4));
+    const r = await trainStep(s.opt, s.lossOf(0, 4));
     assertClose([r.loss], [3.01828125], 1e-5, 'loss');
     // Gradient = (2/4)·Σ_i err_i·(x_i0, x_i1, 1) with Σ err·x_i0 = −2 + 0.975 + 3.4 − 3.525 = −1.15,
     // Σ err·x_i1 = −4 − 1.95 − 1.7 − 0.29375 = −7.94375, Σ err = −2.925; norm = 0.5·√(1.15² + 7.94375² + 2.925²).
@@ -48,12 +48,12 @@ describe('training/train-step', () => {
     assert.equal(tf.memory().numTensors, before, 'no leaked tensors');
   });
 
-  it('micro-batch accumulation gives the same step as the whole batch', () => {
+  it('micro-batch accumulation gives the same step as the whole batch', async () => {
     const a = setup();
     const b = setup();
     for (let k = 0; k < 3; k++) {
-      const ra = trainStep(a.opt, a.lossOf(0, 4));
-      const rb = trainStep(b.opt, [b.lossOf(0, 2), b.lossOf(2, 2)]);
+      const ra = await trainStep(a.opt, a.lossOf(0, 4));
+      const rb = await trainStep(b.opt, [b.lossOf(0, 2), b.lossOf(2, 2)]);
       assertClose([rb.loss], [ra.loss], 1e-5, 'loss');
       assertClose([rb.gradNorm], [ra.gradNorm], 1e-5, 'gradNorm');
     }
@@ -64,14 +64,14 @@ describe('training/train-step', () => {
     assert.equal(tf.memory().numTensors, before);
   });
 
-  it('clips like clipByGlobalNorm followed by AdamW.step', () => {
+  it('clips like clipByGlobalNorm followed by AdamW.step', async () => {
     const a = setup();
     const b = setup();
     for (let k = 0; k < 2; k++) {
-      const ra = trainStep(a.opt, a.lossOf(k, 2), { maxGradNorm: 0.5, lr: 0.05 });
+      const ra = await trainStep(a.opt, a.lossOf(k, 2), { maxGradNorm: 0.5, lr: 0.05 });
       // The same by hand: gradients, clip, step.
       const { value, grads } = tf.variableGrads(b.lossOf(k, 2), [b.w, b.b]);
-      const clipped = clipByGlobalNorm({ w: grads[b.w.name], b: grads[b.b.name] }, 0.5);
+      const clipped = await clipByGlobalNorm({ w: grads[b.w.name], b: grads[b.b.name] }, 0.5);
       b.opt.step(clipped.grads, 0.05);
       assert.ok(clipped.norm > 0.5, 'the example does clip');
       assertClose([ra.gradNorm], [clipped.norm], 1e-6, 'pre-clip norm');
@@ -83,15 +83,17 @@ describe('training/train-step', () => {
     assert.equal(tf.memory().numTensors, before);
   });
 
-  it('a non-finite loss throws before the weights change', () => {
+  it('a non-finite loss throws before the weights change', async () => {
     const s = setup();
     const w0 = Array.from(s.w.dataSync());
     const bad = (): tf.Scalar => tf.tidy(() => tf.div(tf.sum(s.w), tf.scalar(0)) as tf.Scalar);
-    assert.throws(() => trainStep(s.opt, bad), (e: unknown) => e instanceof TrainingError &&
+    await assert.rejects(trainStep(s.opt, bad), (e: unknown) => e instanceof TrainingError &&
       e.message === 'non-finite loss -Infinity at optimizer step 1');
     assert.deepEqual(Array.from(s.w.dataSync()), w0);
     assert.equal(s.opt.stepCount, 0);
-    assert.throws(() => trainStep(s.opt, []), /trainStep needs at least one loss function/);
+    await assert.rejects(trainStep(s.opt, []), /trainStep needs at least one loss function/);
+    await assert.rejects(trainStep(s.opt, s.lossOf(0, 4), { maxGradNorm: 0 }), /maxNorm must be a positive finite number, found 0/);
+    assert.equal(s.opt.stepCount, 0);
     s.dispose();
     assert.equal(tf.memory().numTensors, before);
   });

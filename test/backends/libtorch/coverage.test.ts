@@ -23,7 +23,7 @@ import { perturbWeights } from '../../helpers/tiny';
 interface Workload {
   name: string;
   /** Returns numbers that must agree across backends. */
-  run: () => number[];
+  run: () => number[] | Promise<number[]>;
 }
 
 function schedule(): NoiseSchedule {
@@ -42,7 +42,7 @@ function unet(guidanceEmbed: boolean): UNet {
 const workloads: Workload[] = [
   {
     name: 'UNet v-prediction training step (attention, labels, guidance weight, AdamW, clipping)',
-    run: () => {
+    run: async () => {
       const model = unet(true);
       const s = schedule();
       const opt = new AdamW(model.variables, { lr: 1e-3, weightDecay: 0.01 });
@@ -55,7 +55,7 @@ const workloads: Workload[] = [
       const v = velocity(s, x0, eps, t);
       const losses: number[] = [];
       for (let i = 0; i < 2; i++) {
-        losses.push(trainStep(opt, () => weightedMse(model.forward(z, t, labels, { w, training: true }), v), { maxGradNorm: 1 }).loss);
+        losses.push((await trainStep(opt, () => weightedMse(model.forward(z, t, labels, { w, training: true }), v), { maxGradNorm: 1 })).loss);
       }
       tf.dispose([x0, eps, t, labels, w, z, v]);
       opt.dispose();
@@ -80,12 +80,12 @@ const workloads: Workload[] = [
   },
   {
     name: 'autoencoder reconstruction training step (encode, decode, nearest upsampling)',
-    run: () => {
+    run: async () => {
       const ae = new Autoencoder({}, { seed: 4 });
       const cfg = ae.config;
       const opt = new AdamW(ae.variables, { lr: 1e-3 });
       const x = tf.randomUniform([2, 8, 8, cfg.in_channels], -1, 1, 'float32', 9) as tf.Tensor4D;
-      const loss = trainStep(opt, () => tf.mean(tf.squaredDifference(ae.decode(ae.encode(x)), x)) as tf.Scalar).loss;
+      const loss = (await trainStep(opt, () => tf.mean(tf.squaredDifference(ae.decode(ae.encode(x)), x)) as tf.Scalar)).loss;
       tf.dispose(x);
       opt.dispose();
       ae.dispose();
@@ -94,12 +94,12 @@ const workloads: Workload[] = [
   },
   {
     name: 'classifier cross-entropy training step and features (average pooling)',
-    run: () => {
+    run: async () => {
       const c = new Classifier({}, { seed: 5 });
       const opt = new AdamW(c.variables, { lr: 1e-3 });
       const x = tf.randomUniform([4, 32, 32, c.config.in_channels], -1, 1, 'float32', 11) as tf.Tensor4D;
       const y = tf.tidy(() => tf.oneHot(tf.tensor1d([0, 3, 7, 9], 'int32'), c.config.num_classes));
-      const loss = trainStep(opt, () => tf.losses.softmaxCrossEntropy(y, c.logits(x)) as tf.Scalar).loss;
+      const loss = (await trainStep(opt, () => tf.losses.softmaxCrossEntropy(y, c.logits(x)) as tf.Scalar)).loss;
       const f = c.features(x);
       const out = [loss, tf.tidy(() => tf.sum(tf.abs(f)).dataSync()[0])];
       tf.dispose([x, y, f]);
@@ -126,7 +126,7 @@ if (reason === undefined) {
       await tf.setBackend('cpu');
       for (const w of workloads) {
         let out: number[] = [];
-        const info = await tf.profile(() => { out = w.run(); });
+        const info = await tf.profile(async () => { out = await w.run(); });
         reference.set(w.name, out);
         // tf.profile also lists customGrad scopes (e.g. fusedConv2d__op); only registered kernels count.
         for (const k of info.kernelNames) if (tf.getKernel(k, 'cpu')) used.add(k);
@@ -148,11 +148,11 @@ if (reason === undefined) {
       it(`${w.name}: runs on libtorch and matches the CPU backend (1e-3 relative)`, async () => {
         const ref = reference.get(w.name)!;
         await tf.setBackend('libtorch');
-        const got = w.run();
+        const got = await w.run();
         // A second run must leave the tensor count (and libtorch's live handles) where it was: the first
         // may fill per-backend caches (e.g. schedule tables uploaded once).
         const before = tf.memory().numTensors;
-        const again = w.run();
+        const again = await w.run();
         assert.equal(tf.memory().numTensors, before, 'tensors leaked on libtorch');
         const backend = tf.backend() as unknown as { numDataIds(): number; memory(): { numNativeTensors: number } };
         assert.equal(backend.memory().numNativeTensors, backend.numDataIds(), 'native handles without a TF.js tensor');
