@@ -35,13 +35,13 @@ describe('nodes/autoencoder-training', () => {
     const before = tf.memory().numTensors;
     const init = new TinyAutoencoder(3);
     const data: DatasetResource = { kind: 'images', train: blockImages(64, 1), test: blockImages(16, 2), numClasses: 1 };
-    const start = autoencoderStatistics(init, data.test).mse;
+    const start = (await autoencoderStatistics(init, data.test)).mse;
     const config = validateNodeConfig(autoencoderTrainingNode, { iterations: 150, lr: 0.05, warmupSteps: 5, emaDecay: 0, latentPenalty: 0, evalBatches: 0 }).config as unknown as AutoencoderTrainingConfig;
     const ctx = nodeContext(config, { outDir: dir, resources: { model: init, data }, streams: { batches: batchStream(data.train, { batchSize: 16, seed: 1 }) } });
     const instance = await autoencoderTrainingNode.create(ctx);
     await instance.run!();
     const trained = await (instance.resources!.model as Promise<TinyAutoencoder>);
-    const end = autoencoderStatistics(trained, data.test).mse;
+    const end = (await autoencoderStatistics(trained, data.test)).mse;
     assert.ok(end < start / 10, `MSE ${start} → ${end}`);
     const meta = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
     assert.ok(Math.abs(Number(meta.heldOutMse) - end) < 1e-9);

@@ -73,7 +73,7 @@ export const autoencoderTrainingNode = defineNodeType<AutoencoderTrainingConfig>
           }, handle);
           const metadata: Record<string, string> = { stage: 'autoencoder-training', iterations: String(c.iterations), seed: String(ctx.seed) };
           if (data) {
-            const stats = autoencoderStatistics(trained, data.test);
+            const stats = await autoencoderStatistics(trained, data.test);
             ctx.log.info(`held-out reconstruction MSE ${stats.mse.toExponential(3)}, latents [${stats.latentShape.join('×')}] std ${stats.latentStd.toFixed(4)}`);
             Object.assign(metadata, { heldOutMse: String(stats.mse), latentStd: String(stats.latentStd) });
             const scaled = trained as TrainableAutoencoder & { scaleFactor?: number };

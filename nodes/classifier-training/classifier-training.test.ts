@@ -41,7 +41,7 @@ describe('nodes/classifier-training', () => {
     const instance = await classifierTrainingNode.create(ctx);
     await instance.run!();
     const trained = await (instance.resources!.model as Promise<TinyClassifier>);
-    assert.equal(classifierAccuracy(trained, data.test), 1);
+    assert.equal(await classifierAccuracy(trained, data.test), 1);
     assert.match(ctx.logged.map((l) => l.message).join('\n'), /held-out accuracy 100\.00% \(30 images\)/);
     assert.ok(fs.existsSync(path.join(dir, 'checkpoints', 'best.safetensors')));
     await instance.dispose!();

@@ -65,7 +65,7 @@ export const classifierTrainingNode = defineNodeType<ClassifierTrainingConfig>({
           }, handle);
           const metadata: Record<string, string> = { stage: 'classifier-training', iterations: String(c.iterations), seed: String(ctx.seed) };
           if (data) {
-            const acc = classifierAccuracy(trained, data.test);
+            const acc = await classifierAccuracy(trained, data.test);
             ctx.log.info(`held-out accuracy ${(acc * 100).toFixed(2)}% (${data.test.shape[0]} images)`);
             metadata.heldOutAccuracy = String(acc);
           }

@@ -118,17 +118,22 @@ export function heldOutBatches(data: ArrayDataset, batchSize: number, batches: n
 
 /**
  * Mean of `lossFor` over the held-out batches, with noise drawn from a fixed stream so that successive
- * evaluations are comparable.
+ * evaluations are comparable. Each batch's loss is read asynchronously (works on WebGPU, which cannot
+ * read synchronously under Node).
  */
-export function evaluationLoss(data: ArrayDataset | undefined, batchSize: number, batches: number, seed: number,
-  lossFor: (x: tf.Tensor4D, labels: tf.Tensor1D, rng: Rng) => tf.Scalar): number {
+export async function evaluationLoss(data: ArrayDataset | undefined, batchSize: number, batches: number, seed: number,
+  lossFor: (x: tf.Tensor4D, labels: tf.Tensor1D, rng: Rng) => tf.Scalar): Promise<number> {
   if (!data || batches === 0) return NaN;
   const list = heldOutBatches(data, batchSize, batches);
   let sum = 0;
-  list.forEach((b, i) => {
+  for (let i = 0; i < list.length; i++) {
+    const b = list[i];
     const value = tf.tidy(() => lossFor(tf.tensor4d(b.x, b.shape), tf.tensor1d(b.labels, 'int32'), Rng.fromSeed(seed).fork('eval').fork(String(i))));
-    sum += value.dataSync()[0];
-    value.dispose();
-  });
+    try {
+      sum += (await value.data())[0];
+    } finally {
+      value.dispose();
+    }
+  }
   return sum / list.length;
 }

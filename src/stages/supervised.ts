@@ -42,21 +42,28 @@ export function classifierLoss(model: TrainableClassifier): MicroBatchLoss {
   });
 }
 
-/** Classifier accuracy on a data set, in batches. */
-export function classifierAccuracy(model: TrainableClassifier, data: ArrayDataset, batchSize = 250): number {
+/** Classifier accuracy on a data set, in batches (predictions read asynchronously). */
+export async function classifierAccuracy(model: TrainableClassifier, data: ArrayDataset, batchSize = 250): Promise<number> {
   let hits = 0;
   const batches = heldOutBatches(data, batchSize, Math.ceil(data.shape[0] / batchSize));
   for (const b of batches) {
     const predicted = tf.tidy(() => tf.argMax(model.logits(tf.tensor4d(b.x, b.shape)), 1));
-    const p = predicted.dataSync();
-    predicted.dispose();
+    let p: ArrayLike<number>;
+    try {
+      p = await predicted.data();
+    } finally {
+      predicted.dispose();
+    }
     for (let i = 0; i < p.length; i++) if (p[i] === b.labels[i]) hits++;
   }
   return hits / data.shape[0];
 }
 
-/** Mean reconstruction MSE and the latents' standard deviation on a data set (scale factor = 1/std). */
-export function autoencoderStatistics(model: TrainableAutoencoder, data: ArrayDataset, batchSize = 250, maxExamples = 2000): { mse: number; latentStd: number; latentShape: number[] } {
+/**
+ * Mean reconstruction MSE and the latents' standard deviation on a data set (scale factor = 1/std);
+ * values are read asynchronously.
+ */
+export async function autoencoderStatistics(model: TrainableAutoencoder, data: ArrayDataset, batchSize = 250, maxExamples = 2000): Promise<{ mse: number; latentStd: number; latentShape: number[] }> {
   const batches = heldOutBatches(data, batchSize, Math.ceil(Math.min(maxExamples, data.shape[0]) / batchSize));
   let se = 0;
   let n = 0;
@@ -70,13 +77,19 @@ export function autoencoderStatistics(model: TrainableAutoencoder, data: ArrayDa
       const zz = model.encode(x);
       return [tf.sum(tf.squaredDifference(model.decode(zz), x)), zz];
     });
-    se += err.dataSync()[0];
+    let ev: ArrayLike<number>;
+    let zv: ArrayLike<number>;
+    try {
+      ev = await err.data();
+      zv = await z.data();
+    } finally {
+      tf.dispose([err, z]);
+    }
+    se += ev[0];
     n += b.x.length;
-    const zv = z.dataSync();
     latentShape = z.shape.slice(1);
-    for (const v of zv) { sum += v; sumSq += v * v; }
+    for (let i = 0; i < zv.length; i++) { sum += zv[i]; sumSq += zv[i] * zv[i]; }
     count += zv.length;
-    tf.dispose([err, z]);
   }
   const mean = sum / count;
   return { mse: se / n, latentStd: Math.sqrt(Math.max(sumSq / count - mean * mean, 0)), latentShape };
