@@ -10,9 +10,8 @@
 import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { libtorchProvider, libtorchUnavailableReason, registerLibtorchBackend } from '../../../src/backends/libtorch';
-import { groupNormComposite } from '../../../src/backends/wasm/fused';
+import { groupNorm, groupNormComposite } from '../../../src/backends/wasm/fused';
 import { checkCase, mulberry, type ConformanceCase } from './conformance';
-import { fusedGroupNormViaKernel } from './fused-groupnorm';
 
 const t4 = (x: tf.Tensor): tf.Tensor4D => x as tf.Tensor4D;
 const t2 = (x: tf.Tensor): tf.Tensor2D => x as tf.Tensor2D;
@@ -306,6 +305,7 @@ if (reason === undefined) {
 }
 
 if (reason === undefined) {
+  // groupNorm() runs the DistilleryGroupNorm kernel pair on any backend that registers it (libtorch does).
   describe('libtorch fused GroupNorm kernels (reference: composite GroupNorm on the TF.js CPU backend)', () => {
     before(() => {
       assert.ok(registerLibtorchBackend(2));
@@ -319,6 +319,20 @@ if (reason === undefined) {
       { shape: [3, 3, 3, 6], groups: 1, silu: true },
       { shape: [1, 6, 2, 12], groups: 12, silu: false },
     ];
+    it('groupNorm() runs the fused kernel pair on libtorch (one forward and one backward kernel)', async () => {
+      await tf.setBackend('libtorch');
+      const x = tf.randomNormal([2, 4, 4, 8]) as tf.Tensor4D;
+      const g = tf.ones([8]) as tf.Tensor1D;
+      const b = tf.zeros([8]) as tf.Tensor1D;
+      const info = await tf.profile(() => {
+        tf.dispose(tf.grads((xi: tf.Tensor) => tf.sum(groupNorm(xi as tf.Tensor4D, g, b, { groups: 4, silu: true })))([x]));
+      });
+      assert.ok(info.kernelNames.includes('DistilleryGroupNorm'), info.kernelNames.join(', '));
+      assert.ok(info.kernelNames.includes('DistilleryGroupNormGrad'), info.kernelNames.join(', '));
+      assert.ok(!info.kernelNames.includes('Rsqrt'), 'the composite path ran');
+      tf.dispose([x, g, b]);
+      await tf.setBackend('cpu');
+    });
     cases.forEach(({ shape, groups, silu }, i) => {
       it(`x [${shape}], ${groups} groups${silu ? ', SiLU' : ''}: output and gradients (tolerance 1e-4 abs + rel)`, async () => {
         const c = shape[3];
@@ -326,7 +340,7 @@ if (reason === undefined) {
           name: 'fused', inputs: [{ shape }, { shape: [c] }, { shape: [c] }], grad: true,
           f: (x, g, b) => (tf.getBackend() === 'cpu'
             ? groupNormComposite(x as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, { groups, epsilon: 1e-5, silu })
-            : fusedGroupNormViaKernel(x as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, groups, 1e-5, silu)),
+            : groupNorm(x as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, { groups, epsilon: 1e-5, silu })),
         };
         const before = tf.memory().numTensors;
         await checkCase('libtorch', fused, 500 + i);
