@@ -77,7 +77,7 @@ export const ddimSamplingNode = defineNodeType<DdimSamplingConfig>({
         const labels = classMajorLabels(c.classes, c.samplesPerClass);
         const progress = ctx.progress('sample', c.steps.length);
         for (const [i, n] of c.steps.entries()) {
-          const samples = sampleImages({
+          const samples = await sampleImages({
             model, schedule: ctx.resources.schedule as NoiseSchedule, steps: n, guidanceScale: c.guidanceScale, labels,
             latentShape: c.latentShape, batchSize: c.batchSize, seed: c.seed ?? ctx.seed,
             ...(c.baseSteps !== undefined ? { baseSteps: c.baseSteps } : {}), ...(ae ? { decoder: latentDecoder(ae) } : {}), signal: ctx.signal,

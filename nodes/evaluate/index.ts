@@ -137,7 +137,7 @@ interface EvaluateInputs {
 }
 
 /** Held-out real images: the data set's test part, decoded when it holds latents and a first stage is given. */
-function realImages(data: DatasetResource, autoencoder: FirstStage | undefined, batchSize: number): ArrayDataset {
+async function realImages(data: DatasetResource, autoencoder: FirstStage | undefined, batchSize: number): Promise<ArrayDataset> {
   // Without a first stage, samples are scored as they come out of the sampler, so the reference is the
   // held-out data as it is; latents are decoded exactly when the samples are.
   if (data.kind === 'images' || !autoencoder) return data.test;
@@ -148,8 +148,11 @@ function realImages(data: DatasetResource, autoencoder: FirstStage | undefined, 
     const count = Math.min(batchSize, n - start);
     const img = tf.tidy(() => tf.clipByValue(decodeLatents(autoencoder, tf.tensor4d(data.test.x.subarray(start * h * w * ch, (start + count) * h * w * ch), [count, h, w, ch])), -1, 1));
     shape = img.shape;
-    parts.push(img.dataSync() as Float32Array);
-    img.dispose();
+    try {
+      parts.push(await img.data() as Float32Array);
+    } finally {
+      img.dispose();
+    }
   }
   const x = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
   let at = 0;
@@ -174,8 +177,8 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
   const classes = c.classes ?? inp.data.numClasses;
   const labels = classMajorLabels(classes, c.samplesPerClass);
   const latentShape = sampleShape(inp.data, inp.autoencoder);
-  const real = realImages(inp.data, inp.autoencoder, c.batchSize);
-  const reference = realReference(inp.classifier, real, c.batchSize);
+  const real = await realImages(inp.data, inp.autoencoder, c.batchSize);
+  const reference = await realReference(inp.classifier, real, c.batchSize);
   inp.log(`real held-out images: ${real.shape[0]}, classifier accuracy ${(reference.accuracy * 100).toFixed(1)}%, half-split FID ${reference.halfSplitFid.toFixed(3)}`);
   const cells: EvaluationCell[] = [];
   const teacherSeries = c.teacherSeries ?? `teacher (DDIM, g=${c.guidanceScale})`;
@@ -192,11 +195,11 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
   fs.mkdirSync(gridDir, { recursive: true });
   for (const [k, job] of jobs.entries()) {
     const started = Date.now();
-    const samples = sampleImages({
+    const samples = await sampleImages({
       model: job.model, schedule: inp.schedule, steps: job.steps, baseSteps: c.baseSteps, guidanceScale: job.guidance, labels,
       latentShape, batchSize: c.batchSize, seed: inp.seed, ...(decoder ? { decoder } : {}), ...(inp.signal ? { signal: inp.signal } : {}),
     });
-    const score = scoreSamples(inp.classifier, samples, reference, c.batchSize);
+    const score = await scoreSamples(inp.classifier, samples, reference, c.batchSize);
     if (c.saveSamples) {
       const [b, h, w, ch] = samples.shape;
       fs.mkdirSync(path.join(inp.outDir, 'samples'), { recursive: true });

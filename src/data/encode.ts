@@ -33,11 +33,15 @@ export async function encodeDatasetToShards(model: FirstStage, data: ArrayDatase
       const end = Math.min(shardEnd, start + o.batchSize);
       const z = tf.tidy(() => encodeLatents(model, tf.tensor4d(data.x.subarray(start * per, end * per), [end - start, h, w, c])));
       latentShape = z.shape.slice(1);
-      const values = z.dataSync() as Float32Array;
-      for (const v of values) { sum += v; sumSq += v * v; }
-      count += values.length;
-      parts.push(Float32Array.from(values));
-      z.dispose();
+      try {
+        // Asynchronous read: works on WebGPU, which cannot read synchronously under Node.
+        const values = await z.data() as Float32Array;
+        for (const v of values) { sum += v; sumSq += v * v; }
+        count += values.length;
+        parts.push(Float32Array.from(values));
+      } finally {
+        z.dispose();
+      }
     }
     const x = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
     let at = 0;

@@ -57,9 +57,10 @@ export function classMajorLabels(classes: number, perClass: number): Int32Array 
 
 /**
  * Draws the samples batch by batch. Batch b uses seed (seed, b), so two models evaluated with the same
- * seed start from the same noise — their grids are comparable image by image.
+ * seed start from the same noise — their grids are comparable image by image. Each batch is read back
+ * asynchronously (works on WebGPU, which cannot read synchronously under Node).
  */
-export function sampleImages(o: SampleOptions): SampledImages {
+export async function sampleImages(o: SampleOptions): Promise<SampledImages> {
   const n = o.labels.length;
   if (!(o.batchSize >= 1)) throw new ConfigError('sampling', [{ path: 'batchSize', message: 'must be a positive integer', found: String(o.batchSize) }]);
   let images: Float32Array | undefined;
@@ -73,21 +74,28 @@ export function sampleImages(o: SampleOptions): SampledImages {
       ...(o.baseSteps !== undefined ? { subsequenceOf: o.baseSteps } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
     });
-    const decoded = tf.tidy(() => tf.clipByValue(o.decoder ? o.decoder.decode(latents) : latents, -1, 1) as tf.Tensor4D);
-    latents.dispose();
-    const values = decoded.dataSync() as Float32Array;
-    if (!images) {
-      shape = [n, decoded.shape[1], decoded.shape[2], decoded.shape[3]];
-      images = new Float32Array(n * decoded.shape[1] * decoded.shape[2] * decoded.shape[3]);
+    let decoded: tf.Tensor4D;
+    try {
+      decoded = tf.tidy(() => tf.clipByValue(o.decoder ? o.decoder.decode(latents) : latents, -1, 1) as tf.Tensor4D);
+    } finally {
+      latents.dispose();
     }
-    images.set(values, start * decoded.shape[1] * decoded.shape[2] * decoded.shape[3]);
-    decoded.dispose();
+    try {
+      const values = await decoded.data() as Float32Array;
+      if (!images) {
+        shape = [n, decoded.shape[1], decoded.shape[2], decoded.shape[3]];
+        images = new Float32Array(n * decoded.shape[1] * decoded.shape[2] * decoded.shape[3]);
+      }
+      images.set(values, start * decoded.shape[1] * decoded.shape[2] * decoded.shape[3]);
+    } finally {
+      decoded.dispose();
+    }
   }
   return { images: images!, shape: shape!, labels: o.labels };
 }
 
-/** Classifier features ([N, D] float32) and predicted classes of images, in batches. */
-export function scoreImages(scorer: ImageScorer, images: Float32Array, shape: readonly [number, number, number, number], batchSize: number): { features: Float32Array; dim: number; predicted: Int32Array } {
+/** Classifier features ([N, D] float32) and predicted classes of images, in batches (read asynchronously). */
+export async function scoreImages(scorer: ImageScorer, images: Float32Array, shape: readonly [number, number, number, number], batchSize: number): Promise<{ features: Float32Array; dim: number; predicted: Int32Array }> {
   const [n, h, w, c] = shape;
   const per = h * w * c;
   let features: Float32Array | undefined;
@@ -103,9 +111,12 @@ export function scoreImages(scorer: ImageScorer, images: Float32Array, shape: re
       dim = f.shape[1];
       features = new Float32Array(n * dim);
     }
-    features.set(f.dataSync() as Float32Array, start * dim);
-    predicted.set(p.dataSync() as Int32Array, start);
-    tf.dispose([f, p]);
+    try {
+      features.set(await f.data() as Float32Array, start * dim);
+      predicted.set(await p.data() as Int32Array, start);
+    } finally {
+      tf.dispose([f, p]);
+    }
   }
   return { features: features!, dim, predicted };
 }
@@ -125,8 +136,8 @@ export interface RealReference {
 }
 
 /** Feature statistics of held-out real images, and the real-vs-real floor. */
-export function realReference(scorer: ImageScorer, real: ArrayDataset, batchSize: number): RealReference {
-  const scored = scoreImages(scorer, real.x, real.shape, batchSize);
+export async function realReference(scorer: ImageScorer, real: ArrayDataset, batchSize: number): Promise<RealReference> {
+  const scored = await scoreImages(scorer, real.x, real.shape, batchSize);
   const n = real.shape[0];
   const half = Math.floor(n / 2);
   const a = featureStats(scored.features.subarray(0, half * scored.dim), half, scored.dim);
@@ -139,8 +150,8 @@ export function realReference(scorer: ImageScorer, real: ArrayDataset, batchSize
 }
 
 /** FID and accuracy of sampled images against a real reference. */
-export function scoreSamples(scorer: ImageScorer, samples: SampledImages, reference: RealReference, batchSize: number): { fid: number; accuracy: number } {
-  const scored = scoreImages(scorer, samples.images, samples.shape, batchSize);
+export async function scoreSamples(scorer: ImageScorer, samples: SampledImages, reference: RealReference, batchSize: number): Promise<{ fid: number; accuracy: number }> {
+  const scored = await scoreImages(scorer, samples.images, samples.shape, batchSize);
   const stats = featureStats(scored.features, samples.shape[0], scored.dim);
   return { fid: frechetDistance(stats, reference.stats), accuracy: accuracy(scored.predicted, samples.labels) };
 }
