@@ -17,13 +17,29 @@ export function gradEntries(grads: GradMap): Map<string, tf.Tensor> {
 }
 
 /**
+ * Inputs per AddN kernel: WebGPU guarantees 8 storage buffers per shader stage (one is the output), and
+ * TF.js's WebGPU AddN binds every input at once, so a UNet's ~130 gradients in one AddN are a validation
+ * error on adapters at that minimum (llvmpipe).
+ */
+const ADD_N_INPUTS = 7;
+
+/**
  * Σ over all gradients of Σ g² as a float32 scalar tensor (new, owned by the caller), for callers that
- * read it together with other values in one device read; an empty map gives 0.
+ * read it together with other values in one device read; an empty map gives 0. The per-tensor sums
+ * are added in order, at most ADD_N_INPUTS per AddN with the running total first — the same float32
+ * additions in the same order as one AddN over all of them.
  */
 export function squaredGlobalNorm(grads: GradMap): tf.Scalar {
   const list = [...gradEntries(grads).values()];
   if (list.length === 0) return tf.scalar(0);
-  return tf.tidy(() => tf.addN(list.map((g) => tf.sum(tf.square(tf.cast(g, 'float32'))))) as tf.Scalar);
+  return tf.tidy(() => {
+    const terms = list.map((g) => tf.sum(tf.square(tf.cast(g, 'float32'))) as tf.Scalar);
+    let total = tf.addN(terms.slice(0, ADD_N_INPUTS)) as tf.Scalar;
+    for (let i = ADD_N_INPUTS; i < terms.length; i += ADD_N_INPUTS - 1) {
+      total = tf.addN([total, ...terms.slice(i, i + ADD_N_INPUTS - 1)]) as tf.Scalar;
+    }
+    return total;
+  });
 }
 
 /**
