@@ -28,9 +28,9 @@ function toTensor(a: NdArray): tf.Tensor {
   return tf.tensor(Float32Array.from(a.data), a.shape, 'float32');
 }
 
-export function expectClose(actual: tf.Tensor, expected: NdArray, what: string, rtol = 1e-5, atol = 1e-6): void {
-  assert.deepEqual(actual.shape, expected.shape, `${what}: shape`);
-  const got = actual.dataSync();
+/** The closeness check of `expectClose` on values already read back. */
+export function assertCloseValues(got: ArrayLike<number>, shape: readonly number[], expected: NdArray, what: string, rtol = 1e-5, atol = 1e-6): void {
+  assert.deepEqual(shape, expected.shape, `${what}: shape`);
   let scale = 0;
   for (const v of expected.data) scale = Math.max(scale, Math.abs(v));
   const tol = atol + rtol * scale;
@@ -47,10 +47,23 @@ export function expectClose(actual: tf.Tensor, expected: NdArray, what: string, 
     `(got ${got[at]}, expected ${expected.data[at]}) exceeds ${tol.toExponential(3)} (rtol ${rtol}, max|ref| ${scale.toFixed(4)})`);
 }
 
+/** Checks a tensor against a reference, reading it synchronously (backends that can). */
+export function expectClose(actual: tf.Tensor, expected: NdArray, what: string, rtol = 1e-5, atol = 1e-6): void {
+  assertCloseValues(actual.dataSync(), actual.shape, expected, what, rtol, atol);
+}
+
+/**
+ * `expectClose` with an asynchronous read: works on every backend, WebGPU under Node included (which
+ * cannot read GPU data synchronously). The suite below uses it.
+ */
+export async function expectCloseAsync(actual: tf.Tensor, expected: NdArray, what: string, rtol = 1e-5, atol = 1e-6): Promise<void> {
+  assertCloseValues(await actual.data(), actual.shape, expected, what, rtol, atol);
+}
+
 /** Runs `f` and checks that it leaves no tensor behind. */
-function noLeak(f: () => void): void {
+async function noLeak(f: () => Promise<void>): Promise<void> {
   const before = tf.memory().numTensors;
-  f();
+  await f();
   assert.equal(tf.memory().numTensors, before, 'tensors leaked');
 }
 
@@ -92,29 +105,29 @@ function convSuite(): void {
     const w = ref.randomArray(c.w, 200 + idx);
     const dy = ref.randomArray([c.x[0], r.outH, r.outW, c.w[3]], 300 + idx);
 
-    it(`Conv2D: ${c.name}`, () => noLeak(() => {
+    it(`Conv2D: ${c.name}`, () => noLeak(async () => {
       const y = tf.tidy(() => tf.conv2d(toTensor(x) as tf.Tensor4D, toTensor(w) as tf.Tensor4D, c.strides, tfPad(c.pad), 'NHWC', dil));
-      expectClose(y, ref.conv2d(x, w, p, r.outH, r.outW), 'conv2d');
+      await expectCloseAsync(y, ref.conv2d(x, w, p, r.outH, r.outW), 'conv2d');
       y.dispose();
     }));
     if (dil[0] !== 1 || dil[1] !== 1) return;
 
-    it(`Conv2DBackpropInput: ${c.name}`, () => noLeak(() => {
+    it(`Conv2DBackpropInput: ${c.name}`, () => noLeak(async () => {
       const dx = tf.tidy(() => tf.engine().runKernel('Conv2DBackpropInput', { dy: toTensor(dy), filter: toTensor(w) },
         { strides: c.strides, pad: tfPad(c.pad), dataFormat: 'NHWC', inputShape: c.x } as unknown as tf.NamedAttrMap) as tf.Tensor);
-      expectClose(dx, ref.conv2dBackpropInput(dy, w, c.x, p), 'dx');
+      await expectCloseAsync(dx, ref.conv2dBackpropInput(dy, w, c.x, p), 'dx');
       dx.dispose();
     }));
 
-    it(`Conv2DBackpropFilter: ${c.name}`, () => noLeak(() => {
+    it(`Conv2DBackpropFilter: ${c.name}`, () => noLeak(async () => {
       const dw = tf.tidy(() => tf.engine().runKernel('Conv2DBackpropFilter', { x: toTensor(x), dy: toTensor(dy) },
         { strides: c.strides, pad: tfPad(c.pad), dataFormat: 'NHWC', filterShape: c.w } as unknown as tf.NamedAttrMap) as tf.Tensor);
-      expectClose(dw, ref.conv2dBackpropFilter(x, dy, c.w, p), 'dw');
+      await expectCloseAsync(dw, ref.conv2dBackpropFilter(x, dy, c.w, p), 'dw');
       dw.dispose();
     }));
   });
 
-  it('gradients of fused conv2d + bias (bias gradient = Σ over N, H, W)', () => noLeak(() => {
+  it('gradients of fused conv2d + bias (bias gradient = Σ over N, H, W)', () => noLeak(async () => {
     const x = ref.randomArray([2, 6, 6, 3], 11);
     const w = ref.randomArray([3, 3, 3, 4], 12);
     const g = ref.randomArray([2, 3, 3, 4], 13);
@@ -123,9 +136,9 @@ function convSuite(): void {
     const [dx, dw, db] = tf.tidy(() => tf.grads((xt: tf.Tensor, wt: tf.Tensor, bt: tf.Tensor) => tf.sum(tf.mul(
       tf.fused.conv2d({ x: xt as tf.Tensor4D, filter: wt as tf.Tensor4D, strides: 2, pad: 1, bias: bt }), toTensor(g))))(
       [toTensor(x), toTensor(w), toTensor(b)]));
-    expectClose(dx, ref.conv2dBackpropInput(g, w, x.shape, p), 'dx');
-    expectClose(dw, ref.conv2dBackpropFilter(x, g, w.shape, p), 'dw');
-    expectClose(db, ref.reduce(g, [0, 1, 2], false, false), 'dbias');
+    await expectCloseAsync(dx, ref.conv2dBackpropInput(g, w, x.shape, p), 'dx');
+    await expectCloseAsync(dw, ref.conv2dBackpropFilter(x, g, w.shape, p), 'dw');
+    await expectCloseAsync(db, ref.reduce(g, [0, 1, 2], false, false), 'dbias');
     tf.dispose([dx, dw, db]);
   }));
 }
@@ -149,11 +162,11 @@ const MATMUL_CASES: MatMulCase[] = [
 
 function matMulSuite(): void {
   MATMUL_CASES.forEach((c, i) => {
-    it(`BatchMatMul: ${c.note} ${JSON.stringify(c.a)}${c.ta ? 'ᵀ' : ''} × ${JSON.stringify(c.b)}${c.tb ? 'ᵀ' : ''}`, () => noLeak(() => {
+    it(`BatchMatMul: ${c.note} ${JSON.stringify(c.a)}${c.ta ? 'ᵀ' : ''} × ${JSON.stringify(c.b)}${c.tb ? 'ᵀ' : ''}`, () => noLeak(async () => {
       const a = ref.randomArray(c.a, 400 + i);
       const b = ref.randomArray(c.b, 500 + i);
       const y = tf.tidy(() => tf.matMul(toTensor(a), toTensor(b), c.ta, c.tb));
-      expectClose(y, ref.matMul(a, b, c.ta, c.tb), 'matMul');
+      await expectCloseAsync(y, ref.matMul(a, b, c.ta, c.tb), 'matMul');
       y.dispose();
     }));
   });
@@ -174,17 +187,17 @@ function reduceSuite(): void {
     { shape: [300, 7], axes: [0], mean: false, keepDims: false },
   ];
   cases.forEach((c, i) => {
-    it(`${c.mean ? 'Mean' : 'Sum'} over ${JSON.stringify(c.axes)} of ${JSON.stringify(c.shape)}${c.keepDims ? ', keepDims' : ''}`, () => noLeak(() => {
+    it(`${c.mean ? 'Mean' : 'Sum'} over ${JSON.stringify(c.axes)} of ${JSON.stringify(c.shape)}${c.keepDims ? ', keepDims' : ''}`, () => noLeak(async () => {
       const x = ref.randomArray(c.shape, 600 + i);
       const y = tf.tidy(() => (c.mean ? tf.mean : tf.sum)(toTensor(x), c.axes, c.keepDims));
-      expectClose(y, ref.reduce(x, c.axes, c.mean, c.keepDims), c.mean ? 'mean' : 'sum', 1e-5, 1e-5);
+      await expectCloseAsync(y, ref.reduce(x, c.axes, c.mean, c.keepDims), c.mean ? 'mean' : 'sum', 1e-5, 1e-5);
       y.dispose();
     }));
   });
-  it('Sum of int32 stays exact', () => noLeak(() => {
+  it('Sum of int32 stays exact', () => noLeak(async () => {
     const y = tf.tidy(() => tf.sum(tf.tensor([[1, 2, 3], [4, 5, 6]], [2, 3], 'int32'), 0));
     assert.equal(y.dtype, 'int32');
-    assert.deepEqual(Array.from(y.dataSync()), [5, 7, 9]);
+    assert.deepEqual(Array.from(await y.data()), [5, 7, 9]);
     y.dispose();
   }));
 }
@@ -199,44 +212,44 @@ function sliceSuite(): void {
     { shape: [2, 3, 4, 5, 6], begin: [1, 0, 1, 0, 2], size: [1, 3, 2, 5, 3] },
   ];
   cases.forEach((c, i) => {
-    it(`Slice ${JSON.stringify(c.begin)} size ${JSON.stringify(c.size)} of ${JSON.stringify(c.shape)}`, () => noLeak(() => {
+    it(`Slice ${JSON.stringify(c.begin)} size ${JSON.stringify(c.size)} of ${JSON.stringify(c.shape)}`, () => noLeak(async () => {
       const x = ref.randomArray(c.shape, 700 + i);
       const y = tf.tidy(() => tf.slice(toTensor(x), c.begin, c.size));
-      expectClose(y, ref.slice(x, c.begin, c.size), 'slice', 0, 0);
+      await expectCloseAsync(y, ref.slice(x, c.begin, c.size), 'slice', 0, 0);
       y.dispose();
     }));
   });
-  it('SplitV into sizes [1, 2, 3] along the last axis and 2 parts along the first', () => noLeak(() => {
+  it('SplitV into sizes [1, 2, 3] along the last axis and 2 parts along the first', () => noLeak(async () => {
     const x = ref.randomArray([4, 3, 6], 750);
     const parts = tf.tidy(() => tf.split(toTensor(x), [1, 2, 3], 2));
-    [[0, 1], [1, 2], [3, 3]].forEach(([b, s], k) => expectClose(parts[k], ref.slice(x, [0, 0, b], [4, 3, s]), `part ${k}`, 0, 0));
+    for (const [k, [b, s]] of [[0, 1], [1, 2], [3, 3]].entries()) await expectCloseAsync(parts[k], ref.slice(x, [0, 0, b], [4, 3, s]), `part ${k}`, 0, 0);
     const halves = tf.tidy(() => tf.split(toTensor(x), 2, 0));
-    halves.forEach((h, k) => expectClose(h, ref.slice(x, [2 * k, 0, 0], [2, 3, 6]), `half ${k}`, 0, 0));
+    for (const [k, h] of halves.entries()) await expectCloseAsync(h, ref.slice(x, [2 * k, 0, 0], [2, 3, 6]), `half ${k}`, 0, 0);
     tf.dispose([...parts, ...halves]);
   }));
 }
 
 function segmentSuite(): void {
-  it('UnsortedSegmentSum with repeated, unused and out-of-range ids', () => noLeak(() => {
+  it('UnsortedSegmentSum with repeated, unused and out-of-range ids', () => noLeak(async () => {
     const x = ref.randomArray([6, 3, 2], 800);
     const ids = [0, 2, 2, 5, -1, 1];
     const y = tf.tidy(() => tf.unsortedSegmentSum(toTensor(x), tf.tensor1d(ids, 'int32'), 4));
-    expectClose(y, ref.unsortedSegmentSum(x, ids, 4), 'segment sum');
+    await expectCloseAsync(y, ref.unsortedSegmentSum(x, ids, 4), 'segment sum');
     y.dispose();
   }));
-  it('gradient of gather (label embedding) accumulates repeated labels', () => noLeak(() => {
+  it('gradient of gather (label embedding) accumulates repeated labels', () => noLeak(async () => {
     const table = ref.randomArray([5, 4], 810);
     const g = ref.randomArray([6, 4], 811);
     const idx = [3, 0, 3, 4, 3, 1];
     const d = tf.tidy(() => tf.grad((e: tf.Tensor) => tf.sum(tf.mul(tf.gather(e, tf.tensor1d(idx, 'int32')), toTensor(g))))(toTensor(table)));
-    expectClose(d, ref.unsortedSegmentSum(g, idx, 5), 'dE');
+    await expectCloseAsync(d, ref.unsortedSegmentSum(g, idx, 5), 'dE');
     d.dispose();
   }));
 }
 
 function groupNormSuite(): void {
   for (const silu of [false, true]) {
-    it(`groupNorm${silu ? ' + SiLU' : ''}: forward and gradients (central differences of the float64 forward)`, () => noLeak(() => {
+    it(`groupNorm${silu ? ' + SiLU' : ''}: forward and gradients (central differences of the float64 forward)`, () => noLeak(async () => {
       const shape = [2, 3, 4, 6];
       const groups = 3;
       const eps = 1e-5;
@@ -246,7 +259,7 @@ function groupNormSuite(): void {
       const g = ref.randomArray(shape, 903);
       const y = tf.tidy(() => groupNorm(toTensor(x) as tf.Tensor4D, toTensor(gamma) as tf.Tensor1D, toTensor(beta) as tf.Tensor1D,
         { groups, epsilon: eps, silu }));
-      expectClose(y, ref.groupNorm(x, gamma.data, beta.data, groups, eps, silu), 'y', 1e-5, 1e-6);
+      await expectCloseAsync(y, ref.groupNorm(x, gamma.data, beta.data, groups, eps, silu), 'y', 1e-5, 1e-6);
       y.dispose();
       const [dx, dg, db] = tf.tidy(() => tf.grads((xt: tf.Tensor, gt: tf.Tensor, bt: tf.Tensor) => tf.sum(tf.mul(
         groupNorm(xt as tf.Tensor4D, gt as tf.Tensor1D, bt as tf.Tensor1D, { groups, epsilon: eps, silu }), toTensor(g))))(
@@ -272,63 +285,63 @@ function groupNormSuite(): void {
         return d;
       };
       const f = (): number => loss(x, gamma.data, beta.data);
-      expectClose(dx, { shape, data: numeric(x.data, f) }, 'dx', 1e-4, 1e-5);
-      expectClose(dg, { shape: [6], data: numeric(gamma.data, f) }, 'dgamma', 1e-4, 1e-5);
-      expectClose(db, { shape: [6], data: numeric(beta.data, f) }, 'dbeta', 1e-4, 1e-5);
+      await expectCloseAsync(dx, { shape, data: numeric(x.data, f) }, 'dx', 1e-4, 1e-5);
+      await expectCloseAsync(dg, { shape: [6], data: numeric(gamma.data, f) }, 'dgamma', 1e-4, 1e-5);
+      await expectCloseAsync(db, { shape: [6], data: numeric(beta.data, f) }, 'dbeta', 1e-4, 1e-5);
       tf.dispose([dx, dg, db]);
     }));
   }
 }
 
 function upsampleSuite(): void {
-  it('ResizeNearestNeighbor ×2 and its gradient, batch 3', () => noLeak(() => {
+  it('ResizeNearestNeighbor ×2 and its gradient, batch 3', () => noLeak(async () => {
     const x = ref.randomArray([3, 2, 3, 4], 1000);
     const g = ref.randomArray([3, 4, 6, 4], 1001);
     const y = tf.tidy(() => tf.image.resizeNearestNeighbor(toTensor(x) as tf.Tensor4D, [4, 6]));
-    expectClose(y, ref.upsampleNearest(x, 2), 'upsampled', 0, 0);
+    await expectCloseAsync(y, ref.upsampleNearest(x, 2), 'upsampled', 0, 0);
     const d = tf.tidy(() => tf.grad((xt: tf.Tensor) => tf.sum(tf.mul(tf.image.resizeNearestNeighbor(xt as tf.Tensor4D, [4, 6]), toTensor(g))))(toTensor(x)));
-    expectClose(d, ref.upsampleNearestGrad(g, 2), 'gradient');
+    await expectCloseAsync(d, ref.upsampleNearestGrad(g, 2), 'gradient');
     tf.dispose([y, d]);
   }));
-  it('nearest ×2 as a rank-6 broadcast (the UNet layer) and its gradient, batch 3', () => noLeak(() => {
+  it('nearest ×2 as a rank-6 broadcast (the UNet layer) and its gradient, batch 3', () => noLeak(async () => {
     const x = ref.randomArray([3, 2, 3, 4], 1010);
     const g = ref.randomArray([3, 4, 6, 4], 1011);
     const up = (t: tf.Tensor): tf.Tensor => tf.reshape(tf.mul(tf.reshape(t, [3, 2, 1, 3, 1, 4]), tf.ones([1, 1, 2, 1, 2, 1])), [3, 4, 6, 4]);
     const y = tf.tidy(() => up(toTensor(x)));
-    expectClose(y, ref.upsampleNearest(x, 2), 'upsampled', 0, 0);
+    await expectCloseAsync(y, ref.upsampleNearest(x, 2), 'upsampled', 0, 0);
     const d = tf.tidy(() => tf.grad((xt: tf.Tensor) => tf.sum(tf.mul(up(xt), toTensor(g))))(toTensor(x)));
-    expectClose(d, ref.upsampleNearestGrad(g, 2), 'gradient');
+    await expectCloseAsync(d, ref.upsampleNearestGrad(g, 2), 'gradient');
     tf.dispose([y, d]);
   }));
 }
 
 function squareSuite(): void {
   for (const shape of [[3, 3, 8, 8], [70, 70, 60]]) {
-    it(`Square of ${JSON.stringify(shape)} is x·x rounded to float32`, () => noLeak(() => {
+    it(`Square of ${JSON.stringify(shape)} is x·x rounded to float32`, () => noLeak(async () => {
       const x = ref.randomArray(shape, 1100 + shape.length, -3, 3);
       const y = tf.tidy(() => tf.square(toTensor(x)));
-      expectClose(y, { shape, data: x.data.map((v) => Math.fround(v * v)) }, 'square', 0, 0);
+      await expectCloseAsync(y, { shape, data: x.data.map((v) => Math.fround(v * v)) }, 'square', 0, 0);
       y.dispose();
     }));
   }
 }
 
 function identitySuite(): void {
-  it('clone and same-dtype cast keep values; disposing the source keeps the copy', () => noLeak(() => {
+  it('clone and same-dtype cast keep values; disposing the source keeps the copy', () => noLeak(async () => {
     const a = tf.tensor([1.5, -2, 3.25], [3]);
     const b = tf.clone(a);
     const c = tf.cast(a, 'float32');
     a.dispose();
-    assert.deepEqual(Array.from(b.dataSync()), [1.5, -2, 3.25]);
-    assert.deepEqual(Array.from(c.dataSync()), [1.5, -2, 3.25]);
+    assert.deepEqual(Array.from(await b.data()), [1.5, -2, 3.25]);
+    assert.deepEqual(Array.from(await c.data()), [1.5, -2, 3.25]);
     tf.dispose([b, c]);
   }));
-  it('cast float32 → int32 truncates toward zero, int32 → float32 is exact', () => noLeak(() => {
+  it('cast float32 → int32 truncates toward zero, int32 → float32 is exact', () => noLeak(async () => {
     const i = tf.tidy(() => tf.cast(tf.tensor([1.7, -1.7, 2.5]), 'int32'));
     assert.equal(i.dtype, 'int32');
-    assert.deepEqual(Array.from(i.dataSync()), [1, -1, 2]);
+    assert.deepEqual(Array.from(await i.data()), [1, -1, 2]);
     const f = tf.tidy(() => tf.cast(tf.tensor([16777216, -3], [2], 'int32'), 'float32'));
-    assert.deepEqual(Array.from(f.dataSync()), [16777216, -3]);
+    assert.deepEqual(Array.from(await f.data()), [16777216, -3]);
     tf.dispose([i, f]);
   }));
 }
