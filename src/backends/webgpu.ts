@@ -345,6 +345,7 @@ export class WebGpuProvider implements BackendProvider {
         errorText(err).split('\n')[0], { cause: err });
     }
     patchHighRankPad();
+    patchSegmentSumRange();
     // TF.js's WebGPU code reads navigator.gpu and the GPU* constants (GPUBufferUsage, …) as globals.
     const g = globalThis as Record<string, unknown>;
     for (const [k, v] of Object.entries(this.dawn!.globals)) if (!(k in g)) g[k] = v;
@@ -450,6 +451,50 @@ function patchHighRankPad(): void {
     },
   });
   padPatched = true;
+}
+
+let segmentSumPatched = false;
+
+/**
+ * TF.js 4.22's WebGPU UnsortedSegmentSum adds a row whose id is ≥ numSegments to segment
+ * `id % numSegments`; every other backend (and TF) drops it, as it drops negative ids. Ids at or above
+ * numSegments are mapped to −1 first, so the kernel drops them too (the shared kernel conformance suite
+ * checks this case).
+ */
+function patchSegmentSumRange(): void {
+  if (segmentSumPatched) return;
+  const kernel = (name: string): tf.KernelFunc => {
+    const k = tf.getKernel(name, WEBGPU_TF_BACKEND);
+    if (!k) throw new BackendError(`webgpu: @tensorflow/tfjs-backend-webgpu registered no ${name} kernel`);
+    return k.kernelFunc;
+  };
+  const segmentSum = kernel('UnsortedSegmentSum');
+  const fill = kernel('Fill');
+  const less = kernel('Less');
+  const select = kernel('Select');
+  tf.unregisterKernel('UnsortedSegmentSum', WEBGPU_TF_BACKEND);
+  tf.registerKernel({
+    kernelName: 'UnsortedSegmentSum',
+    backendName: WEBGPU_TF_BACKEND,
+    kernelFunc: (args) => {
+      const backend = args.backend as tf.KernelBackend;
+      const { x, segmentIds } = args.inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
+      const { numSegments } = args.attrs as { numSegments: number };
+      const run = (fn: tf.KernelFunc, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap = {}): tf.TensorInfo =>
+        fn({ inputs, backend, attrs }) as tf.TensorInfo;
+      const shape = segmentIds.shape;
+      const limit = run(fill, {}, { shape, value: numSegments, dtype: segmentIds.dtype });
+      const dropped = run(fill, {}, { shape, value: -1, dtype: segmentIds.dtype });
+      const inRange = run(less, { a: segmentIds, b: limit });
+      const ids = run(select, { condition: inRange, t: segmentIds, e: dropped });
+      try {
+        return segmentSum({ inputs: { x, segmentIds: ids }, backend, attrs: args.attrs });
+      } finally {
+        for (const t of [limit, dropped, inRange, ids]) backend.disposeData(t.dataId);
+      }
+    },
+  });
+  segmentSumPatched = true;
 }
 
 /** Distillery's WebGPU provider (Dawn's dawn.node from the `webgpu` package + TF.js's WebGPU backend). */
