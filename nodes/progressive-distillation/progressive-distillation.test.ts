@@ -52,4 +52,26 @@ describe('nodes/progressive-distillation', () => {
     assert.equal(tf.memory().numTensors, before);
     fs.rmSync(dir, { recursive: true, force: true });
   });
+
+  it('distils a w-conditioned teacher (stage-one paper variant) with w ~ U[wMin, wMax] given to teacher and student', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pdw-'));
+    const before = tf.memory().numTensors;
+    const base = perturbWeights(tinyUNet('v_prediction'));
+    const teacher = base.cloneWith({ guidance_embed: true });
+    base.dispose();
+    const data = tinyDataResource();
+    const config = validateNodeConfig(progressiveDistillationNode, {
+      baseSteps: 2, rounds: [{ steps: 1, iterations: 2 }], accumulation: 1, lr: 1e-3, wMin: 0, wMax: 2, replay: { blockBatches: 0, times: 1 }, evalBatches: 0,
+    }).config as unknown as ProgressiveDistillationConfig;
+    const ctx = nodeContext(config, { outDir: dir, runDir: dir, resources: { model: teacher, schedule: tinySchedule('v_prediction') }, streams: { batches: batchStream(data.train, { batchSize: 4, seed: 1 }) } });
+    const instance = await progressiveDistillationNode.create(ctx);
+    await instance.run!();
+    const [student] = await (instance.resources!.students as Promise<StudentsResource>);
+    assert.equal(student.model.takesGuidanceWeight, true);
+    await instance.dispose!();
+    teacher.dispose();
+    await new Promise((r) => setTimeout(r, 10));
+    assert.equal(tf.memory().numTensors, before);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 });
