@@ -877,9 +877,11 @@ Napi::Value AvgPoolGrad(const Napi::CallbackInfo& info) {
   return ret(info.Env(), dx);
 }
 
-// groupNorm(x NHWC, gamma, beta, groups, eps, silu) -> [y, mean [N, G], rstd [N, G], x - mean, sigmoid(z)?]
-// (the contract of Distillery's fused GroupNorm kernel, see src/backends/wasm/fused.ts): z = GroupNorm(x),
-// y = z or, with silu, z * sigmoid(z).
+// groupNorm(x NHWC, gamma, beta, groups, eps, silu, forBackward) -> [y, mean [N, G], rstd [N, G], x - mean,
+// sigmoid(z)?] (the contract of Distillery's fused GroupNorm kernel, see src/backends/wasm/fused.ts):
+// z = GroupNorm(x), y = z or, with silu, z * sigmoid(z). x - mean and sigmoid(z) exist only for the
+// backward; when no gradient is being recorded (forBackward false) they are not computed and the two
+// outputs alias x and y, which saves two of four full passes in sampling.
 Napi::Value GroupNorm(const Napi::CallbackInfo& info) {
   at::Tensor x = get(info[0]).contiguous();
   const at::Tensor& gamma = get(info[1]);
@@ -887,10 +889,16 @@ Napi::Value GroupNorm(const Napi::CallbackInfo& info) {
   int64_t groups = num(info[3]);
   double eps = dbl(info[4]);
   bool silu = flag(info[5]);
+  bool forBackward = flag(info[6]);
   int64_t n = x.size(0), h = x.size(1), w = x.size(2), c = x.size(3);
   auto r = at::native_group_norm(toNCHW(x, true), gamma, beta, n, c, h * w, groups, eps);
   at::Tensor z = fromNCHW(std::get<0>(r), true).contiguous();
   at::Tensor mean = std::get<1>(r), rstd = std::get<2>(r);  // [n, G]
+  if (!forBackward) {
+    if (!silu) return retMany(info.Env(), {z, mean, rstd, x});
+    at::silu_(z);
+    return retMany(info.Env(), {z, mean, rstd, x, z});
+  }
   // Broadcasting a per-channel [n, 1, c] row is ATen's fast path (a [n, 1, G, 1] one is several times slower).
   at::Tensor meanC = mean.repeat_interleave(c / groups, 1).view({n, 1, c});
   at::Tensor xc = (x.view({n, h * w, c}) - meanC).view({n, h, w, c});

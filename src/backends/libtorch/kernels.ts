@@ -3,7 +3,7 @@
  * rules) onto the addon's primitives; the arithmetic runs in ATen. Host-side work is limited to small
  * index tables (resize, mirror pad) and shape bookkeeping.
  */
-import { backend_util, slice_util, upcastType, util } from '@tensorflow/tfjs-core';
+import { backend_util, engine, slice_util, upcastType, util } from '@tensorflow/tfjs-core';
 import type { DataType, KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { BackendError } from '../../errors';
 import { LIBTORCH_BACKEND_NAME, type LibtorchBackend } from './backend';
@@ -454,7 +454,10 @@ const KERNELS: Record<string, Kernel> = {
     if (x.shape.length !== 4 || x.shape[3] % groups !== 0) {
       throw new BackendError(`libtorch kernel ${GROUP_NORM_KERNEL}: x [${x.shape}] is not NHWC with channels divisible by ${groups} groups`);
     }
-    return b.outputs(b.native.groupNorm(b.handle(x), b.handle(gamma), b.handle(beta), groups, epsilon, silu), 'float32');
+    // x − μ and sigmoid(z) feed only the backward kernel; outside gradient recording (sampling,
+    // evaluation) they are skipped and those outputs alias x and y.
+    const forBackward = engine().state.gradientDepth > 0;
+    return b.outputs(b.native.groupNorm(b.handle(x), b.handle(gamma), b.handle(beta), groups, epsilon, silu, forBackward), 'float32');
   },
   [GROUP_NORM_GRAD_KERNEL]: (inputs, b, { groups }) => {
     const { dy, xc, gamma, rstd } = inputs;

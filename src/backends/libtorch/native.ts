@@ -69,7 +69,7 @@ export interface LibtorchAddon {
   maxPoolGrad(dy: H, x: H, kernel: number[], stride: number[], pad: number[]): H;
   avgPoolGrad(dy: H, x: H, kernel: number[], stride: number[], pad: number[]): H;
   interpolate(x: H, axis: number, matrix: Float32Array): H;
-  groupNorm(x: H, gamma: H, beta: H, groups: number, epsilon: number, silu: boolean): H[];
+  groupNorm(x: H, gamma: H, beta: H, groups: number, epsilon: number, silu: boolean, forBackward: boolean): H[];
   groupNormGrad(dy: H, xc: H, gamma: H, rstd: H, y: H, sig: H, groups: number): H[];
 }
 
