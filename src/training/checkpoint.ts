@@ -352,6 +352,8 @@ export class CheckpointManager {
   readonly keepLast: number;
   readonly best?: { metric: string; mode: 'min' | 'max' };
   readonly prefix: string;
+  /** Saves run one after another: see `save`. */
+  private pending: Promise<unknown> = Promise.resolve();
 
   constructor(options: CheckpointManagerOptions) {
     const c = new OptionChecker('checkpoint options', options, ['dir', 'keepLast', 'best', 'prefix']);
@@ -383,8 +385,18 @@ export class CheckpointManager {
    * keep-best is configured and `contents.metrics` holds the metric — copies the file to
    * `best.safetensors` (atomically) if it beats the best so far. Metrics given without the configured
    * metric are an error (a misspelt name would otherwise never select a best).
+   *
+   * Saves are serialised: a cancelled run's `saveState` may checkpoint the same step while the training
+   * loop's own save is still in flight, and interleaving them could copy the second (metric-less) file
+   * into `best.safetensors`.
    */
-  async save(contents: CheckpointContents): Promise<SaveResult> {
+  save(contents: CheckpointContents): Promise<SaveResult> {
+    const run = this.pending.then(() => this.saveNow(contents));
+    this.pending = run.catch(() => undefined);
+    return run;
+  }
+
+  private async saveNow(contents: CheckpointContents): Promise<SaveResult> {
     await fs.promises.mkdir(this.dir, { recursive: true });
     let candidate: number | undefined;
     if (this.best && contents.metrics && Object.keys(contents.metrics).length) {

@@ -202,6 +202,22 @@ describe('training/checkpoint', () => {
     assert.equal(tf.memory().numTensors, before);
   });
 
+  it('overlapping saves of the same step (training loop and saveState on cancel) keep the metric in best.safetensors', async () => {
+    // The race this guards: the loop's save (with evalLoss) is in flight when the runtime's saveState
+    // checkpoints the same step without metrics; interleaved, the metric-less file was copied to best.
+    const a = makeRun();
+    const mgr = new CheckpointManager({ dir, keepLast: 2, best: { metric: 'evalLoss', mode: 'min' } });
+    const [withMetric, without] = await Promise.all([
+      mgr.save({ step: 2, model: a.vars, metrics: { evalLoss: 0.25 } }),
+      mgr.save({ step: 2, model: a.vars }),
+    ]);
+    assert.equal(withMetric.isBest, true);
+    assert.equal(without.isBest, false);
+    assert.equal(await mgr.bestValue(), 0.25);
+    a.dispose();
+    assert.equal(tf.memory().numTensors, before);
+  });
+
   it('a failed save leaves existing checkpoints untouched and writes nothing', async () => {
     const a = makeRun();
     const mgr = new CheckpointManager({ dir, keepLast: 1 });
