@@ -71,6 +71,19 @@ describe('backends/wasm kernels', function () {
     });
   }
 
+  it('ClipByValue keeps int32 values (the package kernel clamps their bits as floats: -1 became -1082130432)', async function () {
+    const before = tf.memory().numTensors;
+    const x = tf.tensor1d([-5, -1, 0, 7, 999, 1000, 2 ** 30], 'int32');
+    const c = tf.clipByValue(x, -1, 999);
+    assert.equal(c.dtype, 'int32');
+    assert.deepEqual(Array.from(await c.data()), [-1, -1, 0, 7, 999, 999, 999]);
+    const y = tf.tensor1d([-2.5, 0.25, 3.5]);
+    const f = tf.clipByValue(y, -1, 1);
+    assert.deepEqual(Array.from(await f.data()), [-1, 0.25, 1]);
+    tf.dispose([x, c, y, f]);
+    assert.equal(tf.memory().numTensors, before);
+  });
+
   it('UNet training-step gradients match the CPU backend (every weight, rtol 1e-4)', async function () {
     const config = {
       image_size: 8, in_channels: 1, out_channels: 1, model_channels: 8, num_res_blocks: 1,

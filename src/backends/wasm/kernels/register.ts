@@ -18,6 +18,7 @@ import { unsortedSegmentSumConfig } from './segment';
 import { groupNormConfig, groupNormGradConfig } from './groupnorm';
 import { castConfig, identityConfig } from './identity';
 import { squareConfig } from './square';
+import { clipByValueConfig } from './clip';
 
 /**
  * Which kernels run: `distillery` (default) registers everything here; `package` keeps the package's
@@ -26,8 +27,8 @@ import { squareConfig } from './square';
  */
 export type WasmKernelSet = 'distillery' | 'package';
 
-/** Names the package lacks; registered in both sets. */
-const ADDED: readonly string[] = [tf.Conv2DBackpropFilter, tf.UnsortedSegmentSum];
+/** Names the package lacks or computes wrongly (ClipByValue on int32); registered in both sets. */
+const ADDED: readonly string[] = [tf.Conv2DBackpropFilter, tf.UnsortedSegmentSum, tf.ClipByValue];
 
 let registered: WasmKernelSet | undefined;
 
@@ -39,7 +40,7 @@ const PACKAGE_REPLACED: readonly string[] = [
 /** Kernel names Distillery registers for `wasm` (added or replacing the package's). */
 export const DISTILLERY_WASM_KERNELS: readonly string[] = [
   tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter, tf.BatchMatMul, tf.Sum, tf.Mean, tf.Slice, tf.SplitV,
-  tf.UnsortedSegmentSum, tf.Identity, tf.Cast, tf.Square, groupNormConfig.kernelName, groupNormGradConfig.kernelName,
+  tf.UnsortedSegmentSum, tf.ClipByValue, tf.Identity, tf.Cast, tf.Square, groupNormConfig.kernelName, groupNormGradConfig.kernelName,
 ];
 
 function replace(config: tf.KernelConfig): void {
@@ -56,6 +57,7 @@ export function registerWasmKernels(set: WasmKernelSet = 'distillery'): readonly
   for (const name of PACKAGE_REPLACED) {
     captureOriginal(name);
   }
+  const clip = clipByValueConfig();
   const matmul = captureOriginal(tf.BatchMatMul);
   const configs: tf.KernelConfig[] = set === 'distillery' ? [
     conv2dBackpropInputConfig,
@@ -66,6 +68,7 @@ export function registerWasmKernels(set: WasmKernelSet = 'distillery'): readonly
     sliceConfig,
     splitVConfig,
     unsortedSegmentSumConfig,
+    clip,
     identityConfig,
     castConfig(),
     squareConfig(),
@@ -74,6 +77,7 @@ export function registerWasmKernels(set: WasmKernelSet = 'distillery'): readonly
   ] : [
     conv2dBackpropFilterConfig,
     unsortedSegmentSumConfig,
+    clip,
     ...PACKAGE_REPLACED.map(originalKernel),
   ];
   if (set === 'package') {
