@@ -4,14 +4,10 @@
  * penalty on the latents. Reports the held-out reconstruction error and the latents' standard
  * deviation (its inverse is the latent scale factor).
  */
-import * as path from 'node:path';
-import type { Observable } from 'rxjs';
 import { defineNodeType, type JsonSchema } from '../../src/registry/types';
-import type { Batch } from '../../src/data/batch';
-import type { DatasetResource } from '../../src/data/resource';
-import { runDenoisingStage, type StageHandle } from '../../src/stages/denoising';
 import { autoencoderLoss, autoencoderStatistics, type TrainableAutoencoder } from '../../src/stages/supervised';
-import { deferred, reuseFinishedModel, MODEL_PORT_TYPE, optimizationOf, saveModelFile, stageProgress, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stages/node-support';
+import { MODEL_PORT_TYPE, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stages/node-support';
+import { trainingStageInstance } from '../../src/stages/stage-node';
 import schema from './schema.json';
 
 export interface AutoencoderTrainingConfig extends StageNodeCommonConfig {
@@ -49,56 +45,21 @@ export const autoencoderTrainingNode = defineNodeType<AutoencoderTrainingConfig>
   },
   create(ctx) {
     const c = ctx.config;
-    const result = deferred<TrainableAutoencoder>();
-    const handle: StageHandle = {};
-    let trained: TrainableAutoencoder | undefined;
-    return {
-      resources: { model: result.promise },
-      async run() {
-        const student = (ctx.resources.model as TrainableAutoencoder).clone();
-        const finished = await reuseFinishedModel(ctx, () => student.clone(), path.join(ctx.outDir, 'model.safetensors'));
-        if (finished) {
-          student.dispose();
-          trained = finished;
-          result.resolve(finished);
-          return;
-        }
-        const progress = stageProgress(ctx, 'autoencoder', c.iterations, c.logEvery);
-        const data = ctx.resources.data as DatasetResource | undefined;
-        try {
-          trained = await runDenoisingStage<TrainableAutoencoder>({
-            name: 'autoencoder', student, batches: ctx.streams.batches as Observable<Batch>, optimization: optimizationOf(c),
-            lossFor: autoencoderLoss(student, c.latentPenalty), seed: ctx.seed, checkpointDir: path.join(ctx.outDir, 'checkpoints'), resume: ctx.resume,
-            heldOut: data?.test, evalBatches: c.evalBatches, evalBatchSize: c.evalBatchSize, signal: ctx.signal, progress: progress.report,
-          }, handle);
-          const metadata: Record<string, string> = { stage: 'autoencoder-training', iterations: String(c.iterations), seed: String(ctx.seed) };
-          if (data) {
-            const stats = await autoencoderStatistics(trained, data.test);
-            ctx.log.info(`held-out reconstruction MSE ${stats.mse.toExponential(3)}, latents [${stats.latentShape.join('×')}] std ${stats.latentStd.toFixed(4)}`);
-            Object.assign(metadata, { heldOutMse: String(stats.mse), latentStd: String(stats.latentStd) });
-            const scaled = trained as TrainableAutoencoder & { scaleFactor?: number };
-            if (c.setScaleFactor && typeof scaled.scaleFactor === 'number' && stats.latentStd > 0) {
-              scaled.scaleFactor = scaled.scaleFactor / stats.latentStd;
-              ctx.log.info(`latent scale factor set to ${scaled.scaleFactor.toFixed(6)} (unit-variance latents)`);
-              metadata.scaleFactor = String(scaled.scaleFactor);
-            }
-          }
-          await saveModelFile(trained, path.join(ctx.outDir, 'model.safetensors'), metadata);
-          result.resolve(trained);
-        } catch (err) {
-          result.reject(err);
-          throw err;
-        } finally {
-          progress.done();
-          student.dispose();
+    return trainingStageInstance<TrainableAutoencoder>(ctx, {
+      nodeType: 'autoencoder-training', stage: 'autoencoder', progressLabel: 'autoencoder',
+      makeStudent: (model) => model.clone(),
+      lossFor: (student) => autoencoderLoss(student, c.latentPenalty),
+      async afterTraining(trained, data, metadata) {
+        const stats = await autoencoderStatistics(trained, data.test);
+        ctx.log.info(`held-out reconstruction MSE ${stats.mse.toExponential(3)}, latents [${stats.latentShape.join('×')}] std ${stats.latentStd.toFixed(4)}`);
+        Object.assign(metadata, { heldOutMse: String(stats.mse), latentStd: String(stats.latentStd) });
+        const scaled = trained as TrainableAutoencoder & { scaleFactor?: number };
+        if (c.setScaleFactor && typeof scaled.scaleFactor === 'number' && stats.latentStd > 0) {
+          scaled.scaleFactor = scaled.scaleFactor / stats.latentStd;
+          ctx.log.info(`latent scale factor set to ${scaled.scaleFactor.toFixed(6)} (unit-variance latents)`);
+          metadata.scaleFactor = String(scaled.scaleFactor);
         }
       },
-      async saveState() {
-        await handle.trainer?.checkpoint();
-      },
-      dispose() {
-        trained?.dispose();
-      },
-    };
+    });
   },
 });

@@ -5,7 +5,7 @@
  */
 import { defineNodeType, type JsonSchema } from '../../src/registry/types';
 import { lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, stageSchemaProperties } from '../../src/stages/node-support';
-import { denoisingStageInstance, type DenoisingStageNodeConfig } from '../../src/stages/denoising-node';
+import { denoisingStageInstance, type DenoisingStageNodeConfig } from '../../src/stages/stage-node';
 import schema from './schema.json';
 
 export type TeacherTrainingConfig = DenoisingStageNodeConfig;

@@ -1,0 +1,98 @@
+/**
+ * The node instance shared by the training stages that train one model on its own loss
+ * (`teacher-training`, `v-finetune`, `autoencoder-training`, `classifier-training`): copy the input
+ * model, train it (resumable, checkpointed), write model.safetensors, resolve the `model` output.
+ * They differ only in how the student is made, its loss, names, and what is measured at the end.
+ */
+import * as path from 'node:path';
+import type { Observable } from 'rxjs';
+import type * as tf from '@tensorflow/tfjs-core';
+import type { NodeContext, NodeInstance } from '../registry/types';
+import type { Batch } from '../data/batch';
+import type { DatasetResource } from '../data/resource';
+import type { NoiseSchedule } from '../diffusion/schedule';
+import { denoisingStageLoss, runDenoisingStage, type MicroBatchLoss, type StageHandle, type StageModel } from './denoising';
+import type { LossWeighting } from './common';
+import { deferred, optimizationOf, reuseFinishedModel, saveModelFile, stageProgress, type StageNodeCommonConfig } from './node-support';
+import type { TrainableDenoiser } from './types';
+
+type SavableModel<T> = StageModel<T> & { getWeights(): Record<string, tf.Tensor>; config: unknown };
+
+export interface TrainingStageNodeOptions<T extends SavableModel<T>> {
+  /** Node type, recorded in model.safetensors' metadata. */
+  nodeType: string;
+  /** Stage name for logs, random streams and checkpoints. */
+  stage: string;
+  /** Progress-bar label. */
+  progressLabel: string;
+  /** The student, made from the input model (a copy; the input is never changed). */
+  makeStudent(model: T): T;
+  lossFor(student: T): MicroBatchLoss;
+  /** Measures the trained model on held-out data; adds what it measured to the file's metadata. */
+  afterTraining?(trained: T, data: DatasetResource, metadata: Record<string, string>): Promise<void>;
+}
+
+export function trainingStageInstance<T extends SavableModel<T>>(
+  ctx: NodeContext<StageNodeCommonConfig>, options: TrainingStageNodeOptions<T>,
+): NodeInstance {
+  const c = ctx.config;
+  const result = deferred<T>();
+  const handle: StageHandle = {};
+  const modelFile = path.join(ctx.outDir, 'model.safetensors');
+  let trained: T | undefined;
+  return {
+    resources: { model: result.promise },
+    async run() {
+      const student = options.makeStudent(ctx.resources.model as T);
+      const finished = await reuseFinishedModel(ctx, () => student.clone(), modelFile);
+      if (finished) {
+        student.dispose();
+        trained = finished;
+        result.resolve(finished);
+        return;
+      }
+      const data = ctx.resources.data as DatasetResource | undefined;
+      const progress = stageProgress(ctx, options.progressLabel, c.iterations, c.logEvery);
+      try {
+        trained = await runDenoisingStage<T>({
+          name: options.stage, student, batches: ctx.streams.batches as Observable<Batch>, optimization: optimizationOf(c),
+          lossFor: options.lossFor(student), seed: ctx.seed, checkpointDir: path.join(ctx.outDir, 'checkpoints'), resume: ctx.resume,
+          heldOut: data?.test, evalBatches: c.evalBatches, evalBatchSize: c.evalBatchSize, signal: ctx.signal, progress: progress.report,
+        }, handle);
+        const metadata: Record<string, string> = { stage: options.nodeType, iterations: String(c.iterations), seed: String(ctx.seed) };
+        if (data && options.afterTraining) await options.afterTraining(trained, data, metadata);
+        await saveModelFile(trained, modelFile, metadata);
+        result.resolve(trained);
+      } catch (err) {
+        result.reject(err);
+        throw err;
+      } finally {
+        progress.done();
+        student.dispose();
+      }
+    },
+    async saveState() {
+      await handle.trainer?.checkpoint();
+    },
+    dispose() {
+      trained?.dispose();
+    },
+  };
+}
+
+export interface DenoisingStageNodeConfig extends StageNodeCommonConfig {
+  lossWeighting: LossWeighting;
+  minSnrGamma: number;
+}
+
+/** `teacher-training` / `v-finetune`: a denoiser trained on its own target under the schedule input. */
+export function denoisingStageInstance(
+  ctx: NodeContext<DenoisingStageNodeConfig>,
+  options: Omit<TrainingStageNodeOptions<TrainableDenoiser>, 'lossFor' | 'afterTraining'>,
+): NodeInstance {
+  const c = ctx.config;
+  return trainingStageInstance<TrainableDenoiser>(ctx, {
+    ...options,
+    lossFor: (student) => denoisingStageLoss(student, ctx.resources.schedule as NoiseSchedule, { weighting: c.lossWeighting, minSnrGamma: c.minSnrGamma }),
+  });
+}
