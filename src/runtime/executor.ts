@@ -9,6 +9,7 @@
  * cancellation each node's `saveState` runs first, then `dispose` runs exactly once per created node, in
  * reverse creation order.
  */
+import { setMaxListeners } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Container } from 'inversify';
@@ -203,6 +204,9 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
   reporter.line(`run folder: ${displayPath(runDir)}${resume ? ' (resumed)' : ''}`);
 
   const controller = new AbortController();
+  // Every node (and its streams) listens to the run's signal: a graph of more than ten nodes is normal,
+  // not a leak, so Node's default warning at eleven listeners would only mislead.
+  setMaxListeners(0, controller.signal);
   let primaryError: DistilleryError | undefined;
   let cancelled = false;
   const onExternalAbort = (): void => {

@@ -279,4 +279,23 @@ describe('runtime/executor', () => {
     assert.equal(nodeSeed(7, 'b'), 1054252082);
     assert.notEqual(nodeSeed(8, 'a'), nodeSeed(7, 'a'));
   });
+
+  it('runs a graph of more than ten nodes without a MaxListenersExceededWarning (each node listens to the run signal)', async () => {
+    const probe = newProbe();
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w.name);
+    };
+    process.on('warning', onWarning);
+    try {
+      const nodes: Record<string, NodeSpec> = {};
+      for (let i = 0; i < 14; i++) nodes[`w${i}`] = { type: 'test-worker', config: { workMs: 1 } };
+      const { result } = await run(probe, nodes);
+      assert.equal(result.status, 'completed', result.error?.message);
+      await new Promise((r) => setImmediate(r)); // process warnings are emitted on the next tick
+    } finally {
+      process.off('warning', onWarning);
+    }
+    assert.deepEqual(warnings.filter((n) => n === 'MaxListenersExceededWarning'), []);
+  });
 });
