@@ -9,11 +9,33 @@
  *
  * The optimizer works over a named variable map (state-dict names), so its state can be saved as
  * named tensors (`m.<name>`, `v.<name>`) and restored into a freshly built model.
+ *
+ * On a backend that registers the `DistilleryAdamW` kernel (libtorch, wasm) each variable's update is
+ * that one kernel; elsewhere it is composed of about fifteen TF.js ops. Both compute the same float32
+ * operations in the same order, so they give the same bits (test/training/adamw.test.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { TrainingError } from '../errors';
 import { type GradMap, gradEntries } from './grads';
 import { OptionChecker } from './options';
+
+/**
+ * The fused update kernel. Inputs `param`, `grad`, `m`, `v` (float32, equal sizes); attributes `beta1`,
+ * `beta2`, `eps`, `stepSize` = lr / (1 − β1^t), `sqrtBias2` = √(1 − β2^t), `decay` = 1 − lr·weightDecay;
+ * outputs [p', m', v'] as new tensors, computed in float32 in exactly this order:
+ *   m' = m·β1 + g·(1 − β1); v' = v·β2 + (g·g)·(1 − β2); p' = p·decay − (m' / (√v' / sqrtBias2 + eps))·stepSize
+ * (p·decay only when decay ≠ 1), each scalar rounded to float32 first.
+ */
+export const ADAMW_KERNEL = 'DistilleryAdamW';
+
+export interface AdamWKernelAttrs {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  stepSize: number;
+  sqrtBias2: number;
+  decay: number;
+}
 
 export interface AdamWOptions {
   /** Learning rate (> 0 … used unless `step` is given another one, e.g. from an LR schedule). */
@@ -126,10 +148,23 @@ export class AdamW {
     const stepSize = lr / biasCorrection1;
     const sqrtBias2 = Math.sqrt(biasCorrection2);
     const decay = 1 - lr * this.weightDecay;
+    const fused = tf.getKernel(ADAMW_KERNEL, tf.getBackend()) !== undefined;
+    const attrs: AdamWKernelAttrs = { beta1, beta2, eps, stepSize, sqrtBias2, decay };
     for (const [name, g] of entries) {
       const p = this.vars.get(name)!;
       const m = this.m.get(name)!;
       const v = this.v.get(name)!;
+      if (fused && g.dtype === 'float32') {
+        const [pNext, mNext, vNext] = tf.engine().runKernel(ADAMW_KERNEL, { param: p, grad: g, m, v },
+          attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        p.assign(pNext);
+        pNext.dispose();
+        m.dispose();
+        v.dispose();
+        this.m.set(name, mNext);
+        this.v.set(name, vNext);
+        continue;
+      }
       const [m2, v2] = tf.tidy(() => {
         const g32 = tf.cast(g, 'float32');
         const mNext = tf.add(tf.mul(m, beta1), tf.mul(g32, 1 - beta1));

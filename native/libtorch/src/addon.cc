@@ -948,6 +948,43 @@ Napi::Value GroupNormGrad(const Napi::CallbackInfo& info) {
   return retMany(info.Env(), {g.view({n, h, w, c}), dgamma, dbeta});
 }
 
+// adamw(p, g, m, v, beta1, beta2, eps, stepSize, sqrtBias2, decay) -> [p', m', v'], new tensors (the
+// inputs stay untouched, as TF.js requires). One pass over the elements in float32, each operation in
+// the order of the composed update in src/training/adamw.ts, so the result equals it bit for bit:
+//   m' = m b1 + g (1 - b1); v' = v b2 + g^2 (1 - b2); p' = p decay - (m' / (sqrt(v') / sqrtBias2 + eps)) stepSize
+// (p decay only when decay != 1). The scalars arrive as doubles and are rounded to float32 here, as
+// TF.js rounds a JS number multiplied into a float32 tensor.
+Napi::Value AdamW(const Napi::CallbackInfo& info) {
+  at::Tensor p = get(info[0]).contiguous(), g = get(info[1]).contiguous();
+  at::Tensor m = get(info[2]).contiguous(), v = get(info[3]).contiguous();
+  const int64_t n = p.numel();
+  for (const at::Tensor* t : {&p, &g, &m, &v}) {
+    if (t->scalar_type() != at::kFloat || t->numel() != n) throw std::invalid_argument("adamw: p, g, m and v must be float32 with equal sizes");
+  }
+  const double beta1 = dbl(info[4]), beta2 = dbl(info[5]), decayD = dbl(info[9]);
+  const float b1 = static_cast<float>(beta1), b2 = static_cast<float>(beta2);
+  const float omb1 = static_cast<float>(1 - beta1), omb2 = static_cast<float>(1 - beta2);
+  const float eps = static_cast<float>(dbl(info[6])), stepSize = static_cast<float>(dbl(info[7]));
+  const float sqrtBias2 = static_cast<float>(dbl(info[8])), decay = static_cast<float>(decayD);
+  const bool decays = decayD != 1.0;
+  at::Tensor pn = at::empty_like(p), mn = at::empty_like(m), vn = at::empty_like(v);
+  const float *pp = p.data_ptr<float>(), *gp = g.data_ptr<float>(), *mp = m.data_ptr<float>(), *vp = v.data_ptr<float>();
+  float *pnp = pn.data_ptr<float>(), *mnp = mn.data_ptr<float>(), *vnp = vn.data_ptr<float>();
+  at::parallel_for(0, n, 32768, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float gi = gp[i];
+      const float mi = mp[i] * b1 + gi * omb1;
+      const float vi = vp[i] * b2 + (gi * gi) * omb2;
+      const float denom = std::sqrt(vi) / sqrtBias2 + eps;
+      const float pd = decays ? pp[i] * decay : pp[i];
+      pnp[i] = pd - (mi / denom) * stepSize;
+      mnp[i] = mi;
+      vnp[i] = vi;
+    }
+  });
+  return retMany(info.Env(), {pn, mn, vn});
+}
+
 // interpolate(x, axis, Float32Array matrix [out, in]): y = M applied along `axis` (bilinear resize
 // and its gradient, with TF's exact sampling positions computed on the host).
 Napi::Value Interpolate(const Napi::CallbackInfo& info) {
@@ -1027,6 +1064,7 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   EXPORT("interpolate", Interpolate);
   EXPORT("groupNorm", GroupNorm);
   EXPORT("groupNormGrad", GroupNormGrad);
+  EXPORT("adamw", AdamW);
   return exports;
 }
 

@@ -9,6 +9,7 @@ import { BackendError } from '../../errors';
 import { LIBTORCH_BACKEND_NAME, type LibtorchBackend } from './backend';
 import { DTYPE_CODE } from './native';
 import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL } from '../wasm/kernels/groupnorm';
+import { ADAMW_KERNEL } from '../../training/adamw';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Attrs = Record<string, any>;
@@ -466,6 +467,10 @@ const KERNELS: Record<string, Kernel> = {
     return b.outputs(b.native.groupNormGrad(b.handle(dy), b.handle(xc), b.handle(gamma), b.handle(rstd),
       y && sig ? b.handle(y) : -1, y && sig ? b.handle(sig) : -1, groups), 'float32');
   },
+
+  // Distillery's fused AdamW update (contract in src/training/adamw.ts): one native pass per variable.
+  [ADAMW_KERNEL]: ({ param, grad, m, v }, b, { beta1, beta2, eps, stepSize, sqrtBias2, decay }) =>
+    b.outputs(b.native.adamw(b.handle(param), b.handle(grad), b.handle(m), b.handle(v), beta1, beta2, eps, stepSize, sqrtBias2, decay), 'float32'),
 
   // resize
   ResizeNearestNeighbor: ({ images }, b, { alignCorners, halfPixelCenters, size }) => {

@@ -2,7 +2,7 @@
  * Registers Distillery's WASM kernels with TensorFlow.js: the training kernels the package lacks
  * (Conv2DBackpropFilter, UnsortedSegmentSum), faster replacements for slow package kernels
  * (Conv2DBackpropInput, BatchMatMul, Sum, Mean, Slice, SplitV, Identity, Cast, Square), and the fused GroupNorm
- * kernels.
+ * and AdamW kernels.
  *
  * Must run before the `wasm` backend is initialised: tfjs calls each kernel's setup function once, when
  * the backend starts, and the replacements that delegate to package kernels carry those setups along.
@@ -19,6 +19,7 @@ import { groupNormConfig, groupNormGradConfig } from './groupnorm';
 import { castConfig, identityConfig } from './identity';
 import { squareConfig } from './square';
 import { clipByValueConfig } from './clip';
+import { adamwConfig } from './adamw';
 
 /**
  * Which kernels run: `distillery` (default) registers everything here; `package` keeps the package's
@@ -41,6 +42,7 @@ const PACKAGE_REPLACED: readonly string[] = [
 export const DISTILLERY_WASM_KERNELS: readonly string[] = [
   tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter, tf.BatchMatMul, tf.Sum, tf.Mean, tf.Slice, tf.SplitV,
   tf.UnsortedSegmentSum, tf.ClipByValue, tf.Identity, tf.Cast, tf.Square, groupNormConfig.kernelName, groupNormGradConfig.kernelName,
+  adamwConfig.kernelName,
 ];
 
 function replace(config: tf.KernelConfig): void {
@@ -74,6 +76,7 @@ export function registerWasmKernels(set: WasmKernelSet = 'distillery'): readonly
     squareConfig(),
     groupNormConfig,
     groupNormGradConfig,
+    adamwConfig,
   ] : [
     conv2dBackpropFilterConfig,
     unsortedSegmentSumConfig,
@@ -81,7 +84,7 @@ export function registerWasmKernels(set: WasmKernelSet = 'distillery'): readonly
     ...PACKAGE_REPLACED.map(originalKernel),
   ];
   if (set === 'package') {
-    for (const name of [groupNormConfig.kernelName, groupNormGradConfig.kernelName]) {
+    for (const name of [groupNormConfig.kernelName, groupNormGradConfig.kernelName, adamwConfig.kernelName]) {
       if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm');
     }
   }
