@@ -24,16 +24,27 @@ export function gradEntries(grads: GradMap): Map<string, tf.Tensor> {
 const ADD_N_INPUTS = 7;
 
 /**
+ * A backend's one-call Σ over tensors of Σ x² (inputs: the tensors, as an array like AddN's; output: a
+ * float32 scalar). The libtorch backend registers it (accumulating in float64); elsewhere the sum is
+ * composed of Square, Sum and AddN per tensor.
+ */
+export const SQUARED_NORM_KERNEL = 'DistillerySumOfSquares';
+
+/**
  * Σ over all gradients of Σ g² as a float32 scalar tensor (new, owned by the caller), for callers that
- * read it together with other values in one device read; an empty map gives 0. The per-tensor sums
- * are added in order, at most ADD_N_INPUTS per AddN with the running total first — the same float32
- * additions in the same order as one AddN over all of them.
+ * read it together with other values in one device read; an empty map gives 0. Composed: the
+ * per-tensor sums are added in order, at most ADD_N_INPUTS per AddN with the running total first — the
+ * same float32 additions in the same order as one AddN over all of them. On a backend with
+ * SQUARED_NORM_KERNEL, one kernel call.
  */
 export function squaredGlobalNorm(grads: GradMap): tf.Scalar {
   const list = [...gradEntries(grads).values()];
   if (list.length === 0) return tf.scalar(0);
+  if (tf.getKernel(SQUARED_NORM_KERNEL, tf.getBackend()) && list.every((g) => g.dtype === 'float32')) {
+    return tf.engine().runKernel(SQUARED_NORM_KERNEL, list as unknown as tf.NamedTensorMap) as tf.Scalar;
+  }
   return tf.tidy(() => {
-    const terms = list.map((g) => tf.sum(tf.square(tf.cast(g, 'float32'))) as tf.Scalar);
+    const terms = list.map((g) => tf.sum(tf.square(g.dtype === 'float32' ? g : tf.cast(g, 'float32'))) as tf.Scalar);
     let total = tf.addN(terms.slice(0, ADD_N_INPUTS)) as tf.Scalar;
     for (let i = ADD_N_INPUTS; i < terms.length; i += ADD_N_INPUTS - 1) {
       total = tf.addN([total, ...terms.slice(i, i + ADD_N_INPUTS - 1)]) as tf.Scalar;

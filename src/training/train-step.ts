@@ -58,18 +58,30 @@ export async function trainStep(
   const lossTensors: tf.Scalar[] = [];
   let mean: Map<string, tf.Tensor> | undefined;
   try {
-    for (const f of lossFns) {
-      const { value, grads } = tf.variableGrads(f, varList);
+    if (lossFns.length === 1) {
+      // One loss: its gradients are the step's (no accumulator copies).
+      const { value, grads } = tf.variableGrads(lossFns[0], varList);
       lossTensors.push(value);
-      const named = new Map<string, tf.Tensor>();
-      for (const [tfName, g] of Object.entries(grads)) if (g) named.set(byTfName.get(tfName)!, g);
-      try {
-        acc.add(named);
-      } finally {
-        tf.dispose([...named.values()]);
+      mean = new Map();
+      for (const [tfName, g] of Object.entries(grads)) {
+        if (!g) continue;
+        mean.set(byTfName.get(tfName)!, g.dtype === 'float32' ? g : tf.cast(g, 'float32'));
+        if (g.dtype !== 'float32') g.dispose();
       }
+    } else {
+      for (const f of lossFns) {
+        const { value, grads } = tf.variableGrads(f, varList);
+        lossTensors.push(value);
+        const named = new Map<string, tf.Tensor>();
+        for (const [tfName, g] of Object.entries(grads)) if (g) named.set(byTfName.get(tfName)!, g);
+        try {
+          acc.add(named);
+        } finally {
+          tf.dispose([...named.values()]);
+        }
+      }
+      mean = acc.mean();
     }
-    mean = acc.count === 1 ? acc.sum() : acc.mean();
     acc.dispose();
     // One read for every loss and the squared norm: [loss_1 … loss_k, Σ g²].
     const packed = tf.tidy(() => tf.stack([...lossTensors, squaredGlobalNorm(mean!)]));

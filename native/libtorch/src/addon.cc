@@ -985,6 +985,14 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
   return retMany(info.Env(), {pn, mn, vn});
 }
 
+// sumSquares([handles]) -> float32 scalar: sum over the tensors of sum(x^2), accumulated in float64 (the
+// squared global gradient norm in one call instead of a Square, a Sum and an AddN term per tensor).
+Napi::Value SumSquares(const Napi::CallbackInfo& info) {
+  double total = 0;
+  for (const at::Tensor& t : tensors(info[0])) total += at::sum(t.to(at::kDouble).square()).item<double>();
+  return ret(info.Env(), at::scalar_tensor(total, at::kFloat));
+}
+
 // interpolate(x, axis, Float32Array matrix [out, in]): y = M applied along `axis` (bilinear resize
 // and its gradient, with TF's exact sampling positions computed on the host).
 Napi::Value Interpolate(const Napi::CallbackInfo& info) {
@@ -1065,6 +1073,7 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   EXPORT("groupNorm", GroupNorm);
   EXPORT("groupNormGrad", GroupNormGrad);
   EXPORT("adamw", AdamW);
+  EXPORT("sumSquares", SumSquares);
   return exports;
 }
 

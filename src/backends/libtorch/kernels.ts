@@ -10,6 +10,7 @@ import { LIBTORCH_BACKEND_NAME, type LibtorchBackend } from './backend';
 import { DTYPE_CODE } from './native';
 import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL } from '../wasm/kernels/groupnorm';
 import { ADAMW_KERNEL } from '../../training/adamw';
+import { SQUARED_NORM_KERNEL } from '../../training/grads';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Attrs = Record<string, any>;
@@ -471,6 +472,10 @@ const KERNELS: Record<string, Kernel> = {
   // Distillery's fused AdamW update (contract in src/training/adamw.ts): one native pass per variable.
   [ADAMW_KERNEL]: ({ param, grad, m, v }, b, { beta1, beta2, eps, stepSize, sqrtBias2, decay }) =>
     b.outputs(b.native.adamw(b.handle(param), b.handle(grad), b.handle(m), b.handle(v), beta1, beta2, eps, stepSize, sqrtBias2, decay), 'float32'),
+
+  // Σ over tensors of Σ x² in one call (contract in src/training/grads.ts), accumulated in float64.
+  [SQUARED_NORM_KERNEL]: (inputs, b) =>
+    b.output(b.native.sumSquares((Object.values(inputs) as TensorInfo[]).map((t) => b.handle(t))), 'float32'),
 
   // resize
   ResizeNearestNeighbor: ({ images }, b, { alignCorners, halfPixelCenters, size }) => {

@@ -72,6 +72,7 @@ export interface LibtorchAddon {
   groupNorm(x: H, gamma: H, beta: H, groups: number, epsilon: number, silu: boolean, forBackward: boolean): H[];
   groupNormGrad(dy: H, xc: H, gamma: H, rstd: H, y: H, sig: H, groups: number): H[];
   adamw(p: H, g: H, m: H, v: H, beta1: number, beta2: number, eps: number, stepSize: number, sqrtBias2: number, decay: number): H[];
+  sumSquares(xs: H[]): H;
 }
 
 export const ADDON_FILE = 'distillery_libtorch.node';

@@ -1,12 +1,14 @@
-// The fused AdamW kernel (DistilleryAdamW, registered by the libtorch and wasm backends) against the
+// The fused training kernels. DistilleryAdamW (registered by the libtorch and wasm backends) against the
 // composed update on the pure-JS CPU backend: both compute the same float32 operations in the same
 // order, so the variables and moments must be equal bit for bit after several steps (with and without
-// weight decay, and with a variable that gets no gradient in one step).
+// weight decay, and with a variable that gets no gradient in one step). DistillerySumOfSquares
+// (libtorch) against a float64 sum.
 import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend, shutdownBackend } from '../../src/backends';
 import { libtorchUnavailableReason } from '../../src/backends/libtorch';
 import { ADAMW_KERNEL, AdamW } from '../../src/training/adamw';
+import { SQUARED_NORM_KERNEL, squaredGlobalNorm } from '../../src/training/grads';
 import { Rng } from '../../src/training/rng';
 
 interface Trace {
@@ -98,5 +100,34 @@ describe('training/adamw fused kernel', function () {
         assertSameBits(actual.v, expected.v, 'v');
       });
     }
+  }
+});
+
+describe('training/grads squared-norm kernel', function () {
+  after(async () => {
+    await shutdownBackend();
+    await tf.setBackend('cpu');
+  });
+  for (const backend of backends.filter((b) => b === 'libtorch')) {
+    it(`${backend}: ${SQUARED_NORM_KERNEL} equals the float64 sum of squares (rtol 1e-7) in one kernel, no leaks`, async () => {
+      await selectBackend(backend, { threads: 2 });
+      const rng = Rng.fromSeed(5);
+      const arrays = Object.values(SHAPES).map((s) => randn(rng, tf.util.sizeFromShape(s), 0.1));
+      let expected = 0;
+      for (const a of arrays) for (const x of a) expected += x * x;
+      const grads = new Map(Object.entries(SHAPES).map(([name, s], i) => [name, tf.tensor(arrays[i], s)] as const));
+      const before = tf.memory().numTensors;
+      let norm: tf.Scalar | undefined;
+      const info = await tf.profile(() => {
+        norm = squaredGlobalNorm(grads);
+        return norm;
+      });
+      const got = (await norm!.data())[0];
+      norm!.dispose();
+      assert.equal(tf.memory().numTensors, before);
+      tf.dispose([...grads.values()]);
+      assert.deepEqual(info.kernelNames, [SQUARED_NORM_KERNEL]);
+      assert.ok(Math.abs(got - expected) <= 1e-7 * expected, `${got} vs ${expected}`);
+    });
   }
 });
