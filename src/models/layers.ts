@@ -98,8 +98,10 @@ export class Conv2d {
   apply(x: tf.Tensor4D): tf.Tensor4D {
     // Bias through the fused ops: one kernel instead of a convolution plus a broadcast add.
     const bias = this.bias?.value as tf.Tensor1D | undefined;
-    if (this.kernelSize === 1 && this.stride === 1 && this.padding === 0) {
-      // A 1x1 convolution is a matmul over channels (cheaper than conv2d on every backend).
+    if (this.kernelSize === 1 && this.stride === 1 && this.padding === 0 && tf.getBackend() !== 'libtorch') {
+      // A 1x1 convolution as a matmul over channels: cheaper than conv2d on wasm and the JS backends. On
+      // libtorch, oneDNN's convolution beats the BLAS matmul (1.0 against 1.5 ms for [32, 32, 32, 96] → 32;
+      // docs/benchmarks.md), so it takes the convolution below.
       const [b, h, w, c] = x.shape;
       const k = tf.reshape(this.weight.value, [c, this.outChannels]) as tf.Tensor2D;
       const y = tf.fused.matMul({ a: tf.reshape(x, [b * h * w, c]), b: k, bias });

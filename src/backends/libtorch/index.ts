@@ -11,7 +11,7 @@ import { BackendError } from '../../errors';
 import type { BackendInfo, BackendOptions, BackendProvider } from '../types';
 import { LIBTORCH_BACKEND_NAME, LibtorchBackend } from './backend';
 import { libtorchKernelConfigs, LIBTORCH_KERNEL_NAMES } from './kernels';
-import { loadAddon } from './native';
+import { loadAddon, ompWaitPolicy } from './native';
 import * as os from 'node:os';
 
 export { LibtorchBackend, LIBTORCH_BACKEND_NAME } from './backend';
@@ -69,7 +69,17 @@ export const libtorchProvider: BackendProvider = {
       name: 'libtorch',
       tfBackend: LIBTORCH_BACKEND_NAME,
       threads: actual,
-      description: `libtorch (ATen native, ${actual} thread${actual === 1 ? '' : 's'}, ${LIBTORCH_KERNEL_NAMES.length} kernels)`,
+      description: `libtorch (ATen native, ${actual} thread${actual === 1 ? '' : 's'}${waitNote()}, ${LIBTORCH_KERNEL_NAMES.length} kernels)`,
     };
   },
 };
+
+/** How the OpenMP threads wait, for the backend description. */
+function waitNote(): string {
+  switch (ompWaitPolicy()) {
+    case 'spin': return ', spin-waiting';
+    case 'passive': return ', passive waiting (cores busy at start)';
+    case 'user': return ', OMP wait policy from the environment';
+    default: return '';
+  }
+}

@@ -4,7 +4,9 @@
  * addon; every call that makes a tensor writes [dtype code, rank, dims...] into the shared `meta` array.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { BackendError } from '../../errors';
 
 /** Dtype codes shared with native/libtorch/src/addon.cc. */
 export const DTYPE_CODE = { float32: 0, int32: 1, bool: 2 } as const;
@@ -92,6 +94,55 @@ export function addonPath(): string | undefined {
 
 let cached: { addon?: LibtorchAddon; reason?: string } | undefined;
 
+/** How libgomp's worker threads wait between parallel regions, as chosen when the addon loaded. */
+export type OmpWait = 'spin' | 'passive' | 'user';
+let ompWait: OmpWait | undefined;
+
+/** The wait policy in effect (undefined before the addon is loaded). */
+export function ompWaitPolicy(): OmpWait | undefined {
+  return ompWait;
+}
+
+/** Cores kept busy by other processes, from two /proc/stat samples 100 ms apart (os.loadavg elsewhere). */
+export function otherBusyCores(): number {
+  const read = (): [number, number] | undefined => {
+    try {
+      const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+      const idle = f[3] + (f[4] || 0);
+      return [f.reduce((a, b) => a + b, 0), idle];
+    } catch {
+      return undefined;
+    }
+  };
+  const a = read();
+  if (!a) return os.loadavg()[0];
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+  const b = read()!;
+  const total = b[0] - a[0];
+  return total > 0 ? (os.cpus().length * (total - (b[1] - a[1]))) / total : 0;
+}
+
+/**
+ * Sets libgomp's wait policy before the addon (and with it libgomp) loads; libgomp reads it once.
+ * Spinning (libgomp's default) keeps worker threads awake between ATen's parallel regions, which TF.js's
+ * JavaScript between kernels makes frequent: on an idle 2-core machine the reference training step took
+ * 195 ms spinning against 235–244 ms waiting passively (docs/benchmarks.md). On cores other processes
+ * already keep busy, spinning threads take the cores the work needs (a 1M-element multiply took 20 ms
+ * instead of 0.7 ms under load 11), so `auto` waits passively when other processes keep at least half a
+ * core busy at load time. DISTILLERY_OMP_WAIT=spin|passive|auto chooses; OMP_WAIT_POLICY or
+ * GOMP_SPINCOUNT set by the user are left alone.
+ */
+function chooseOmpWait(): OmpWait {
+  if (process.env.OMP_WAIT_POLICY !== undefined || process.env.GOMP_SPINCOUNT !== undefined) return 'user';
+  const asked = (process.env.DISTILLERY_OMP_WAIT ?? 'auto').toLowerCase();
+  if (asked !== 'spin' && asked !== 'passive' && asked !== 'auto') {
+    throw new BackendError(`DISTILLERY_OMP_WAIT must be spin, passive or auto, found "${process.env.DISTILLERY_OMP_WAIT}"`);
+  }
+  const wait: OmpWait = asked === 'auto' ? (otherBusyCores() >= 0.5 ? 'passive' : 'spin') : asked;
+  if (wait === 'passive') process.env.OMP_WAIT_POLICY = 'PASSIVE';
+  return wait;
+}
+
 /**
  * Loads the addon once per process. Returns the reason when it cannot be loaded (not built because
  * libtorch was absent at install time, or libtorch's shared libraries missing now).
@@ -103,12 +154,7 @@ export function loadAddon(): { addon?: LibtorchAddon; reason?: string } {
     cached = { reason: 'the native addon is not built (libtorch was not found when `npm ci` ran; install libtorch-dev and libopenblas0-openmp, then run `npm run build:native`)' };
     return cached;
   }
-  // libgomp reads its wait policy once, when it is loaded with the addon. Its default (spin up to
-  // ~300k iterations before sleeping) made element-wise ops 10–30× slower on a shared 2-core machine
-  // (docs/backends.md has the measurement); passive waiting costs little on these op sizes.
-  if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined) {
-    process.env.OMP_WAIT_POLICY = 'PASSIVE';
-  }
+  ompWait = chooseOmpWait();
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const addon = require(file) as LibtorchAddon;

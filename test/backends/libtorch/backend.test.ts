@@ -43,6 +43,35 @@ describe('libtorch provider without the addon', () => {
   });
 });
 
+/** Runs selectBackend('libtorch') in a child process with `env` and returns its description or error. */
+function childDescription(env: Record<string, string>): { description?: string; error?: string } {
+  const script = [
+    "const { selectBackend } = require('./src/backends');",
+    "selectBackend('libtorch', { threads: 1 }).then((i) => { console.log(JSON.stringify({ description: i.description })); process.exit(0); },",
+    "  (e) => { console.log(JSON.stringify({ error: e.message })); process.exit(0); });",
+  ].join('\n');
+  const clean = { ...process.env };
+  for (const k of ['OMP_WAIT_POLICY', 'GOMP_SPINCOUNT', 'DISTILLERY_OMP_WAIT']) delete clean[k];
+  const out = execFileSync(process.execPath, ['--require', 'tsx/cjs', '-e', script], {
+    cwd: root, encoding: 'utf8', env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return JSON.parse(out.trim().split('\n').pop()!) as { description?: string; error?: string };
+}
+
+if (libtorchUnavailableReason() === undefined) {
+  describe('libtorch OpenMP wait policy', function () {
+    this.timeout(60_000);
+    it('DISTILLERY_OMP_WAIT=spin|passive is applied and named in the backend description; a user OMP_WAIT_POLICY is left alone', () => {
+      assert.match(childDescription({ DISTILLERY_OMP_WAIT: 'spin' }).description ?? '', /^libtorch \(ATen native, 1 thread, spin-waiting, /);
+      assert.match(childDescription({ DISTILLERY_OMP_WAIT: 'passive' }).description ?? '', /, passive waiting \(cores busy at start\), /);
+      assert.match(childDescription({ OMP_WAIT_POLICY: 'ACTIVE', DISTILLERY_OMP_WAIT: 'passive' }).description ?? '', /, OMP wait policy from the environment, /);
+    });
+    it('an unknown DISTILLERY_OMP_WAIT value is an error naming the choices', () => {
+      assert.match(childDescription({ DISTILLERY_OMP_WAIT: 'sometimes' }).error ?? '', /DISTILLERY_OMP_WAIT must be spin, passive or auto, found "sometimes"/);
+    });
+  });
+}
+
 const reason = libtorchUnavailableReason();
 
 if (reason === undefined) {
@@ -135,7 +164,7 @@ if (reason === undefined) {
       assert.equal(info.name, 'libtorch');
       assert.equal(info.tfBackend, 'libtorch');
       assert.equal(info.threads, 1);
-      assert.match(info.description, /^libtorch \(ATen native, 1 thread, \d+ kernels\)$/);
+      assert.match(info.description, /^libtorch \(ATen native, 1 thread(, [^,]+)?, \d+ kernels\)$/);
       await libtorchProvider.init({ threads: 2 });
     });
   });
