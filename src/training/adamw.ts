@@ -12,7 +12,7 @@
  *
  * On a backend that registers the `DistilleryAdamW` kernel (libtorch, wasm) each variable's update is
  * that one kernel; elsewhere it is composed of about fifteen TF.js ops. Both compute the same float32
- * operations in the same order, so they give the same bits (test/training/adamw.test.ts).
+ * operations in the same order, so they give the same bits (test/training/fused-kernels.test.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { TrainingError } from '../errors';
