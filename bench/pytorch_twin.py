@@ -118,6 +118,7 @@ def main():
     p.add_argument('--nchw', action='store_true', help='plain NCHW memory format instead of channels-last')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--json', action='store_true')
+    p.add_argument('--profile', action='store_true', help='also print torch.profiler\'s per-op table over the timed steps')
     a = p.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -150,11 +151,20 @@ def main():
     times = []
     cpu = []
     loss = float('nan')
+    prof = None
+    if a.profile:
+        from torch.profiler import ProfilerActivity, profile
+        prof = profile(activities=[ProfilerActivity.CPU])
+        prof.__enter__()
     for _ in range(a.steps):
         t0, c0 = time.perf_counter(), time.process_time()
         loss = step()
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
+    if prof is not None:
+        prof.__exit__(None, None, None)
+        print(f'per-op profile over {a.steps} training steps (divide by {a.steps} for per-step times):')
+        print(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=30))
     train_ms = median_ms(times)
 
     sample_ms = None
