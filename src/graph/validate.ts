@@ -345,6 +345,31 @@ export async function validateGraphText(text: string, file: string, options: Loa
     }
   }
 
+  // `after` waits for a node to finish, but a stream producer finishes only once every consumer has taken
+  // its items (lock-step fan-out): waiting for the producer of a stream one reads, or for another reader
+  // of the same stream, would never end.
+  const streamSources = (id: string): Set<string> =>
+    new Set(edges.filter((e) => e.kind === 'stream' && e.to.node === id).map((e) => e.from.node));
+  for (const d of drafts) {
+    const mine = streamSources(d.id);
+    if (mine.size === 0) continue;
+    for (const target of d.after) {
+      const pointer = joinPointer(joinPointer('/nodes', d.id), 'after', (d.raw.after as unknown[]).indexOf(target));
+      if (mine.has(target)) {
+        problemAt(pointer, `node "${d.id}" reads a stream of "${target}" and also waits for it to finish ("after"): "${target}" finishes only when its stream has been read, so both would wait forever`, {
+          hint: `remove "${target}" from "after": reading its stream already orders the two`,
+        });
+        continue;
+      }
+      const shared = [...streamSources(target)].filter((p) => mine.has(p));
+      if (shared.length > 0) {
+        problemAt(pointer, `node "${d.id}" waits for "${target}" ("after"), but both read the stream of "${shared[0]}", which moves in lock step to all its readers: "${target}" cannot finish while "${d.id}" waits`, {
+          hint: `give "${d.id}" its own data node, or remove "${target}" from "after"`,
+        });
+      }
+    }
+  }
+
   for (const { cycle, closing } of findCycles(drafts)) {
     const self = cycle.length === 2;
     problemAt(closing.pointer, `cycle: ${cycle.join(' → ')}`, {
