@@ -14,6 +14,7 @@ import { NoiseSchedule, addNoise, velocity } from '../src/diffusion';
 import { AdamW, trainStep } from '../src/training';
 import { UNet } from '../src/models/unet';
 import { getKernelStrategy, setKernelStrategy } from '../src/models/layers';
+import { positiveInt, stats, type Stats } from './stats';
 import { ReferenceUNet } from './reference-unet';
 import { formatProfile, kernelFlops, profileKernels, summarise } from './profile';
 
@@ -42,19 +43,6 @@ function buildModel(kind: string, seed: number): BenchModel {
   };
 }
 
-interface Stats { median: number; min: number; max: number; n: number }
-
-function stats(xs: number[]): Stats {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-  return { median: m, min: s[0], max: s[s.length - 1], n: s.length };
-}
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, found "${v}"`);
-  return n;
-}
 
 function nonNegativeInt(v: string): number {
   const n = Number(v);

@@ -11,20 +11,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { median, positiveInt } from './stats';
 
 interface Options { rounds: number; threads: number; steps: number; sampleIters: number; backend: string; python: string }
-
-const positiveInt = (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, found "${v}"`);
-  return n;
-};
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 function main(argv: string[]): void {
   const program = new Command('compare-pytorch')

@@ -9,20 +9,10 @@
  *   /usr/bin/python3 bench/micro_twin.py --threads 2
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import '../src/util/tf-gradients';
 import { selectBackend, shutdownBackend } from '../src/backends';
-
-const positiveInt = (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, found "${v}"`);
-  return n;
-};
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
+import { median, positiveInt } from './stats';
 
 function time(f: () => tf.Tensor, iters: number): number {
   for (let i = 0; i < 3; i++) f().dispose();
