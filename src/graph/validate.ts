@@ -348,11 +348,15 @@ export async function validateGraphText(text: string, file: string, options: Loa
   // `after` waits for a node to finish, but a stream producer finishes only once every consumer has taken
   // its items (lock-step fan-out): waiting for the producer of a stream one reads, or for another reader
   // of the same stream, would never end.
-  const streamSources = (id: string): Set<string> =>
-    new Set(edges.filter((e) => e.kind === 'stream' && e.to.node === id).map((e) => e.from.node));
+  const streamSources = new Map<string, Set<string>>(); // reader -> producers of the streams it reads
+  for (const e of edges) {
+    if (e.kind !== 'stream') continue;
+    if (!streamSources.has(e.to.node)) streamSources.set(e.to.node, new Set());
+    streamSources.get(e.to.node)!.add(e.from.node);
+  }
   for (const d of drafts) {
-    const mine = streamSources(d.id);
-    if (mine.size === 0) continue;
+    const mine = streamSources.get(d.id);
+    if (!mine) continue;
     for (const target of d.after) {
       const pointer = joinPointer(joinPointer('/nodes', d.id), 'after', (d.raw.after as unknown[]).indexOf(target));
       if (mine.has(target)) {
@@ -361,7 +365,7 @@ export async function validateGraphText(text: string, file: string, options: Loa
         });
         continue;
       }
-      const shared = [...streamSources(target)].filter((p) => mine.has(p));
+      const shared = [...(streamSources.get(target) ?? [])].filter((p) => mine.has(p));
       if (shared.length > 0) {
         problemAt(pointer, `node "${d.id}" waits for "${target}" ("after"), but both read the stream of "${shared[0]}", which moves in lock step to all its readers: "${target}" cannot finish while "${d.id}" waits`, {
           hint: `give "${d.id}" its own data node, or remove "${target}" from "after"`,
