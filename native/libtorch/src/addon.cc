@@ -989,7 +989,10 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
 // squared global gradient norm in one call instead of a Square, a Sum and an AddN term per tensor).
 Napi::Value SumSquares(const Napi::CallbackInfo& info) {
   double total = 0;
-  for (const at::Tensor& t : tensors(info[0])) total += at::sum(t.to(at::kDouble).square()).item<double>();
+  for (const at::Tensor& t : tensors(info[0])) {
+    at::Tensor d = t.to(at::kDouble, /*non_blocking=*/false, /*copy=*/true);  // a float64 copy, squared in place
+    total += d.mul_(d).sum().item<double>();
+  }
   return ret(info.Env(), at::scalar_tensor(total, at::kFloat));
 }
 

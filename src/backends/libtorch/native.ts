@@ -104,7 +104,7 @@ export function ompWaitPolicy(): OmpWait | undefined {
 }
 
 /** Cores kept busy by other processes, from two /proc/stat samples 100 ms apart (os.loadavg elsewhere). */
-export function otherBusyCores(): number {
+function otherBusyCores(): number {
   const read = (): [number, number] | undefined => {
     try {
       const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
