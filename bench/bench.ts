@@ -60,6 +60,7 @@ interface Options {
   sampleIters: number;
   model: string;
   profile?: number | boolean;
+  byShape?: boolean;
   kernels: string;
   seed: number;
   json?: boolean;
@@ -77,6 +78,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--sample-iters <n>', 'timed sampling forward passes (0 skips sampling)', nonNegativeInt, 20)
     .option('--model <kind>', 'reference (the spec model from Distillery layers) or ldm (Distillery UNet class)', 'reference')
     .option('--profile [steps]', 'also profile this many training steps per kernel (default 3)', positiveInt)
+    .option('--by-shape', 'with --profile: one row per kernel and input shapes')
     .option('--kernels <set>', 'wasm only: distillery (default) or package (the package kernels plus only the ' +
       'missing training kernels: the baseline)', 'distillery')
     .option('--seed <n>', 'seed of weights and inputs', nonNegativeInt, 0)
@@ -188,7 +190,7 @@ async function main(argv: string[]): Promise<void> {
       for (let i = 0; i < n; i++) await oneStep();
     });
     profileStepMs = (performance.now() - t0) / n;
-    profile = summarise(records, n);
+    profile = summarise(records, n, o.byShape === true);
     log(formatProfile(profile, profileStepMs));
   }
   const tensorsEnd = tf.memory().numTensors;

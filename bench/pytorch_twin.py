@@ -119,6 +119,7 @@ def main():
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--json', action='store_true')
     p.add_argument('--profile', action='store_true', help='also print torch.profiler\'s per-op table over the timed steps')
+    p.add_argument('--by-shape', action='store_true', help='with --profile: one row per op and input shapes')
     a = p.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -154,7 +155,7 @@ def main():
     prof = None
     if a.profile:
         from torch.profiler import ProfilerActivity, profile
-        prof = profile(activities=[ProfilerActivity.CPU])
+        prof = profile(activities=[ProfilerActivity.CPU], record_shapes=a.by_shape)
         prof.__enter__()
     for _ in range(a.steps):
         t0, c0 = time.perf_counter(), time.process_time()
@@ -164,7 +165,7 @@ def main():
     if prof is not None:
         prof.__exit__(None, None, None)
         print(f'per-op profile over {a.steps} training steps (divide by {a.steps} for per-step times):')
-        print(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=30))
+        print(prof.key_averages(group_by_input_shape=a.by_shape).table(sort_by='self_cpu_time_total', row_limit=60 if a.by_shape else 30))
     train_ms = median_ms(times)
 
     sample_ms = None

@@ -291,6 +291,35 @@ function groupNormSuite(): void {
       tf.dispose([dx, dg, db]);
     }));
   }
+  // Shapes of the UNet (a sample spans several of the libtorch kernel's 16,384-value chunks; 40 channels is
+  // not a multiple of the SIMD width), activations far from zero mean (|μ| = 40σ: no cancellation in the
+  // variance) and pre-activations up to ±100 (the SiLU's saturated ends).
+  for (const silu of [false, true]) {
+    it(`groupNorm${silu ? ' + SiLU' : ''} on [2, 24, 20, 40], mean 40σ, |z| up to 100: forward and analytic gradients (float64)`,
+      () => noLeak(async () => {
+        const shape = [2, 24, 20, 40];
+        const groups = 8;
+        const eps = 1e-5;
+        const x = ref.randomArray(shape, 910, 19, 21);
+        const gamma = ref.randomArray([40], 911, -100, 100);
+        const beta = ref.randomArray([40], 912, -3, 3);
+        const dy = ref.randomArray(shape, 913);
+        const y = tf.tidy(() => groupNorm(toTensor(x) as tf.Tensor4D, toTensor(gamma) as tf.Tensor1D, toTensor(beta) as tf.Tensor1D,
+          { groups, epsilon: eps, silu }));
+        // float32 inputs near 20 carry 1e-6 relative rounding, which |γ| r up to 170 turns into ~3e-4 in z (measured
+        // worst errors, libtorch / wasm: y 3.4e-4 / 6.9e-4, SiLU dx 1.1e-2 / 3.7e-2 of 181, dγ 2.7e-5 / 2.3e-4, dβ 2.8e-4 / 7.2e-4).
+        await expectCloseAsync(y, ref.groupNorm(x, gamma.data, beta.data, groups, eps, silu), 'y', 5e-6, 0);
+        y.dispose();
+        const [dx, dg, db] = tf.tidy(() => tf.grads((xt: tf.Tensor, gt: tf.Tensor, bt: tf.Tensor) => tf.sum(tf.mul(
+          groupNorm(xt as tf.Tensor4D, gt as tf.Tensor1D, bt as tf.Tensor1D, { groups, epsilon: eps, silu }), toTensor(dy))))(
+          [toTensor(x), toTensor(gamma), toTensor(beta)]));
+        const want = ref.groupNormGrad(x, gamma.data, beta.data, dy, groups, eps, silu);
+        await expectCloseAsync(dx, want.dx, 'dx', 3e-4, 0);
+        await expectCloseAsync(dg, want.dgamma, 'dgamma', 2e-5, 0);
+        await expectCloseAsync(db, want.dbeta, 'dbeta', 5e-5, 0);
+        tf.dispose([dx, dg, db]);
+      }));
+  }
 }
 
 function upsampleSuite(): void {

@@ -268,6 +268,58 @@ export function groupNorm(x: NdArray, gamma: Float64Array, beta: Float64Array, g
   return { shape: x.shape, data: out };
 }
 
+/**
+ * Analytic gradients of Σ dy · groupNorm(x) (+ SiLU) in float64: with z = x̂ γ + β, x̂ = (x − μ) r and
+ * g = dL/dz (dy, or dy σ(z)(1 + z(1 − σ(z))) through the SiLU), per group of M values
+ * dx = r/M (M g γ − Σ gγ − x̂ Σ gγ x̂), dγ = Σ g x̂, dβ = Σ g.
+ */
+export function groupNormGrad(x: NdArray, gamma: Float64Array, beta: Float64Array, dy: NdArray, groups: number, eps: number,
+  silu: boolean): { dx: NdArray; dgamma: NdArray; dbeta: NdArray } {
+  const [n, h, w, c] = x.shape;
+  const cg = c / groups;
+  const hw = h * w;
+  const m = hw * cg;
+  const dx = new Float64Array(x.data.length);
+  const dgamma = new Float64Array(c);
+  const dbeta = new Float64Array(c);
+  const index = (b: number, p: number, k: number): number => (b * hw + p) * c + k;
+  for (let b = 0; b < n; b++) {
+    for (let g = 0; g < groups; g++) {
+      let s = 0;
+      for (let p = 0; p < hw; p++) for (let k = g * cg; k < (g + 1) * cg; k++) s += x.data[index(b, p, k)];
+      const mu = s / m;
+      let v = 0;
+      for (let p = 0; p < hw; p++) for (let k = g * cg; k < (g + 1) * cg; k++) v += (x.data[index(b, p, k)] - mu) ** 2;
+      const r = 1 / Math.sqrt(v / m + eps);
+      const gz = new Float64Array(hw * cg);
+      let sumG = 0;
+      let sumGX = 0;
+      for (let p = 0; p < hw; p++) {
+        for (let k = g * cg; k < (g + 1) * cg; k++) {
+          const i = index(b, p, k);
+          const xh = (x.data[i] - mu) * r;
+          const z = xh * gamma[k] + beta[k];
+          const sg = 1 / (1 + Math.exp(-z));
+          const gi = silu ? dy.data[i] * sg * (1 + z * (1 - sg)) : dy.data[i];
+          gz[p * cg + k - g * cg] = gi;
+          dgamma[k] += gi * xh;
+          dbeta[k] += gi;
+          sumG += gi * gamma[k];
+          sumGX += gi * gamma[k] * xh;
+        }
+      }
+      for (let p = 0; p < hw; p++) {
+        for (let k = g * cg; k < (g + 1) * cg; k++) {
+          const i = index(b, p, k);
+          const xh = (x.data[i] - mu) * r;
+          dx[i] = (r / m) * (m * gz[p * cg + k - g * cg] * gamma[k] - sumG - xh * sumGX);
+        }
+      }
+    }
+  }
+  return { dx: { shape: x.shape, data: dx }, dgamma: { shape: [c], data: dgamma }, dbeta: { shape: [c], data: dbeta } };
+}
+
 /** Nearest-neighbour upsampling by an integer factor (each pixel repeated f×f). */
 export function upsampleNearest(x: NdArray, f: number): NdArray {
   const [n, h, w, c] = x.shape;

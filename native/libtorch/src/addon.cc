@@ -20,6 +20,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cmath>
 #include <functional>
@@ -148,8 +149,19 @@ at::Tensor indexFromArray(const Napi::Value& v) {
 // Wraps a primitive so that libtorch's errors reach JS as exceptions with a short message (c10::Error's
 // what() carries a C++ backtrace that means nothing to a TF.js user).
 using Fn = Napi::Value (*)(const Napi::CallbackInfo&);
+
+// Time spent inside the addon's functions (all on the JS thread), for profiles that separate native
+// work from TF.js's per-call cost. Two clock reads per call (~40 ns).
+double nativeMs = 0.0;
+
+struct NativeTimer {
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  ~NativeTimer() { nativeMs += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count(); }
+};
+
 template <Fn F>
 Napi::Value guarded(const Napi::CallbackInfo& info) {
+  NativeTimer timer;
   try {
     return F(info);
   } catch (const Napi::Error&) {
@@ -189,6 +201,8 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   at::set_num_threads(static_cast<int>(num(info[0])));
   return Napi::Number::New(info.Env(), at::get_num_threads());
 }
+
+Napi::Value NativeMs(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), nativeMs); }
 
 Napi::Value GetThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), at::get_num_threads()); }
 
@@ -877,75 +891,327 @@ Napi::Value AvgPoolGrad(const Napi::CallbackInfo& info) {
   return ret(info.Env(), dx);
 }
 
+// ---------------------------------------------------------------------------------------------
+// GroupNorm (+ SiLU) on NHWC data, written out as two passes over the elements each way (ATen's
+// native_group_norm plus separate x - mean, sigmoid and product ops made six passes and four
+// allocations forward, nine passes backward). Samples are cut into chunks of rows (pixels) that the
+// threads share; each chunk's sums are float (at most kChunkElems values), combined in double.
+// The element loops are compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time.
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define DISTILLERY_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define DISTILLERY_SIMD_CLONES
+#endif
+
+constexpr int64_t kChunkElems = 16384;
+
+// sigmoid(z) = 1 / (1 + e^-z) for float32 in branch-free arithmetic the compiler vectorizes: with
+// a = -z = n ln2 + r, |r| <= ln2/2, e^r by Cephes' degree-6 polynomial (relative error ~1e-7) and 2^n
+// by building the exponent bits; n is rounded to nearest by adding and subtracting 1.5 * 2^23. a is
+// clamped to [-80, 89]: at -80, 1 + e^a is exactly 1; at 89, 2^n is +inf and the result exactly 0.
+// Neither end makes a subnormal (the vectorized loop evaluates both clamped branches on every lane,
+// and subnormal arithmetic costs ~100 cycles an operation: a clamp at 88.4 made SiLU 8x slower).
+inline float sigmoidApprox(float z) {
+  float a = -z;
+  a = a < -80.0f ? -80.0f : a;
+  a = a > 89.0f ? 89.0f : a;
+  const float n = (a * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const float r = a - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return 1.0f / (1.0f + p * scale);
+}
+
+// Per-channel sums of (x - shift) and (x - shift)^2 over `rows` rows of `c` channels (accumulated into s1, s2).
+DISTILLERY_SIMD_CLONES
+void gnSumRows(const float* __restrict x, int64_t rows, int64_t c, const float* __restrict shift, float* __restrict s1, float* __restrict s2) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * c;
+    for (int64_t k = 0; k < c; ++k) {
+      const float d = xr[k] - shift[k];
+      s1[k] += d;
+      s2[k] += d * d;
+    }
+  }
+}
+
+// z = x a + b per channel; y = z (or z sigmoid(z)); optionally s = sigmoid(z) and xc = x - mean.
+DISTILLERY_SIMD_CLONES
+void gnApplyRows(const float* __restrict x, int64_t rows, int64_t c, const float* __restrict a, const float* __restrict b,
+                 const float* __restrict mean, bool silu, float* __restrict y, float* __restrict s, float* __restrict xc) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t o = r * c;
+    if (silu && s) {
+      for (int64_t k = 0; k < c; ++k) {
+        const float z = x[o + k] * a[k] + b[k];
+        const float sg = sigmoidApprox(z);
+        s[o + k] = sg;
+        y[o + k] = z * sg;
+        xc[o + k] = x[o + k] - mean[k];
+      }
+    } else if (silu) {
+      for (int64_t k = 0; k < c; ++k) {
+        const float z = x[o + k] * a[k] + b[k];
+        y[o + k] = z * sigmoidApprox(z);
+      }
+    } else {
+      for (int64_t k = 0; k < c; ++k) y[o + k] = x[o + k] * a[k] + b[k];
+      if (xc) {
+        for (int64_t k = 0; k < c; ++k) xc[o + k] = x[o + k] - mean[k];
+      }
+    }
+  }
+}
+
+// With g = dL/dz (dy, or dy (s + y (1 - s)) through the SiLU): per-channel sums of g and g xc.
+DISTILLERY_SIMD_CLONES
+void gnGradSumRows(const float* __restrict dy, const float* __restrict y, const float* __restrict s,
+                   const float* __restrict xc, int64_t rows, int64_t c, float* __restrict sa, float* __restrict sp) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t o = r * c;
+    if (s) {
+      for (int64_t k = 0; k < c; ++k) {
+        const float g = dy[o + k] * (s[o + k] + y[o + k] * (1.0f - s[o + k]));
+        sa[k] += g;
+        sp[k] += g * xc[o + k];
+      }
+    } else {
+      for (int64_t k = 0; k < c; ++k) {
+        sa[k] += dy[o + k];
+        sp[k] += dy[o + k] * xc[o + k];
+      }
+    }
+  }
+}
+
+// dx = g coefG - xc coefX - shift per channel.
+DISTILLERY_SIMD_CLONES
+void gnGradApplyRows(const float* __restrict dy, const float* __restrict y, const float* __restrict s,
+                     const float* __restrict xc, int64_t rows, int64_t c, const float* __restrict coefG,
+                     const float* __restrict coefX, const float* __restrict shift, float* __restrict dx) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t o = r * c;
+    if (s) {
+      for (int64_t k = 0; k < c; ++k) {
+        const float g = dy[o + k] * (s[o + k] + y[o + k] * (1.0f - s[o + k]));
+        dx[o + k] = g * coefG[k] - xc[o + k] * coefX[k] - shift[k];
+      }
+    } else {
+      for (int64_t k = 0; k < c; ++k) dx[o + k] = dy[o + k] * coefG[k] - xc[o + k] * coefX[k] - shift[k];
+    }
+  }
+}
+
+// How the rows (pixels) of each sample are cut into chunks: `chunks` per sample of `rows` rows each.
+struct RowChunks {
+  int64_t rows, chunks;
+  RowChunks(int64_t hw, int64_t c) {
+    rows = std::max<int64_t>(1, std::min<int64_t>(hw, kChunkElems / std::max<int64_t>(c, 1)));
+    chunks = (hw + rows - 1) / rows;
+  }
+  int64_t count(int64_t chunk, int64_t hw) const { return std::min(rows, hw - chunk * rows); }
+};
+
+void checkGroupNormInput(const at::Tensor& t, const char* what, int64_t numel) {
+  if (t.scalar_type() != at::kFloat || t.numel() != numel) {
+    throw std::invalid_argument(std::string("groupNorm: ") + what + " must be float32 with " + std::to_string(numel) + " values");
+  }
+}
+
 // groupNorm(x NHWC, gamma, beta, groups, eps, silu, forBackward) -> [y, mean [N, G], rstd [N, G], x - mean,
 // sigmoid(z)?] (the contract of Distillery's fused GroupNorm kernel, see src/backends/wasm/fused.ts):
 // z = GroupNorm(x), y = z or, with silu, z * sigmoid(z). x - mean and sigmoid(z) exist only for the
 // backward; when no gradient is being recorded (forBackward false) they are not computed and the two
-// outputs alias x and y, which saves two of four full passes in sampling.
+// outputs alias x and y. Statistics: per sample and channel, sums of x - K and (x - K)^2 with K the
+// sample's first pixel (no cancellation when |mean| >> std), combined per group in double.
 Napi::Value GroupNorm(const Napi::CallbackInfo& info) {
   at::Tensor x = get(info[0]).contiguous();
-  const at::Tensor& gamma = get(info[1]);
-  const at::Tensor& beta = get(info[2]);
-  int64_t groups = num(info[3]);
-  double eps = dbl(info[4]);
-  bool silu = flag(info[5]);
-  bool forBackward = flag(info[6]);
-  int64_t n = x.size(0), h = x.size(1), w = x.size(2), c = x.size(3);
-  auto r = at::native_group_norm(toNCHW(x, true), gamma, beta, n, c, h * w, groups, eps);
-  at::Tensor z = fromNCHW(std::get<0>(r), true).contiguous();
-  at::Tensor mean = std::get<1>(r), rstd = std::get<2>(r);  // [n, G]
-  if (!forBackward) {
-    if (!silu) return retMany(info.Env(), {z, mean, rstd, x});
-    at::silu_(z);
-    return retMany(info.Env(), {z, mean, rstd, x, z});
+  at::Tensor gamma = get(info[1]).contiguous();
+  at::Tensor beta = get(info[2]).contiguous();
+  const int64_t groups = num(info[3]);
+  const double eps = dbl(info[4]);
+  const bool silu = flag(info[5]);
+  const bool forBackward = flag(info[6]);
+  if (x.dim() != 4 || x.scalar_type() != at::kFloat) throw std::invalid_argument("groupNorm: x must be float32 NHWC");
+  const int64_t n = x.size(0), hw = x.size(1) * x.size(2), c = x.size(3);
+  if (groups <= 0 || c % groups != 0) throw std::invalid_argument("groupNorm: channels not divisible by groups");
+  checkGroupNormInput(gamma, "gamma", c);
+  checkGroupNormInput(beta, "beta", c);
+  const int64_t cg = c / groups;
+  const RowChunks rc(hw, c);
+  const int64_t tasks = n * rc.chunks;
+  const float* xp = x.data_ptr<float>();
+  // Shift K: each sample's first pixel.
+  std::vector<float> partial(static_cast<size_t>(2 * tasks * c), 0.0f);
+  if (hw > 0) {
+    at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) {
+        const int64_t i = t / rc.chunks, k = t % rc.chunks;
+        float* s1 = partial.data() + 2 * t * c;
+        gnSumRows(xp + (i * hw + k * rc.rows) * c, rc.count(k, hw), c, xp + i * hw * c, s1, s1 + c);
+      }
+    });
   }
-  // Broadcasting a per-channel [n, 1, c] row is ATen's fast path (a [n, 1, G, 1] one is several times slower).
-  at::Tensor meanC = mean.repeat_interleave(c / groups, 1).view({n, 1, c});
-  at::Tensor xc = (x.view({n, h * w, c}) - meanC).view({n, h, w, c});
-  if (!silu) return retMany(info.Env(), {z, mean, rstd, xc});
-  at::Tensor s = at::sigmoid(z);
-  z.mul_(s);  // y = z sigmoid(z), in the buffer z owned here
-  return retMany(info.Env(), {z, mean, rstd, xc, s});
+  at::Tensor mean = at::empty({n, groups}, x.options()), rstd = at::empty({n, groups}, x.options());
+  float* mp = mean.data_ptr<float>();
+  float* rp = rstd.data_ptr<float>();
+  // Per (sample, channel) affine coefficients z = x a + b, and the group mean per channel.
+  std::vector<float> coefA(static_cast<size_t>(n * c)), coefB(static_cast<size_t>(n * c)), meanC(static_cast<size_t>(n * c));
+  const float* gp = gamma.data_ptr<float>();
+  const float* bp = beta.data_ptr<float>();
+  const double m = static_cast<double>(hw * cg);
+  std::vector<double> s1(static_cast<size_t>(c)), s2(static_cast<size_t>(c));
+  for (int64_t i = 0; i < n; ++i) {
+    std::fill(s1.begin(), s1.end(), 0.0);
+    std::fill(s2.begin(), s2.end(), 0.0);
+    for (int64_t k = 0; k < rc.chunks && hw > 0; ++k) {
+      const float* pt = partial.data() + 2 * (i * rc.chunks + k) * c;
+      for (int64_t ch = 0; ch < c; ++ch) {
+        s1[ch] += pt[ch];
+        s2[ch] += pt[c + ch];
+      }
+    }
+    const float* shift = xp + i * hw * c;
+    for (int64_t g = 0; g < groups; ++g) {
+      double total = 0.0;
+      for (int64_t ch = g * cg; ch < (g + 1) * cg; ++ch) total += (hw > 0 ? shift[ch] : 0.0) * hw + s1[ch];
+      const double mu = m > 0 ? total / m : 0.0;
+      double ss = 0.0;
+      for (int64_t ch = g * cg; ch < (g + 1) * cg; ++ch) {
+        const double d = mu - (hw > 0 ? shift[ch] : 0.0);
+        ss += s2[ch] - 2.0 * d * s1[ch] + static_cast<double>(hw) * d * d;
+      }
+      const double var = m > 0 ? std::max(ss / m, 0.0) : 0.0;
+      const double r = 1.0 / std::sqrt(var + eps);
+      mp[i * groups + g] = static_cast<float>(mu);
+      rp[i * groups + g] = static_cast<float>(r);
+      for (int64_t ch = g * cg; ch < (g + 1) * cg; ++ch) {
+        const double a = r * gp[ch];
+        coefA[i * c + ch] = static_cast<float>(a);
+        coefB[i * c + ch] = static_cast<float>(bp[ch] - mu * a);
+        meanC[i * c + ch] = static_cast<float>(mu);
+      }
+    }
+  }
+  at::Tensor y = at::empty_like(x);
+  at::Tensor s, xc;
+  if (forBackward) {
+    xc = at::empty_like(x);
+    if (silu) s = at::empty_like(x);
+  }
+  float* yp = y.data_ptr<float>();
+  float* sp = s.defined() ? s.data_ptr<float>() : nullptr;
+  float* xcp = xc.defined() ? xc.data_ptr<float>() : nullptr;
+  at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t i = t / rc.chunks, k = t % rc.chunks;
+      const int64_t o = (i * hw + k * rc.rows) * c;
+      gnApplyRows(xp + o, rc.count(k, hw), c, coefA.data() + i * c, coefB.data() + i * c, meanC.data() + i * c, silu, yp + o,
+                  sp ? sp + o : nullptr, xcp ? xcp + o : nullptr);
+    }
+  });
+  if (!forBackward) return silu ? retMany(info.Env(), {y, mean, rstd, x, y}) : retMany(info.Env(), {y, mean, rstd, x});
+  return silu ? retMany(info.Env(), {y, mean, rstd, xc, s}) : retMany(info.Env(), {y, mean, rstd, xc});
 }
 
 // groupNormGrad(dy, xc, gamma, rstd, y|-1, sig|-1, groups) -> [dx, dgamma, dbeta]
 // With g = dL/dz, per sample n and channel c: A = sum_hw g, P = sum_hw g * xc; per group (M = HW * C/G
 // elements): m1 = sum_c gamma_c A / M, m2 = r * sum_c gamma_c P / M; then
 // dx = g * (r gamma_c) - xc * (r^2 m2) - r m1, dgamma = sum_n r P, dbeta = sum_n A.
-// (Computed here on NHWC data: libtorch 1.13's native_group_norm_backward mis-reads channels-last input.)
+// Two passes: the sums, then dx (g recomputed from dy, y and sigmoid(z) rather than stored).
 Napi::Value GroupNormGrad(const Napi::CallbackInfo& info) {
-  const at::Tensor& dy = get(info[0]);
-  const at::Tensor& xc = get(info[1]);
-  const at::Tensor& gamma = get(info[2]);
-  const at::Tensor& rstd = get(info[3]);
-  int64_t groups = num(info[6]);
-  int64_t n = xc.size(0), h = xc.size(1), w = xc.size(2), c = xc.size(3), cg = c / groups;
-  // g = dL/dz in a buffer this function owns (it becomes dx, updated in place).
-  at::Tensor g;
-  if (num(info[4]) >= 0) {
-    const at::Tensor& y = get(info[4]);
-    const at::Tensor& s = get(info[5]);
-    g = at::add(s, y);  // d/dz [z sigmoid(z)] = s + z s (1 - s) = s + y - y s
-    g.addcmul_(y, s, -1).mul_(dy);
-  } else {
-    g = dy.contiguous().clone();
+  at::Tensor dy = get(info[0]).contiguous();
+  at::Tensor xc = get(info[1]).contiguous();
+  at::Tensor gamma = get(info[2]).contiguous();
+  at::Tensor rstd = get(info[3]).contiguous();
+  const bool silu = num(info[4]) >= 0;
+  at::Tensor y = silu ? get(info[4]).contiguous() : at::Tensor();
+  at::Tensor s = silu ? get(info[5]).contiguous() : at::Tensor();
+  const int64_t groups = num(info[6]);
+  if (xc.dim() != 4 || xc.scalar_type() != at::kFloat) throw std::invalid_argument("groupNormGrad: xc must be float32 NHWC");
+  const int64_t n = xc.size(0), hw = xc.size(1) * xc.size(2), c = xc.size(3);
+  if (groups <= 0 || c % groups != 0) throw std::invalid_argument("groupNormGrad: channels not divisible by groups");
+  const int64_t numel = xc.numel(), cg = c / groups;
+  checkGroupNormInput(dy, "dy", numel);
+  checkGroupNormInput(gamma, "gamma", c);
+  checkGroupNormInput(rstd, "rstd", n * groups);
+  if (silu) {
+    checkGroupNormInput(y, "y", numel);
+    checkGroupNormInput(s, "sigmoid(z)", numel);
   }
-  double m = static_cast<double>(h * w * cg);
-  at::Tensor g3 = g.view({n, h * w, c});
-  at::Tensor x3 = xc.contiguous().view({n, h * w, c});
-  at::Tensor a = g3.sum(1);                       // [n, c]
-  at::Tensor p = (g3 * x3).sum(1);                // [n, c]
-  at::Tensor r = rstd.view({n, groups, 1});       // [n, G, 1]
-  at::Tensor gam = gamma.view({1, groups, cg});
-  at::Tensor m1 = (a.view({n, groups, cg}) * gam).sum(2, true) / m;      // [n, G, 1]
-  at::Tensor m2 = r * (p.view({n, groups, cg}) * gam).sum(2, true) / m;  // [n, G, 1]
-  at::Tensor coefG = (r * gam).reshape({n, 1, c});                       // r gamma_c
-  at::Tensor coefX = (r * r * m2).expand({n, groups, cg}).reshape({n, 1, c});
-  at::Tensor shift = (r * m1).expand({n, groups, cg}).reshape({n, 1, c});
-  at::Tensor dgamma = (p.view({n, groups, cg}) * r).sum(0).reshape({c});
-  at::Tensor dbeta = a.sum(0);
-  g3.mul_(coefG).addcmul_(x3, coefX, -1).sub_(shift);
-  return retMany(info.Env(), {g.view({n, h, w, c}), dgamma, dbeta});
+  const float* dyp = dy.data_ptr<float>();
+  const float* xcp = xc.data_ptr<float>();
+  const float* yp = silu ? y.data_ptr<float>() : nullptr;
+  const float* sp = silu ? s.data_ptr<float>() : nullptr;
+  const RowChunks rc(hw, c);
+  const int64_t tasks = n * rc.chunks;
+  std::vector<float> partial(static_cast<size_t>(2 * tasks * c), 0.0f);
+  at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t i = t / rc.chunks, k = t % rc.chunks;
+      const int64_t o = (i * hw + k * rc.rows) * c;
+      float* pa = partial.data() + 2 * t * c;
+      gnGradSumRows(dyp + o, yp ? yp + o : nullptr, sp ? sp + o : nullptr, xcp + o, rc.count(k, hw), c, pa, pa + c);
+    }
+  });
+  const float* gp = gamma.data_ptr<float>();
+  const float* rp = rstd.data_ptr<float>();
+  const double m = static_cast<double>(hw * cg);
+  std::vector<float> coefG(static_cast<size_t>(n * c)), coefX(static_cast<size_t>(n * c)), shift(static_cast<size_t>(n * c));
+  std::vector<double> dgamma(static_cast<size_t>(c), 0.0), dbeta(static_cast<size_t>(c), 0.0);
+  std::vector<double> a(static_cast<size_t>(c)), p(static_cast<size_t>(c));
+  for (int64_t i = 0; i < n; ++i) {
+    std::fill(a.begin(), a.end(), 0.0);
+    std::fill(p.begin(), p.end(), 0.0);
+    for (int64_t k = 0; k < rc.chunks; ++k) {
+      const float* pt = partial.data() + 2 * (i * rc.chunks + k) * c;
+      for (int64_t ch = 0; ch < c; ++ch) {
+        a[ch] += pt[ch];
+        p[ch] += pt[c + ch];
+      }
+    }
+    for (int64_t g = 0; g < groups; ++g) {
+      const double r = rp[i * groups + g];
+      double ga = 0.0, gpp = 0.0;
+      for (int64_t ch = g * cg; ch < (g + 1) * cg; ++ch) {
+        ga += gp[ch] * a[ch];
+        gpp += gp[ch] * p[ch];
+        dgamma[ch] += r * p[ch];
+        dbeta[ch] += a[ch];
+      }
+      const double m1 = m > 0 ? ga / m : 0.0, m2 = m > 0 ? r * gpp / m : 0.0;
+      for (int64_t ch = g * cg; ch < (g + 1) * cg; ++ch) {
+        coefG[i * c + ch] = static_cast<float>(r * gp[ch]);
+        coefX[i * c + ch] = static_cast<float>(r * r * m2);
+        shift[i * c + ch] = static_cast<float>(r * m1);
+      }
+    }
+  }
+  at::Tensor dx = at::empty_like(xc);
+  float* dxp = dx.data_ptr<float>();
+  at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t i = t / rc.chunks, k = t % rc.chunks;
+      const int64_t o = (i * hw + k * rc.rows) * c;
+      gnGradApplyRows(dyp + o, yp ? yp + o : nullptr, sp ? sp + o : nullptr, xcp + o, rc.count(k, hw), c, coefG.data() + i * c,
+                      coefX.data() + i * c, shift.data() + i * c, dxp + o);
+    }
+  });
+  at::Tensor dg = at::empty({c}, xc.options()), db = at::empty({c}, xc.options());
+  for (int64_t ch = 0; ch < c; ++ch) {
+    dg.data_ptr<float>()[ch] = static_cast<float>(dgamma[ch]);
+    db.data_ptr<float>()[ch] = static_cast<float>(dbeta[ch]);
+  }
+  return retMany(info.Env(), {dx, dg, db});
 }
 
 // adamw(p, g, m, v, beta1, beta2, eps, stepSize, sqrtBias2, decay) -> [p', m', v'], new tensors (the
@@ -1024,6 +1290,7 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("reduceOps", names(env, kReduceOps, sizeof(kReduceOps) / sizeof(*kReduceOps)));
   EXPORT("init", Init);
   EXPORT("setThreads", SetThreads);
+  EXPORT("nativeMs", NativeMs);
   EXPORT("getThreads", GetThreads);
   EXPORT("parallelInfo", ParallelInfo);
   EXPORT("config", Config);

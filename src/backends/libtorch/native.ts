@@ -23,6 +23,8 @@ export interface LibtorchAddon {
   init(meta: Int32Array): void;
   setThreads(n: number): number;
   getThreads(): number;
+  /** Milliseconds spent inside the addon's functions since it loaded (all calls, on the JS thread). */
+  nativeMs(): number;
   parallelInfo(): string;
   config(): string;
   live(): number;
