@@ -14,7 +14,7 @@ import { NoiseSchedule, addNoise, velocity } from '../src/diffusion';
 import { AdamW, trainStep } from '../src/training';
 import { UNet } from '../src/models/unet';
 import { getKernelStrategy, setKernelStrategy } from '../src/models/layers';
-import { positiveInt, stats, type Stats } from './stats';
+import { median, positiveInt, stats, type Stats } from './stats';
 import { ReferenceUNet } from './reference-unet';
 import { formatProfile, kernelFlops, profileKernels, summarise } from './profile';
 
@@ -64,6 +64,12 @@ interface Options {
   kernels: string;
   seed: number;
   json?: boolean;
+}
+
+/** Milliseconds the libtorch addon has spent in its functions so far; undefined on other backends. */
+function nativeClock(): number | undefined {
+  const b = tf.backend() as unknown as { native?: { nativeMs?: () => number } };
+  return b.native?.nativeMs?.();
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -142,11 +148,15 @@ async function main(argv: string[]): Promise<void> {
   for (let i = 0; i < o.warmup; i++) await oneStep();
   const tensorsBefore = tf.memory().numTensors;
   const stepMs: number[] = [];
+  const nativeStepMs: number[] = [];
   let loss = NaN;
   for (let i = 0; i < o.steps; i++) {
+    const n0 = nativeClock();
     const t0 = performance.now();
     loss = await oneStep();
     stepMs.push(performance.now() - t0);
+    const n1 = nativeClock();
+    if (n0 !== undefined && n1 !== undefined) nativeStepMs.push(n1 - n0);
   }
   const tensorsAfterTraining = tf.memory().numTensors;
   const train = stats(stepMs);
@@ -154,6 +164,10 @@ async function main(argv: string[]): Promise<void> {
   log(`training step, batch ${o.batch}: median ${train.median.toFixed(1)} ms (min ${train.min.toFixed(1)}, ` +
     `max ${train.max.toFixed(1)}, ${train.n} steps), ${((1000 * o.batch) / train.median).toFixed(1)} images/s, ` +
     `${(trainGflop / (train.median / 1000)).toFixed(1)} GFLOP/s (3 × forward = ${trainGflop.toFixed(2)} GFLOP), loss ${loss.toFixed(4)}`);
+  const nativeMedian = nativeStepMs.length > 0 ? median(nativeStepMs) : undefined;
+  if (nativeMedian !== undefined) {
+    log(`  of which inside the native addon: median ${nativeMedian.toFixed(1)} ms per step; the rest (${(train.median - nativeMedian).toFixed(1)} ms) is JavaScript: TF.js's engine, tape and kernel wrappers`);
+  }
 
   let sample: Stats | undefined;
   if (o.sampleIters > 0) {
@@ -203,7 +217,7 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(JSON.stringify({
       backend: info, kernels: o.kernels, model: o.model, parameters: model.numParameters, batch: o.batch,
       forwardGflopPerImage: forwardGflop / o.batch,
-      train: { ...train, imagesPerSecond: (1000 * o.batch) / train.median, gflopPerSecond: trainGflop / (train.median / 1000), loss },
+      train: { ...train, imagesPerSecond: (1000 * o.batch) / train.median, gflopPerSecond: trainGflop / (train.median / 1000), loss, nativeMedianMs: nativeMedian },
       sample: sample && { ...sample, batch: o.sampleBatch, imagesPerSecond: (1000 * o.sampleBatch) / sample.median },
       tensors: { afterWarmup: tensorsBefore, afterTraining: tensorsAfterTraining, end: tensorsEnd },
       profile: profile && { stepMs: profileStepMs, kernels: profile },

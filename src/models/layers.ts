@@ -250,6 +250,10 @@ export function sinusoidalEmbedding(t: tf.Tensor1D, dim: number, maxPeriod = 100
 /** Nearest-neighbour ×2 upsampling (F.interpolate(scale_factor=2, mode='nearest')). */
 export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
   const [b, h, w, c] = x.shape;
+  // libtorch runs the resize and its gradient as ATen's upsample_nearest2d (one pass each; 1.9 and 1.4 ms
+  // per step as a broadcast multiply and a sum on the reference UNet). Same values: nearest ×2 repeats
+  // each pixel either way.
+  if (tf.getBackend() === 'libtorch') return tf.image.resizeNearestNeighbor(x, [2 * h, 2 * w]);
   // Broadcasting against ones rather than tf.tile: tfjs-core has no tile gradient above rank 5.
   const t = tf.mul(tf.reshape(x, [b, h, 1, w, 1, c]), tf.ones([1, 1, 2, 1, 2, 1]));
   return tf.reshape(t, [b, 2 * h, 2 * w, c]);

@@ -1264,6 +1264,23 @@ Napi::Value SumSquares(const Napi::CallbackInfo& info) {
 
 // interpolate(x, axis, Float32Array matrix [out, in]): y = M applied along `axis` (bilinear resize
 // and its gradient, with TF's exact sampling positions computed on the host).
+// upsampleNearest(x NHWC, outH, outW): each pixel repeated (outH / h) x (outW / w) times (integer
+// factors; the caller checks that TF's index rule gives exactly that).
+Napi::Value UpsampleNearest(const Napi::CallbackInfo& info) {
+  const at::Tensor& x = get(info[0]);
+  at::Tensor y = at::upsample_nearest2d(toNCHW(x, true).contiguous(at::MemoryFormat::ChannelsLast), {num(info[1]), num(info[2])});
+  return ret(info.Env(), fromNCHW(y, true).contiguous());
+}
+
+// upsampleNearestGrad(dy NHWC, h, w): the sum over each pixel's copies.
+Napi::Value UpsampleNearestGrad(const Napi::CallbackInfo& info) {
+  const at::Tensor& dy = get(info[0]);
+  const int64_t h = num(info[1]), w = num(info[2]);
+  at::Tensor g = toNCHW(dy, true).contiguous(at::MemoryFormat::ChannelsLast);
+  at::Tensor dx = at::upsample_nearest2d_backward(g, {dy.size(1), dy.size(2)}, {dy.size(0), dy.size(3), h, w});
+  return ret(info.Env(), fromNCHW(dx, true).contiguous());
+}
+
 Napi::Value Interpolate(const Napi::CallbackInfo& info) {
   const at::Tensor& x = get(info[0]);
   int64_t axis = num(info[1]);
@@ -1340,6 +1357,8 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   EXPORT("maxPoolGrad", MaxPoolGrad);
   EXPORT("avgPoolGrad", AvgPoolGrad);
   EXPORT("interpolate", Interpolate);
+  EXPORT("upsampleNearest", UpsampleNearest);
+  EXPORT("upsampleNearestGrad", UpsampleNearestGrad);
   EXPORT("groupNorm", GroupNorm);
   EXPORT("groupNormGrad", GroupNormGrad);
   EXPORT("adamw", AdamW);

@@ -144,6 +144,14 @@ function pool(b: LibtorchBackend, kernel: string, x: TensorInfo, attrs: Attrs, i
 // ----- resize -------------------------------------------------------------------------------------
 
 /** TF's nearest-neighbour source index for each output row/column. */
+/** Whether source indices are each input index repeated out/in times in order (ATen's nearest ×k). */
+function isIntegerRepeat(idx: Int32Array, inSize: number): boolean {
+  const k = idx.length / inSize;
+  if (!Number.isInteger(k) || k < 1) return false;
+  for (let r = 0; r < idx.length; r++) if (idx[r] !== Math.floor(r / k)) return false;
+  return true;
+}
+
 function nearestIndices(inSize: number, outSize: number, alignCorners: boolean, halfPixelCenters: boolean): Int32Array {
   const effIn = alignCorners && outSize > 1 ? inSize - 1 : inSize;
   const effOut = alignCorners && outSize > 1 ? outSize - 1 : outSize;
@@ -481,6 +489,10 @@ const KERNELS: Record<string, Kernel> = {
   ResizeNearestNeighbor: ({ images }, b, { alignCorners, halfPixelCenters, size }) => {
     const [, inH, inW] = images.shape;
     const [outH, outW] = size as [number, number];
+    if (images.dtype === 'float32' && isIntegerRepeat(nearestIndices(inH, outH, alignCorners, halfPixelCenters), inH) &&
+      isIntegerRepeat(nearestIndices(inW, outW, alignCorners, halfPixelCenters), inW)) {
+      return b.output(b.native.upsampleNearest(b.handle(images), outH, outW), 'float32');
+    }
     const rows = b.native.take(b.handle(images), 1, nearestIndices(inH, outH, alignCorners, halfPixelCenters));
     const out = b.native.take(rows, 2, nearestIndices(inW, outW, alignCorners, halfPixelCenters));
     b.native.free(rows);
@@ -489,6 +501,10 @@ const KERNELS: Record<string, Kernel> = {
   ResizeNearestNeighborGrad: ({ images, dy }, b, { alignCorners, halfPixelCenters }) => {
     const [, inH, inW] = images.shape;
     const [, outH, outW] = dy.shape;
+    if (isIntegerRepeat(nearestIndices(inH, outH, alignCorners, halfPixelCenters), inH) &&
+      isIntegerRepeat(nearestIndices(inW, outW, alignCorners, halfPixelCenters), inW)) {
+      return b.output(b.native.upsampleNearestGrad(b.handle(dy), inH, inW), 'float32');
+    }
     const cols = b.native.takeAdjoint(b.handle(dy), 2, nearestIndices(inW, outW, alignCorners, halfPixelCenters), inW);
     const out = b.native.takeAdjoint(cols, 1, nearestIndices(inH, outH, alignCorners, halfPixelCenters), inH);
     b.native.free(cols);

@@ -52,6 +52,10 @@ export interface LibtorchAddon {
   full(shape: number[], value: number, dtype: number): H;
   take(x: H, axis: number, indices: Int32Array): H;
   takeAdjoint(g: H, axis: number, indices: Int32Array, size: number): H;
+  /** Nearest upsampling of NHWC x to [outH, outW] by integer factors (ATen's upsample_nearest2d). */
+  upsampleNearest(x: H, outH: number, outW: number): H;
+  /** Its adjoint: dy NHWC summed back onto [h, w]. */
+  upsampleNearestGrad(dy: H, h: number, w: number): H;
   gather(x: H, indices: H, axis: number, batchDims: number): H;
   gatherNd(x: H, indices: H): H;
   scatterNd(indices: H, updates: H, shape: number[]): H;

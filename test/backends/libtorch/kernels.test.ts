@@ -208,6 +208,9 @@ const poolCases: ConformanceCase[] = [
   // adjoints below otherwise.
   { name: 'resizeNearestNeighbor ×2', inputs: [{ shape: [2, 4, 3, 3] }], f: (x) => tf.image.resizeNearestNeighbor(t4(x), [8, 6]) },
   { name: 'resizeNearestNeighbor ×2 gradient (batch 1)', inputs: [{ shape: [1, 4, 3, 3] }], f: (x) => tf.image.resizeNearestNeighbor(t4(x), [8, 6]), grad: true },
+  // Integer factors run as ATen's upsample_nearest2d (any centre rule gives the same indices there).
+  { name: 'resizeNearestNeighbor ×3 halfPixel (integer factor)', inputs: [{ shape: [1, 3, 2, 2] }], f: (x) => tf.image.resizeNearestNeighbor(t4(x), [9, 6], false, true) },
+  { name: 'resizeNearestNeighbor ×2 one channel', inputs: [{ shape: [1, 4, 4, 1] }], f: (x) => tf.image.resizeNearestNeighbor(t4(x), [8, 8]), grad: true },
   { name: 'resizeNearestNeighbor halfPixel 5→7', inputs: [{ shape: [1, 5, 5, 2] }], f: (x) => tf.image.resizeNearestNeighbor(t4(x), [7, 3], false, true) },
   { name: 'resizeNearestNeighbor alignCorners', inputs: [{ shape: [1, 4, 5, 2] }], f: (x) => tf.image.resizeNearestNeighbor(t4(x), [7, 9], true), grad: true },
   // TF.js CPU's ResizeBilinearGrad returns a wrongly shaped gradient for non-square images; the
@@ -230,6 +233,8 @@ const adjointCases: Array<{ name: string; shape: number[]; f: (x: tf.Tensor) => 
   { name: 'avgPool 3x3 stride 2 same', shape: [2, 7, 8, 3], f: (x) => tf.avgPool(t4(x), 3, 2, 'same') },
   { name: 'avgPool 2x2 stride 2 valid', shape: [2, 6, 6, 3], f: (x) => tf.avgPool(t4(x), 2, 2, 'valid') },
   { name: 'resizeNearestNeighbor ×2 batch 3', shape: [3, 4, 5, 2], f: (x) => tf.image.resizeNearestNeighbor(t4(x), [8, 10]) },
+  { name: 'resizeNearestNeighbor ×3 halfPixel batch 2 (ATen path)', shape: [2, 3, 2, 2], f: (x) => tf.image.resizeNearestNeighbor(t4(x), [9, 6], false, true) },
+  { name: 'resizeNearestNeighbor ×2 one channel batch 3 (ATen path)', shape: [3, 4, 4, 1], f: (x) => tf.image.resizeNearestNeighbor(t4(x), [8, 8]) },
   { name: 'resizeNearestNeighbor halfPixel 5→7', shape: [2, 5, 5, 2], f: (x) => tf.image.resizeNearestNeighbor(t4(x), [7, 3], false, true) },
   { name: 'resizeNearestNeighbor alignCorners', shape: [2, 4, 5, 2], f: (x) => tf.image.resizeNearestNeighbor(t4(x), [7, 9], true) },
   { name: 'resizeBilinear ×2', shape: [2, 4, 3, 3], f: (x) => tf.image.resizeBilinear(t4(x), [8, 6]) },
