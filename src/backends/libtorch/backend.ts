@@ -102,8 +102,9 @@ export class LibtorchBackend extends KernelBackend {
     return this.data.numDataIds();
   }
 
-  override memory(): { unreliable: boolean; reasons?: string[]; numNativeTensors: number } {
-    return { unreliable: false, numNativeTensors: this.native.live() };
+  /** Live native tensors, and the bytes of freed tensor memory the addon keeps for reuse. */
+  override memory(): { unreliable: boolean; reasons?: string[]; numNativeTensors: number; cachedBytes: number } {
+    return { unreliable: false, numNativeTensors: this.native.live(), cachedBytes: this.native.cachedBytes() };
   }
 
   override timerAvailable(): boolean {

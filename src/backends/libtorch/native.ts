@@ -25,6 +25,10 @@ export interface LibtorchAddon {
   getThreads(): number;
   /** Milliseconds spent inside the addon's functions since it loaded (all calls, on the JS thread). */
   nativeMs(): number;
+  /** Bytes of freed tensor memory the addon keeps for reuse (DISTILLERY_TENSOR_CACHE_MB caps it). */
+  cachedBytes(): number;
+  /** Returns the cached blocks to the C allocator. */
+  emptyCache(): void;
   parallelInfo(): string;
   config(): string;
   live(): number;

@@ -128,6 +128,24 @@ if (reason === undefined) {
       assert.equal(tf.engine().backend.numDataIds(), ids0);
     });
 
+    it('keeps freed blocks of 64 KiB and more for reuse by size (the tensor-memory cache), and empties it on request', () => {
+      const native = (tf.backend() as unknown as LibtorchBackend).native;
+      native.emptyCache();
+      assert.equal(native.cachedBytes(), 0);
+      const bytes = 256 * 1024 * 4;
+      const a = tf.fill([256, 1024], 1.5);
+      a.dispose();
+      assert.equal(native.cachedBytes(), bytes, 'the freed 1 MiB block is cached');
+      const b = tf.fill([1024, 256], 2.5);  // same size: the cached block is reused
+      assert.equal(native.cachedBytes(), 0);
+      assert.deepEqual(Array.from(b.dataSync().slice(0, 3)), [2.5, 2.5, 2.5]);
+      const small = tf.fill([100], 1);  // below 64 KiB: plain malloc, never cached
+      tf.dispose([b, small]);
+      assert.equal(native.cachedBytes(), bytes);
+      native.emptyCache();
+      assert.equal(native.cachedBytes(), 0);
+    });
+
     it('moves tensors between the CPU backend and libtorch', async () => {
       await tf.setBackend('cpu');
       const a = tf.tensor([1, 2, 3]);
