@@ -16,6 +16,7 @@ import { conv2dCpu } from './conv-cpu';
 import { groupNormCpu, layerNormCpu } from './norm-cpu';
 import type { Param, ParamStore } from './params';
 import { groupNorm } from '../backends/wasm/fused';
+import { conv2dWithBias } from './fused-conv2d';
 
 function uniformFanIn(fanIn: number): { kind: 'uniform'; bound: number } {
   return { kind: 'uniform', bound: 1 / Math.sqrt(fanIn) };
@@ -54,7 +55,7 @@ function useCpuLoops(): boolean {
  */
 export function conv2d(x: tf.Tensor4D, filter: tf.Tensor4D, stride: number, pad: number, bias?: tf.Tensor1D): tf.Tensor4D {
   if (useCpuLoops()) return conv2dCpu(x, filter, stride, pad, bias);
-  return tf.fused.conv2d({ x, filter, strides: stride, pad, bias });
+  return bias ? conv2dWithBias(x, filter, bias, stride, pad) : tf.conv2d(x, filter, stride, pad);
 }
 
 /** concat([a, b]) along the last axis (float32). */

@@ -4,6 +4,7 @@ import { conv2dCpu } from '../../src/models/conv-cpu';
 import { groupNormCpu, layerNormCpu } from '../../src/models/norm-cpu';
 import { concatLastAxisCpu, sliceLastAxisCpu } from '../../src/models/channels-cpu';
 import { upsampleNearest2x } from '../../src/models/layers';
+import { conv2dWithBias } from '../../src/models/fused-conv2d';
 import { groupNormComposite } from '../../src/backends/wasm/fused';
 import { maxAbsDiff, seededNormal } from './helpers';
 
@@ -38,6 +39,34 @@ describe('models/layers: cpu-loop kernels against tfjs ops', () => {
       tf.dispose([x, f, b]);
     });
   }
+
+  for (const [k, stride, pad] of [[3, 1, 1], [3, 2, 1], [1, 1, 0], [3, 1, 'same'], [3, 2, 'valid']] as const) {
+    it(`conv2dWithBias k${k} stride ${stride} pad ${pad}: values and gradients equal tf.fused.conv2d's (1e-5)`, () => {
+      const x = seededNormal([2, 7, 6, 3], 21);
+      const f = seededNormal([k, k, 3, 4], 22);
+      const b = seededNormal([4], 23);
+      const ours = (xx: tf.Tensor, ff: tf.Tensor, bb: tf.Tensor) => conv2dWithBias(xx as tf.Tensor4D, ff as tf.Tensor4D, bb as tf.Tensor1D, stride, pad);
+      const ref = (xx: tf.Tensor, ff: tf.Tensor, bb: tf.Tensor) =>
+        tf.fused.conv2d({ x: xx as tf.Tensor4D, filter: ff as tf.Tensor4D, bias: bb, strides: stride, pad });
+      // Same kernels in the same order: equal up to the summation order of the bias gradient.
+      assert.ok(compare([x, f, b], ours, ref, 24) < 1e-5);
+      tf.dispose([x, f, b]);
+    });
+  }
+
+  it('conv2dWithBias computes no input gradient when only the weights are differentiated (a network\'s first layer)', async () => {
+    const x = seededNormal([2, 6, 6, 1], 31);
+    const f = tf.variable(seededNormal([3, 3, 1, 4], 32));
+    const b = tf.variable(seededNormal([4], 33));
+    const profile = await tf.profile(() => {
+      const { grads, value } = tf.variableGrads(() => tf.sum(conv2dWithBias(x as tf.Tensor4D, f as unknown as tf.Tensor4D, b as unknown as tf.Tensor1D, 1, 1)), [f, b]);
+      tf.dispose([value, ...Object.values(grads)]);
+    });
+    const names = profile.kernels.map((k) => k.name);
+    assert.ok(names.includes('Conv2DBackpropFilter'), names.join(' '));
+    assert.ok(!names.includes('Conv2DBackpropInput'), `input gradient computed: ${names.join(' ')}`);
+    tf.dispose([x, f, b]);
+  });
 
   for (const silu of [false, true]) {
     it(`GroupNorm${silu ? ' + SiLU' : ''} (4 groups of 3 channels): values and gradients to 1e-4`, () => {
