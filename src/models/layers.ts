@@ -23,7 +23,7 @@ function uniformFanIn(fanIn: number): { kind: 'uniform'; bound: number } {
 }
 
 /**
- * How convolutions and GroupNorm run. `native`: tf.fused.conv2d and the composed / wasm-fused GroupNorm
+ * How convolutions and GroupNorm run. `native`: the FusedConv2D kernel (fused-conv2d.ts) and the composed / wasm-fused GroupNorm
  * (src/backends/wasm/fused.ts). `cpu-loops`: conv-cpu.ts and norm-cpu.ts, each one differentiable op
  * over typed arrays, for the pure-JS `cpu` backend: its own conv filter-gradient kernel reads every
  * element through TensorBuffer.get (seconds per step for a small UNet), and there a kernel's fixed

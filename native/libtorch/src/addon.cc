@@ -19,6 +19,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <malloc.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -185,7 +186,8 @@ Napi::Value guarded(const Napi::CallbackInfo& info) {
 // page faults per reference-UNet step, their kernel time inside the parallel loops that first write
 // the outputs. Blocks of at least kCacheMinBytes are kept on free lists by exact size and handed out
 // again, warm; smaller ones go straight to malloc. The cache holds at most `cacheLimit` bytes
-// (DISTILLERY_TENSOR_CACHE_MB, default 2048); beyond that freed blocks return to malloc.
+// (DISTILLERY_TENSOR_CACHE_MB; default 2048 MiB or an eighth of physical memory, whichever is less);
+// beyond that freed blocks return to malloc.
 
 constexpr size_t kCacheMinBytes = 64 * 1024;
 constexpr size_t kAlignment = 64;  // c10's alignment for CPU tensors
@@ -193,8 +195,12 @@ constexpr size_t kAlignment = 64;  // c10's alignment for CPU tensors
 class CachingCpuAllocator final : public c10::Allocator {
  public:
   CachingCpuAllocator() {
+    const long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGE_SIZE);
+    if (pages > 0 && pageSize > 0) {
+      cacheLimit_ = std::min(cacheLimit_, static_cast<size_t>(pages) * static_cast<size_t>(pageSize) / 8);
+    }
     const char* env = std::getenv("DISTILLERY_TENSOR_CACHE_MB");
-    if (env && *env) cacheLimit_ = static_cast<size_t>(std::max(0.0, std::atof(env))) * 1024 * 1024;
+    if (env && *env) cacheLimit_ = static_cast<size_t>(std::max(0.0, std::atof(env)) * 1024.0 * 1024.0);
   }
 
   c10::DataPtr allocate(size_t n) const override {

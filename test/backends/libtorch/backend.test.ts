@@ -66,6 +66,25 @@ if (libtorchUnavailableReason() === undefined) {
       assert.match(childDescription({ DISTILLERY_OMP_WAIT: 'passive' }).description ?? '', /, passive waiting \(cores busy at start\), /);
       assert.match(childDescription({ OMP_WAIT_POLICY: 'ACTIVE', DISTILLERY_OMP_WAIT: 'passive' }).description ?? '', /, OMP wait policy from the environment, /);
     });
+    it('DISTILLERY_TENSOR_CACHE_MB caps the tensor-memory cache (0: freed blocks go straight back to malloc)', () => {
+      const cached = (mb: string): number => {
+        const script = [
+          "const tf = require('@tensorflow/tfjs-core');",
+          "const { selectBackend } = require('./src/backends');",
+          "selectBackend('libtorch', { threads: 1 }).then(() => {",
+          '  tf.fill([512, 1024], 1).dispose();',  // a 2 MiB block
+          '  console.log(JSON.stringify({ cached: tf.memory().cachedBytes })); process.exit(0);',
+          '});',
+        ].join('\n');
+        const out = execFileSync(process.execPath, ['--require', 'tsx/cjs', '-e', script], {
+          cwd: root, encoding: 'utf8', env: { ...process.env, DISTILLERY_TENSOR_CACHE_MB: mb }, stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        return (JSON.parse(out.trim().split('\n').pop()!) as { cached: number }).cached;
+      };
+      assert.equal(cached('0'), 0);
+      assert.equal(cached('1'), 0, 'a 2 MiB block does not fit a 1 MiB cache');
+      assert.equal(cached('4'), 2 * 1024 * 1024);
+    });
     it('an unknown DISTILLERY_OMP_WAIT value is an error naming the choices', () => {
       assert.match(childDescription({ DISTILLERY_OMP_WAIT: 'sometimes' }).error ?? '', /DISTILLERY_OMP_WAIT must be spin, passive or auto, found "sometimes"/);
     });
