@@ -6,16 +6,13 @@
  *   embedding, so that one student serves every w.
  * Loss: distillWeight·MSE(v̂_student, guided v̂_teacher) + targetWeight·(ordinary loss against the data).
  */
-import * as path from 'node:path';
-import type { Observable } from 'rxjs';
 import { defineNodeType, type JsonSchema } from '../../src/registry/types';
 import type { Problem } from '../../src/errors';
-import type { Batch } from '../../src/data/batch';
-import type { DatasetResource } from '../../src/data/resource';
 import type { NoiseSchedule } from '../../src/diffusion/schedule';
-import { guidanceDistillationLoss, runDenoisingStage, type StageHandle } from '../../src/stages/denoising';
+import { guidanceDistillationLoss } from '../../src/stages/denoising';
 import type { LossWeighting } from '../../src/stages/common';
-import { deferred, reuseFinishedModel, lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, optimizationOf, saveModelFile, stageProgress, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stages/node-support';
+import { lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stages/node-support';
+import { trainingStageInstance } from '../../src/stages/stage-node';
 import type { TrainableDenoiser } from '../../src/stages/types';
 import schema from './schema.json';
 
@@ -76,54 +73,18 @@ export const guidanceDistillationNode = defineNodeType<GuidanceDistillationConfi
   },
   create(ctx) {
     const c = ctx.config;
-    const result = deferred<TrainableDenoiser>();
-    const handle: StageHandle = {};
-    let trained: TrainableDenoiser | undefined;
-    return {
-      resources: { model: result.promise },
-      async run() {
-        const teacher = ctx.resources.model as TrainableDenoiser;
-        const student = c.variant === 'w-range' ? teacher.cloneWith({ guidance_embed: true }) : teacher.clone();
-        const finished = await reuseFinishedModel(ctx, () => student.clone(), path.join(ctx.outDir, 'model.safetensors'));
-        if (finished) {
-          student.dispose();
-          trained = finished;
-          result.resolve(finished);
-          return;
-        }
-        const schedule = ctx.resources.schedule as NoiseSchedule;
-        const progress = stageProgress(ctx, 'stage one', c.iterations, c.logEvery);
-        try {
-          trained = await runDenoisingStage({
-            name: 'stage-one', student, batches: ctx.streams.batches as Observable<Batch>, optimization: optimizationOf(c),
-            lossFor: guidanceDistillationLoss(student, teacher, schedule, {
-              ...(c.variant === 'fixed' ? { guidanceScale: c.guidanceScale } : { weightRange: [c.wMin, c.wMax] as [number, number] }),
-              guidanceRescale: c.guidanceRescale, distillWeight: c.distillWeight, targetWeight: c.targetWeight,
-              loss: { weighting: c.targetLoss, minSnrGamma: c.minSnrGamma },
-            }),
-            seed: ctx.seed, checkpointDir: path.join(ctx.outDir, 'checkpoints'), resume: ctx.resume,
-            heldOut: (ctx.resources.data as DatasetResource | undefined)?.test, evalBatches: c.evalBatches, evalBatchSize: c.evalBatchSize,
-            signal: ctx.signal, progress: progress.report,
-          }, handle);
-          await saveModelFile(trained, path.join(ctx.outDir, 'model.safetensors'), {
-            stage: 'guidance-distillation', variant: c.variant, guidance: c.variant === 'fixed' ? String(c.guidanceScale) : `w in [${c.wMin}, ${c.wMax}]`,
-            iterations: String(c.iterations), seed: String(ctx.seed),
-          });
-          result.resolve(trained);
-        } catch (err) {
-          result.reject(err);
-          throw err;
-        } finally {
-          progress.done();
-          student.dispose();
-        }
-      },
-      async saveState() {
-        await handle.trainer?.checkpoint();
-      },
-      dispose() {
-        trained?.dispose();
-      },
-    };
+    const teacher = (): TrainableDenoiser => ctx.resources.model as TrainableDenoiser;
+    return trainingStageInstance<TrainableDenoiser>(ctx, {
+      nodeType: 'guidance-distillation',
+      stage: 'stage-one',
+      progressLabel: 'stage one',
+      makeStudent: (model) => (c.variant === 'w-range' ? model.cloneWith({ guidance_embed: true }) : model.clone()),
+      lossFor: (student) => guidanceDistillationLoss(student, teacher(), ctx.resources.schedule as NoiseSchedule, {
+        ...(c.variant === 'fixed' ? { guidanceScale: c.guidanceScale } : { weightRange: [c.wMin, c.wMax] as [number, number] }),
+        guidanceRescale: c.guidanceRescale, distillWeight: c.distillWeight, targetWeight: c.targetWeight,
+        loss: { weighting: c.targetLoss, minSnrGamma: c.minSnrGamma },
+      }),
+      metadata: { variant: c.variant, guidance: c.variant === 'fixed' ? String(c.guidanceScale) : `w in [${c.wMin}, ${c.wMax}]` },
+    });
   },
 });

@@ -1,7 +1,8 @@
 /**
- * The node instance shared by the training stages that train one model on its own loss
- * (`teacher-training`, `v-finetune`, `autoencoder-training`, `classifier-training`): copy the input
- * model, train it (resumable, checkpointed), write model.safetensors, resolve the `model` output.
+ * The node instance shared by the training stages that train one model on one loss
+ * (`teacher-training`, `v-finetune`, `autoencoder-training`, `classifier-training`,
+ * `guidance-distillation`): copy the input model, train it (resumable, checkpointed), write
+ * model.safetensors, resolve the `model` output.
  * They differ only in how the student is made, its loss, names, and what is measured at the end.
  */
 import * as path from 'node:path';
@@ -28,6 +29,8 @@ export interface TrainingStageNodeOptions<T extends SavableModel<T>> {
   /** The student, made from the input model (a copy; the input is never changed). */
   makeStudent(model: T): T;
   lossFor(student: T): MicroBatchLoss;
+  /** Extra fields of model.safetensors' metadata (after `stage`, before `iterations` and `seed`). */
+  metadata?: Record<string, string>;
   /** Measures the trained model on held-out data; adds what it measured to the file's metadata. */
   afterTraining?(trained: T, data: DatasetResource, metadata: Record<string, string>): Promise<void>;
 }
@@ -59,7 +62,9 @@ export function trainingStageInstance<T extends SavableModel<T>>(
           lossFor: options.lossFor(student), seed: ctx.seed, checkpointDir: path.join(ctx.outDir, 'checkpoints'), resume: ctx.resume,
           heldOut: data?.test, evalBatches: c.evalBatches, evalBatchSize: c.evalBatchSize, signal: ctx.signal, progress: progress.report,
         }, handle);
-        const metadata: Record<string, string> = { stage: options.nodeType, iterations: String(c.iterations), seed: String(ctx.seed) };
+        const metadata: Record<string, string> = {
+          stage: options.nodeType, ...options.metadata, iterations: String(c.iterations), seed: String(ctx.seed),
+        };
         if (data && options.afterTraining) await options.afterTraining(trained, data, metadata);
         await saveModelFile(trained, modelFile, metadata);
         result.resolve(trained);
