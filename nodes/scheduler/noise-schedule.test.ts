@@ -24,7 +24,7 @@ function context(config: NoiseScheduleNodeConfig): NodeContext<NoiseScheduleNode
     runDir: '/nonexistent',
     seed: 0,
     resume: false,
-    log: { info: (m, f) => logged.push([m, f]), warn: (m, f) => logged.push([m, f]), metrics: () => undefined },
+    log: { info: (m, f) => logged.push([m, f]), warn: (m, f) => logged.push([m, f]), metrics: () => undefined, image: () => undefined },
     signal: new AbortController().signal,
     progress: () => ({ update: () => undefined, done: () => undefined }),
   };

@@ -38,6 +38,12 @@ export interface NodeLogger {
   warn(message: string, fields?: Record<string, unknown>): void;
   /** Numeric metrics at a step (loss, lr, fid …): shown in progress output and logged. */
   metrics(step: number, values: Record<string, number>): void;
+  /**
+   * An image at a step (PNG bytes; e.g. a validation grid), under a tag such as `validation/grid`. The
+   * run records it in logs.jsonl (tag, step, the file if given) and in its TensorBoard log. `file` is where
+   * the node already wrote the same PNG, relative to the run folder or absolute.
+   */
+  image(tag: string, step: number, png: Uint8Array, file?: string): void;
 }
 
 /** A progress indicator for long work (a bar on a TTY, periodic lines otherwise). */

@@ -258,6 +258,9 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
         logs.write({ time: new Date().toISOString(), kind: 'metrics', node: id, step, values });
         reporter.metrics(id, step, values);
       },
+      image: (tag, step, png, file) => {
+        logs.write({ time: new Date().toISOString(), kind: 'image', node: id, tag, step, bytes: png.length, ...(file ? { file: path.isAbsolute(file) ? path.relative(runDir, file) : file } : {}) });
+      },
     };
   };
 

@@ -5,6 +5,7 @@ import type { NodeContext } from '../../src/registry/types';
 export interface TestContext<C> extends NodeContext<C> {
   logged: Array<{ level: string; message: string; fields?: unknown }>;
   metricsLogged: Array<{ step: number; values: Record<string, number> }>;
+  imagesLogged: Array<{ tag: string; step: number; png: Uint8Array; file?: string }>;
 }
 
 export function nodeContext<C>(config: C, options: {
@@ -13,6 +14,7 @@ export function nodeContext<C>(config: C, options: {
 } = {}): TestContext<C> {
   const logged: TestContext<C>['logged'] = [];
   const metricsLogged: TestContext<C>['metricsLogged'] = [];
+  const imagesLogged: TestContext<C>['imagesLogged'] = [];
   return {
     id: options.id ?? 'node',
     config,
@@ -27,10 +29,12 @@ export function nodeContext<C>(config: C, options: {
       info: (message, fields) => logged.push({ level: 'info', message, fields }),
       warn: (message, fields) => logged.push({ level: 'warn', message, fields }),
       metrics: (step, values) => metricsLogged.push({ step, values }),
+      image: (tag, step, png, file) => imagesLogged.push({ tag, step, png, ...(file ? { file } : {}) }),
     },
     signal: options.signal ?? new AbortController().signal,
     progress: () => ({ update: () => undefined, done: () => undefined }),
     logged,
     metricsLogged,
+    imagesLogged,
   };
 }
