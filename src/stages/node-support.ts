@@ -86,7 +86,7 @@ export function optimizationOf(c: OptimizationConfig): OptimizationConfig {
   return {
     iterations: c.iterations, accumulation: c.accumulation, lr: c.lr, lrSchedule: c.lrSchedule, warmupSteps: c.warmupSteps,
     weightDecay: c.weightDecay, beta1: c.beta1, beta2: c.beta2, adamEpsilon: c.adamEpsilon, gradClip: c.gradClip,
-    emaDecay: c.emaDecay, checkpointEvery: c.checkpointEvery, keepLast: c.keepLast, evalEvery: c.evalEvery,
+    emaDecay: c.emaDecay, emaWarmup: c.emaWarmup, checkpointEvery: c.checkpointEvery, keepLast: c.keepLast, evalEvery: c.evalEvery,
   };
 }
 

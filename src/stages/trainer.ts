@@ -35,6 +35,8 @@ export interface OptimizationConfig {
   gradClip: number;
   /** EMA decay of the weights; 0 keeps no average (the final model is the raw weights). */
   emaDecay: number;
+  /** diffusers' EMA warm-up (the seed's EMAModel): update k uses min(emaDecay, (1 + n)/(10 + n)), n = k − 1. */
+  emaWarmup: boolean;
   /** Checkpoint every this many optimizer steps (0: only on cancellation). */
   checkpointEvery: number;
   keepLast: number;
@@ -44,7 +46,7 @@ export interface OptimizationConfig {
 
 export const OPTIMIZATION_DEFAULTS: Omit<OptimizationConfig, 'iterations'> = {
   accumulation: 1, lr: 1e-5, lrSchedule: 'constant', warmupSteps: 0, weightDecay: 1e-2, beta1: 0.9, beta2: 0.999,
-  adamEpsilon: 1e-8, gradClip: 1, emaDecay: 0.995, checkpointEvery: 0, keepLast: 2, evalEvery: 0,
+  adamEpsilon: 1e-8, gradClip: 1, emaDecay: 0.995, emaWarmup: false, checkpointEvery: 0, keepLast: 2, evalEvery: 0,
 };
 
 /** JSON-schema properties of OptimizationConfig, with descriptions (merged into stage node schemas). */
@@ -62,6 +64,7 @@ export function optimizationSchemaProperties(defaults: Partial<OptimizationConfi
     adamEpsilon: { type: 'number', exclusiveMinimum: 0, default: d.adamEpsilon, description: 'AdamW ε.' },
     gradClip: { type: 'number', minimum: 0, default: d.gradClip, description: 'Clip the global gradient norm to this value; 0 disables clipping.' },
     emaDecay: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: d.emaDecay, description: 'Decay of the exponential moving average of the weights; the EMA weights are the stage\'s result. 0 disables the EMA.' },
+    emaWarmup: { type: 'boolean', default: d.emaWarmup, description: 'Warm the EMA up as the seed does (diffusers\' EMAModel): the k-th update uses decay min(emaDecay, (1 + n)/(10 + n)) with n = k − 1 (0 at the first update, which copies the weights). false: emaDecay from the first update.' },
     checkpointEvery: { type: 'integer', minimum: 0, default: d.checkpointEvery, description: 'Write a checkpoint every this many optimizer steps (0: only when the run is cancelled).' },
     keepLast: { type: 'integer', minimum: 1, default: d.keepLast, description: 'Checkpoints to keep (the best one by evaluation loss is kept separately).' },
     evalEvery: { type: 'integer', minimum: 0, default: d.evalEvery, description: 'Measure the evaluation loss on held-out batches every this many steps (0: at checkpoints only).' },
@@ -108,7 +111,7 @@ export class StageTrainer {
     this.signal = options.signal;
     this.optimizer = new AdamW(this.student.variables, { lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.adamEpsilon, weightDecay: c.weightDecay });
     this.checkpoints = new CheckpointManager({ dir: options.checkpointDir, keepLast: c.keepLast, best: { metric: 'evalLoss', mode: 'min' } });
-    this.ema = c.emaDecay > 0 ? new EmaWeights(this.student.variables, { decay: c.emaDecay }) : undefined;
+    this.ema = c.emaDecay > 0 ? new EmaWeights(this.student.variables, { decay: c.emaDecay, warmup: c.emaWarmup }) : undefined;
     const decays = c.lrSchedule === 'linear' || c.lrSchedule === 'cosine';
     this.lrAt = createLrSchedule({
       kind: c.lrSchedule, lr: c.lr,

@@ -7,6 +7,11 @@
  * decay^k · ema₀ + (1 − decay^k) · p. The average is kept as plain tensors by variable name (the
  * model's state-dict names), so it can be saved in a checkpoint and copied into any module with the
  * same names — e.g. the next distillation round's teacher.
+ *
+ * With `warmup` the decay of the k-th update (k = 1, 2, …) follows diffusers' `EMAModel` (the seed's
+ * EMA, `use_ema_warmup=False`): with n = k − 1, decay_k = 0 for n = 0 (the first update copies the
+ * weights) and min(decay, (1 + n)/(10 + n)) after, so early averages are not dominated by the initial
+ * weights. The count of updates is part of the state, so a resumed run continues the same sequence.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { TrainingError } from '../errors';
@@ -16,6 +21,8 @@ import { OptionChecker } from './options';
 export interface EmaOptions {
   /** In [0, 1): 0 copies the weights at every update; the seed uses 0.995 and 0.999. */
   decay: number;
+  /** diffusers' warm-up: the k-th update uses min(decay, (1 + n)/(10 + n)), n = k − 1 (0 for k = 1). Default false. */
+  warmup?: boolean;
 }
 
 export interface EmaState {
@@ -26,10 +33,22 @@ export interface EmaState {
 }
 
 export function checkEmaOptions(options: unknown): EmaOptions {
-  const c = new OptionChecker('EMA options', options, ['decay']);
+  const c = new OptionChecker('EMA options', options, ['decay', 'warmup']);
   const decay = c.number('decay', { min: 0, max: 1, exclusiveMax: true, required: true });
+  const warmup = c.boolean('warmup', false);
   c.done();
-  return { decay };
+  return { decay, warmup };
+}
+
+/**
+ * The decay used by the k-th update (k ≥ 1): `decay` without warm-up; with it, diffusers' EMAModel.get_decay
+ * (update_after_step 0, min_decay 0): n = k − 1, 0 when n = 0, else min(decay, (1 + n)/(10 + n)).
+ */
+export function emaDecayAt(decay: number, warmup: boolean, k: number): number {
+  if (!warmup) return decay;
+  const n = k - 1;
+  if (n <= 0) return 0;
+  return Math.min(decay, (1 + n) / (10 + n));
 }
 
 type WeightSource = ReadonlyMap<string, tf.Tensor>;
@@ -41,6 +60,7 @@ function isWeightModule(x: unknown): x is WeightModule {
 
 export class EmaWeights {
   readonly decay: number;
+  readonly warmup: boolean;
   private avg = new Map<string, tf.Tensor>();
   private count = 0;
   private readonly source: WeightSource;
@@ -48,7 +68,9 @@ export class EmaWeights {
 
   /** Starts as a copy of `variables`; `update()` without arguments reads the same map. */
   constructor(variables: WeightSource, options: EmaOptions) {
-    this.decay = checkEmaOptions(options).decay;
+    const checked = checkEmaOptions(options);
+    this.decay = checked.decay;
+    this.warmup = checked.warmup ?? false;
     this.source = variables;
     for (const [name, p] of variables) this.avg.set(name, tf.tidy(() => tf.cast(p, 'float32').clone()));
   }
@@ -63,11 +85,16 @@ export class EmaWeights {
     return this.avg;
   }
 
-  /** ema ← decay·ema + (1 − decay)·p for every name; `variables` must have exactly the tracked names. */
+  /** The decay the next update will use. */
+  get nextDecay(): number {
+    return emaDecayAt(this.decay, this.warmup, this.count + 1);
+  }
+
+  /** ema ← d·ema + (1 − d)·p for every name (d = `nextDecay`); `variables` must have exactly the tracked names. */
   update(variables: WeightSource = this.source): void {
     this.assertLive();
     this.checkFits(variables, 'weights given to EMA update');
-    const d = this.decay;
+    const d = this.nextDecay;
     for (const [name, e] of this.avg) {
       const p = variables.get(name)!;
       this.avg.set(name, tf.tidy(() => tf.add(tf.mul(e, d), tf.mul(tf.cast(p, 'float32'), 1 - d))));

@@ -61,6 +61,16 @@ export class OptionChecker {
     return v as number;
   }
 
+  boolean(key: string, fallback: boolean): boolean {
+    const v = this.obj[key];
+    if (v === undefined) return fallback;
+    if (typeof v !== 'boolean') {
+      this.problems.push({ path: key, message: 'must be a boolean', expected: 'true | false', found: JSON.stringify(v) });
+      return fallback;
+    }
+    return v;
+  }
+
   oneOf<T extends string>(key: string, values: readonly T[], fallback?: T): T {
     const v = this.obj[key];
     if (v === undefined && fallback !== undefined) return fallback;

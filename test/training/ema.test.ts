@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, TrainingError } from '../../src/errors';
 import type { WeightModule } from '../../src/models/types';
-import { EmaWeights } from '../../src/training/ema';
+import { EmaWeights, emaDecayAt } from '../../src/training/ema';
 import { assertClose, variable } from './helpers';
 
 /** Assigns a new value to a variable, disposing the temporary tensor. */
@@ -53,6 +53,37 @@ describe('training/ema', () => {
     assert.equal(tf.memory().numTensors, before);
   });
 
+  it('warm-up follows diffusers EMAModel.get_decay: 0, 2/11, 3/12, … capped at decay (hand numbers)', () => {
+    // diffusers: step n = k − 1 for the k-th update; 0 when n = 0, else min(decay, (1 + n)/(10 + n)).
+    assert.equal(emaDecayAt(0.995, true, 1), 0);
+    assert.equal(emaDecayAt(0.995, true, 2), 2 / 11);
+    assert.equal(emaDecayAt(0.995, true, 3), 3 / 12);
+    // (1 + n)/(10 + n) reaches 0.995 at n = 1790 (1791/1800); before that the ramp is the smaller one.
+    assert.equal(emaDecayAt(0.995, true, 1000), 1000 / 1009);
+    assert.equal(emaDecayAt(0.995, true, 2000), 0.995);
+    assert.equal(emaDecayAt(0.995, false, 1), 0.995);
+    const p = variable(tf.scalar(0));
+    const ema = new EmaWeights(new Map([['p', p]]), { decay: 0.5, warmup: true });
+    // e0 = 0; p = 4, d = 0 → e1 = 4; p = −2, d = 2/11 → e2 = (2/11)·4 + (9/11)·(−2) = −10/11;
+    // p = 8, d = min(0.5, 3/12) = 0.25 → e3 = 0.25·(−10/11) + 0.75·8 = 6.2727…  Float32: tolerance 1e-6.
+    const expected = [4, -10 / 11, 0.25 * (-10 / 11) + 6];
+    [4, -2, 8].forEach((value, i) => {
+      setValue(p, tf.scalar(value));
+      ema.update();
+      assertClose(ema.weights.get('p')!.dataSync(), [expected[i]], 1e-6, `update ${i + 1}`);
+    });
+    // The restored update count continues the same ramp (exact resume).
+    const state = ema.getState();
+    const again = new EmaWeights(new Map([['p', p]]), { decay: 0.5, warmup: true });
+    again.setState(state);
+    assert.equal(again.nextDecay, 4 / 13); // n = 3: min(0.5, 4/13)
+    tf.dispose([...state.weights.values()]);
+    tf.dispose([p]);
+    ema.dispose();
+    again.dispose();
+    assert.equal(tf.memory().numTensors, before);
+  });
+
   it('copyTo a variable map and to a WeightModule', () => {
     const p = variable(tf.tensor1d([1, 1]));
     const ema = new EmaWeights(new Map([['w', p]]), { decay: 0.5 });
@@ -99,7 +130,8 @@ describe('training/ema', () => {
     assert.deepEqual(Array.from(other.weights.get('p')!.dataSync()), Array.from(ema.weights.get('p')!.dataSync()));
     assert.throws(() => new EmaWeights(vars, { decay: 1 }), (e: unknown) => e instanceof ConfigError &&
       e.message.includes('decay: out of range or of the wrong type (expected a finite number ≥ 0 and < 1, found 1)'));
-    assert.throws(() => new EmaWeights(vars, { decay: 0.9, warmup: true } as never), /warmup: unknown key/);
+    assert.throws(() => new EmaWeights(vars, { decay: 0.9, power: 0.75 } as never), /power: unknown key/);
+    assert.throws(() => new EmaWeights(vars, { decay: 0.9, warmup: 1 } as never), /warmup: must be a boolean \(expected true \| false, found 1\)/);
     ema.dispose();
     other.dispose();
     assert.throws(() => ema.update(), /EMA used after dispose\(\)/);
