@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW } from '../training/adamw';
 import { EmaWeights } from '../training/ema';
-import { createLrSchedule, type LrScheduleKind } from '../training/lr-schedule';
+import { createLrSchedule, LR_SCHEDULE_KINDS, lrScheduleDecays, type LrScheduleKind } from '../training/lr-schedule';
 import { trainStep, type LossFunction, type TrainStepResult } from '../training/train-step';
 import { CheckpointManager, latestCheckpoint, readCheckpoint, restoreCheckpoint } from '../training/checkpoint';
 import { CancelledError } from '../errors';
@@ -27,6 +27,12 @@ export interface OptimizationConfig {
   lr: number;
   lrSchedule: LrScheduleKind;
   warmupSteps: number;
+  /** Hard restarts of cosine_with_restarts (diffusers' num_cycles). */
+  lrCycles: number;
+  /** Final learning rate of polynomial (diffusers' lr_end). */
+  lrEnd: number;
+  /** Exponent of polynomial (diffusers' power). */
+  lrPower: number;
   weightDecay: number;
   beta1: number;
   beta2: number;
@@ -45,7 +51,7 @@ export interface OptimizationConfig {
 }
 
 export const OPTIMIZATION_DEFAULTS: Omit<OptimizationConfig, 'iterations'> = {
-  accumulation: 1, lr: 1e-5, lrSchedule: 'constant', warmupSteps: 0, weightDecay: 1e-2, beta1: 0.9, beta2: 0.999,
+  accumulation: 1, lr: 1e-5, lrSchedule: 'constant', warmupSteps: 0, lrCycles: 1, lrEnd: 1e-7, lrPower: 1, weightDecay: 1e-2, beta1: 0.9, beta2: 0.999,
   adamEpsilon: 1e-8, gradClip: 1, emaDecay: 0.995, emaWarmup: false, checkpointEvery: 0, keepLast: 2, evalEvery: 0,
 };
 
@@ -56,8 +62,11 @@ export function optimizationSchemaProperties(defaults: Partial<OptimizationConfi
     iterations: { type: 'integer', minimum: 1, ...(d.iterations !== undefined ? { default: d.iterations } : {}), description: 'Optimizer steps.' },
     accumulation: { type: 'integer', minimum: 1, default: d.accumulation, description: 'Micro-batches per optimizer step (gradient accumulation; the seed uses 2).' },
     lr: { type: 'number', exclusiveMinimum: 0, default: d.lr, description: 'Peak learning rate of AdamW.' },
-    lrSchedule: { enum: ['constant', 'constant_with_warmup', 'linear', 'cosine'], default: d.lrSchedule, description: 'Learning-rate schedule over the stage (linear and cosine decay to 0 at the last step).' },
-    warmupSteps: { type: 'integer', minimum: 0, default: d.warmupSteps, description: 'Linear warm-up steps (constant_with_warmup, linear, cosine).' },
+    lrSchedule: { enum: [...LR_SCHEDULE_KINDS], default: d.lrSchedule, description: 'Learning-rate schedule over the stage (linear and cosine decay to 0 at the last step; cosine_with_restarts and polynomial as diffusers defines them, see lrCycles, lrEnd, lrPower).' },
+    warmupSteps: { type: 'integer', minimum: 0, default: d.warmupSteps, description: 'Linear warm-up steps (every schedule but constant).' },
+    lrCycles: { type: 'integer', minimum: 1, default: d.lrCycles, description: 'cosine_with_restarts: number of hard restarts of the cosine over the stage (diffusers\' num_cycles; 1 is the plain cosine).' },
+    lrEnd: { type: 'number', minimum: 0, default: d.lrEnd, description: 'polynomial: the learning rate reached at the last step (diffusers\' lr_end; must be below lr).' },
+    lrPower: { type: 'number', exclusiveMinimum: 0, default: d.lrPower, description: 'polynomial: exponent of the decay (diffusers\' power; 1 is linear to lrEnd).' },
     weightDecay: { type: 'number', minimum: 0, default: d.weightDecay, description: 'AdamW decoupled weight decay.' },
     beta1: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: d.beta1, description: 'AdamW β1.' },
     beta2: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: d.beta2, description: 'AdamW β2.' },
@@ -112,11 +121,13 @@ export class StageTrainer {
     this.optimizer = new AdamW(this.student.variables, { lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.adamEpsilon, weightDecay: c.weightDecay });
     this.checkpoints = new CheckpointManager({ dir: options.checkpointDir, keepLast: c.keepLast, best: { metric: 'evalLoss', mode: 'min' } });
     this.ema = c.emaDecay > 0 ? new EmaWeights(this.student.variables, { decay: c.emaDecay, warmup: c.emaWarmup }) : undefined;
-    const decays = c.lrSchedule === 'linear' || c.lrSchedule === 'cosine';
+    const decays = lrScheduleDecays(c.lrSchedule);
     this.lrAt = createLrSchedule({
       kind: c.lrSchedule, lr: c.lr,
       warmupSteps: c.lrSchedule === 'constant' ? 0 : c.warmupSteps,
       ...(decays ? { totalSteps: c.iterations } : {}),
+      ...(c.lrSchedule === 'cosine_with_restarts' ? { cycles: c.lrCycles } : {}),
+      ...(c.lrSchedule === 'polynomial' ? { lrEnd: c.lrEnd, power: c.lrPower } : {}),
     });
   }
 
