@@ -11,7 +11,7 @@ import type { Problem } from '../../src/errors';
 import type { NoiseSchedule } from '../../src/diffusion/schedule';
 import { guidanceDistillationLoss } from '../../src/stages/denoising';
 import type { LossWeighting } from '../../src/stages/common';
-import { lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stages/node-support';
+import { lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, NOISE_OFFSET_SCHEMA, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stages/node-support';
 import { trainingStageInstance } from '../../src/stages/stage-node';
 import type { TrainableDenoiser } from '../../src/stages/types';
 import schema from './schema.json';
@@ -26,6 +26,7 @@ export interface GuidanceDistillationConfig extends StageNodeCommonConfig {
   targetWeight: number;
   targetLoss: LossWeighting;
   minSnrGamma: number;
+  noiseOffset: number;
 }
 
 export function guidanceDistillationConfigSchema(): JsonSchema {
@@ -45,6 +46,7 @@ export function guidanceDistillationConfigSchema(): JsonSchema {
       targetWeight: { type: 'number', minimum: 0, default: 0, description: 'Weight of the ordinary loss of the student against the data (mixed in; 0 = pure distillation).' },
       targetLoss: lossWeightingSchema('target'),
       minSnrGamma: MIN_SNR_GAMMA_SCHEMA,
+      noiseOffset: NOISE_OFFSET_SCHEMA,
       ...stageSchemaProperties({ iterations: 2000, accumulation: 2, lr: 1e-5, emaDecay: 0.995, gradClip: 1 }),
     },
   };
@@ -82,7 +84,7 @@ export const guidanceDistillationNode = defineNodeType<GuidanceDistillationConfi
       lossFor: (student) => guidanceDistillationLoss(student, teacher(), ctx.resources.schedule as NoiseSchedule, {
         ...(c.variant === 'fixed' ? { guidanceScale: c.guidanceScale } : { weightRange: [c.wMin, c.wMax] as [number, number] }),
         guidanceRescale: c.guidanceRescale, distillWeight: c.distillWeight, targetWeight: c.targetWeight,
-        loss: { weighting: c.targetLoss, minSnrGamma: c.minSnrGamma },
+        loss: { weighting: c.targetLoss, minSnrGamma: c.minSnrGamma, noiseOffset: c.noiseOffset },
       }),
       metadata: { variant: c.variant, guidance: c.variant === 'fixed' ? String(c.guidanceScale) : `w in [${c.wMin}, ${c.wMax}]` },
     });

@@ -15,7 +15,7 @@ import type { StageHandle } from '../../src/stages/denoising';
 import type { LossWeighting } from '../../src/stages/common';
 import type { SnrWeighting } from '../../src/training/losses';
 import { checkRounds, runProgressiveDistillation, type DistillationRound, type DistilledStudent } from '../../src/stages/progressive';
-import { deferred, lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, optimizationOf, stageProgress, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stages/node-support';
+import { deferred, lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, NOISE_OFFSET_SCHEMA, optimizationOf, stageProgress, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stages/node-support';
 import type { TrainableDenoiser } from '../../src/stages/types';
 import schema from './schema.json';
 
@@ -31,6 +31,7 @@ export interface ProgressiveDistillationConfig extends Omit<StageNodeCommonConfi
   targetWeight: number;
   targetLoss: LossWeighting;
   replay: { blockBatches: number; times: number };
+  noiseOffset: number;
 }
 
 /** The students of every round, largest step count first; the resource of the `students` port. */
@@ -73,6 +74,7 @@ export function progressiveDistillationConfigSchema(): JsonSchema {
       wMax: { type: 'number', minimum: 0, description: 'Upper end of the guidance-weight range (with wMin).' },
       lossWeighting: lossWeightingSchema('truncated_snr', ['truncated_snr', 'min_snr', 'snr_plus_one', 'unweighted']),
       minSnrGamma: MIN_SNR_GAMMA_SCHEMA,
+      noiseOffset: NOISE_OFFSET_SCHEMA,
       distillWeight: { type: 'number', minimum: 0, default: 1, description: 'Weight of the distillation loss (x-space, weighted by lossWeighting) against the two-step teacher target x̃.' },
       targetWeight: { type: 'number', minimum: 0, default: 0, description: 'Weight of the ordinary loss of the student against the data, mixed in (0 = pure distillation).' },
       targetLoss: lossWeightingSchema('target'),
@@ -131,7 +133,7 @@ export const progressiveDistillationNode = defineNodeType<ProgressiveDistillatio
             optimization: optimizationOf({ ...c, iterations: 1 }), teacherGuidanceScale: c.teacherGuidanceScale,
             ...(c.wMin !== undefined ? { weightRange: [c.wMin, c.wMax!] as [number, number] } : {}),
             lossWeighting: c.lossWeighting, minSnrGamma: c.minSnrGamma, distillWeight: c.distillWeight, targetWeight: c.targetWeight,
-            targetLoss: c.targetLoss, replay: c.replay, seed: ctx.seed, outDir: ctx.outDir, resume: ctx.resume,
+            targetLoss: c.targetLoss, replay: c.replay, noiseOffset: c.noiseOffset, seed: ctx.seed, outDir: ctx.outDir, resume: ctx.resume,
             heldOut: (ctx.resources.data as DatasetResource | undefined)?.test, evalBatches: c.evalBatches, evalBatchSize: c.evalBatchSize,
             signal: ctx.signal, progress: progress.report, log: (m, f) => ctx.log.info(m, f),
           }, handle);

@@ -4,7 +4,7 @@
  * done by the data node (0.1 for guidance). Outputs the EMA weights as a new model when done.
  */
 import { defineNodeType, type JsonSchema } from '../../src/registry/types';
-import { lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, stageSchemaProperties } from '../../src/stages/node-support';
+import { lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, NOISE_OFFSET_SCHEMA, stageSchemaProperties } from '../../src/stages/node-support';
 import { denoisingStageInstance, type DenoisingStageNodeConfig } from '../../src/stages/stage-node';
 import schema from './schema.json';
 
@@ -22,6 +22,7 @@ export function teacherTrainingConfigSchema(): JsonSchema {
       ...stageSchemaProperties({ lr: 1e-3, emaDecay: 0.999, lrSchedule: 'cosine', warmupSteps: 100 }),
       lossWeighting: lossWeightingSchema('target'),
       minSnrGamma: MIN_SNR_GAMMA_SCHEMA,
+      noiseOffset: NOISE_OFFSET_SCHEMA,
     },
   };
 }

@@ -4,7 +4,7 @@
  * lr 1e-5, AdamW, clip 1.0, EMA 0.995, 2000 steps, batch 60 × 2 accumulation.
  */
 import { defineNodeType, type JsonSchema } from '../../src/registry/types';
-import { lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, stageSchemaProperties } from '../../src/stages/node-support';
+import { lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, NOISE_OFFSET_SCHEMA, stageSchemaProperties } from '../../src/stages/node-support';
 import { denoisingStageInstance, type DenoisingStageNodeConfig } from '../../src/stages/stage-node';
 import schema from './schema.json';
 
@@ -21,6 +21,7 @@ export function vFinetuneConfigSchema(): JsonSchema {
       ...stageSchemaProperties({ iterations: 2000, accumulation: 2, lr: 1e-5, emaDecay: 0.995, gradClip: 1 }),
       lossWeighting: lossWeightingSchema('target'),
       minSnrGamma: MIN_SNR_GAMMA_SCHEMA,
+      noiseOffset: NOISE_OFFSET_SCHEMA,
     },
   };
 }

@@ -60,6 +60,8 @@ export function stepRng(seed: number, stage: string, step: number, micro = 0): R
 
 export interface DenoisingLossOptions {
   weighting: LossWeighting;
+  /** Offset noise of the stage's draws (the seed's `--noise_offset`; 0 = none). */
+  noiseOffset?: number;
   /** γ of min_snr. */
   minSnrGamma?: number;
 }
@@ -95,9 +97,25 @@ export interface NoisedBatch {
   z: tf.Tensor4D;
 }
 
-/** ε ~ N(0, I), t ~ U{0 … T−1}, z_t: drawn from `rng` (new tensors, owned by the caller). */
-export function drawNoised(schedule: NoiseSchedule, x: tf.Tensor4D, rng: Rng): NoisedBatch {
+/**
+ * The noise ε ~ N(0, I) of a batch x [B, H, W, C], plus the seed's offset noise (`--noise_offset`):
+ * ε += offset · n with n ~ N(0, 1) of shape [B, 1, 1, C] (one shift per example and channel). The offset
+ * draws come from their own stream (`rng.fork('offset')`), so offset 0 gives exactly the plain ε.
+ */
+export function drawNoise(x: tf.Tensor4D, rng: Rng, noiseOffset = 0): tf.Tensor4D {
   const eps = randomNormal(rng.fork('eps'), x.shape) as tf.Tensor4D;
+  if (!(noiseOffset > 0)) return eps;
+  return tf.tidy(() => {
+    const shift = randomNormal(rng.fork('offset'), [x.shape[0], 1, 1, x.shape[3]]);
+    const out = tf.add(eps, tf.mul(shift, noiseOffset)) as tf.Tensor4D;
+    eps.dispose();
+    return out;
+  });
+}
+
+/** ε (with `noiseOffset`, see drawNoise), t ~ U{0 … T−1}, z_t: drawn from `rng` (new tensors, owned by the caller). */
+export function drawNoised(schedule: NoiseSchedule, x: tf.Tensor4D, rng: Rng, noiseOffset = 0): NoisedBatch {
+  const eps = drawNoise(x, rng, noiseOffset);
   const t = tf.tidy(() => tf.cast(randomInt(rng.fork('t'), [x.shape[0]], schedule.numTrainTimesteps), 'float32') as tf.Tensor1D);
   const z = addNoise(schedule, x, eps, t);
   return { eps, t, z };

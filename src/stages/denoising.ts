@@ -105,7 +105,7 @@ export async function runDenoisingStage<T extends StageModel<T> = TrainableDenoi
 /** Loss of teacher training and of the v fine-tune: the denoising loss of the student's own target. */
 export function denoisingStageLoss(student: TrainableDenoiser, schedule: NoiseSchedule, loss: DenoisingLossOptions): MicroBatchLoss {
   return (x, labels, rng) => tf.tidy(() => {
-    const { eps, t, z } = drawNoised(schedule, x, rng);
+    const { eps, t, z } = drawNoised(schedule, x, rng, loss.noiseOffset);
     const prediction = student.predict(z, t, labels);
     return denoisingLoss(schedule, prediction, student.predictionType, x, eps, z, t, loss);
   });
@@ -137,7 +137,7 @@ export function guidanceDistillationLoss(student: TrainableDenoiser, teacher: Tr
     throw new ConfigError('guidance distillation', [{ path: 'variant', message: 'the paper variant needs a student with a guidance-weight embedding (guidance_embed: true)' }]);
   }
   return (x, labels, rng) => tf.tidy(() => {
-    const { eps, t, z } = drawNoised(schedule, x, rng);
+    const { eps, t, z } = drawNoised(schedule, x, rng, o.loss.noiseOffset);
     const batch = x.shape[0];
     const w = o.weightRange ? randomUniform(rng.fork('w'), [batch], o.weightRange[0], o.weightRange[1]) as tf.Tensor1D : undefined;
     const guidance: GuidanceSpec = w ? { weight: w } : { scale: o.guidanceScale! };

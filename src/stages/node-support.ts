@@ -79,6 +79,8 @@ export function lossWeightingSchema(defaultValue: LossWeighting, allowed: readon
   return { enum: [...allowed], default: defaultValue, description: LOSS_WEIGHTING_DESCRIPTION };
 }
 
+export const NOISE_OFFSET_SCHEMA = { type: 'number', minimum: 0, default: 0, description: 'The seed\'s --noise_offset: the training noise gets offset · n added, n ~ N(0, 1) per example and channel (constant over the image); 0 = plain Gaussian noise.' };
+
 export const MIN_SNR_GAMMA_SCHEMA = { type: 'number', exclusiveMinimum: 0, default: 5, description: 'γ of the min_snr weighting.' };
 
 /** The OptimizationConfig part of a stage node's config. */

@@ -19,10 +19,10 @@ import { predictSample } from '../diffusion/predictions';
 import { gatherSchedule } from '../diffusion/coefficients';
 import { addNoise } from '../diffusion/noising';
 import { snrWeight, weightedMse, type SnrWeighting } from '../training/losses';
-import { randomNormal, randomUniform, type Rng } from '../training/rng';
+import { randomUniform, type Rng } from '../training/rng';
 import { loadSafetensorsAsTf, writeSafetensors } from '../io/safetensors';
 import { ConfigError, type Problem } from '../errors';
-import { denoisingLoss, evaluationLoss, forEachBatch, holdBatch, releaseBatch, stepRng, type HeldBatch, type LossWeighting } from './common';
+import { denoisingLoss, drawNoise, evaluationLoss, forEachBatch, holdBatch, releaseBatch, stepRng, type HeldBatch, type LossWeighting } from './common';
 import { deleteReplayBlock, disposeReplayItems, readReplayBlock, replayBlockFile, writeReplayBlock, type ReplayItem } from './replay';
 import { checkpointOnCancel, StageTrainer, type OptimizationConfig } from './trainer';
 import type { StageHandle, StageProgress } from './denoising';
@@ -66,6 +66,8 @@ export interface ProgressiveOptions {
   targetWeight: number;
   targetLoss: LossWeighting;
   replay: ReplayConfig;
+  /** Offset noise of the draws (the seed's `--noise_offset`; 0 = none). */
+  noiseOffset?: number;
   seed: number;
   outDir: string;
   resume: boolean;
@@ -106,13 +108,13 @@ function roundStudentFile(outDir: string, index: number, steps: number): string 
 }
 
 /** Draws z_t at a random student step and computes the teacher's target: one replay item. */
-export function computeReplayItem(o: { schedule: NoiseSchedule; teacher: TrainableDenoiser; guidance?: GuidanceSpec; triples: readonly DistillationTriple[]; weightRange?: [number, number] },
+export function computeReplayItem(o: { schedule: NoiseSchedule; teacher: TrainableDenoiser; guidance?: GuidanceSpec; triples: readonly DistillationTriple[]; weightRange?: [number, number]; noiseOffset?: number },
   x: tf.Tensor4D, labels: tf.Tensor1D, rng: Rng): ReplayItem {
   const batch = x.shape[0];
   return tf.tidy(() => {
     const indices = rng.fork('i').intArray(batch, o.triples.length);
     const { t, tMid, tNext } = tripleTensors(o.triples, indices);
-    const eps = randomNormal(rng.fork('eps'), x.shape) as tf.Tensor4D;
+    const eps = drawNoise(x, rng, o.noiseOffset);
     const z = addNoise(o.schedule, x, eps, t);
     const w = o.weightRange ? randomUniform(rng.fork('w'), [batch], o.weightRange[0], o.weightRange[1]) as tf.Tensor1D : undefined;
     const guidance: GuidanceSpec | undefined = w ? { weight: w } : o.guidance;
@@ -200,7 +202,7 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
   const config: OptimizationConfig = { ...o.optimization, iterations: round.iterations, emaDecay: round.emaDecay ?? o.optimization.emaDecay, lr: round.lr ?? o.optimization.lr };
   const triples = o.schedule.distillationTriples(o.baseSteps, round.steps);
   const guidance: GuidanceSpec | undefined = r === 0 && o.teacherGuidanceScale !== 1 ? { scale: o.teacherGuidanceScale } : undefined;
-  const itemOptions = { schedule: o.schedule, teacher, guidance, triples, weightRange: o.weightRange };
+  const itemOptions = { schedule: o.schedule, teacher, guidance, triples, weightRange: o.weightRange, noiseOffset: o.noiseOffset };
   const student = teacher.clone();
   const dir = roundDir(o.outDir, r, round.steps);
   const replayDir = path.join(o.outDir, 'replay', `round-${r}`);

@@ -88,6 +88,7 @@ export function trainingStageInstance<T extends SavableModel<T>>(
 export interface DenoisingStageNodeConfig extends StageNodeCommonConfig {
   lossWeighting: LossWeighting;
   minSnrGamma: number;
+  noiseOffset: number;
 }
 
 /** `teacher-training` / `v-finetune`: a denoiser trained on its own target under the schedule input. */
@@ -98,6 +99,6 @@ export function denoisingStageInstance(
   const c = ctx.config;
   return trainingStageInstance<TrainableDenoiser>(ctx, {
     ...options,
-    lossFor: (student) => denoisingStageLoss(student, ctx.resources.schedule as NoiseSchedule, { weighting: c.lossWeighting, minSnrGamma: c.minSnrGamma }),
+    lossFor: (student) => denoisingStageLoss(student, ctx.resources.schedule as NoiseSchedule, { weighting: c.lossWeighting, minSnrGamma: c.minSnrGamma, noiseOffset: c.noiseOffset }),
   });
 }
