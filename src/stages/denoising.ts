@@ -76,6 +76,7 @@ export async function runDenoisingStage<T extends StageModel<T> = TrainableDenoi
     await forEachBatch(o.batches, start * c.accumulation, c.iterations * c.accumulation, async (b) => {
       pending.push(holdBatch(b));
       if (pending.length < c.accumulation) return;
+      if (c.scaleLr) trainer.setLrScale(scaledLrFactor(pending, c.accumulation));
       const step = trainer.step;
       const micro = pending.splice(0);
       try {
@@ -100,6 +101,11 @@ export async function runDenoisingStage<T extends StageModel<T> = TrainableDenoi
     trainer.dispose();
     handle.trainer = undefined;
   }
+}
+
+/** The seed's --scale_lr factor: examples per micro-batch × accumulation (× processes: 1 here). */
+export function scaledLrFactor(micro: readonly { x: tf.Tensor }[], accumulation: number): number {
+  return micro[0].x.shape[0] * accumulation;
 }
 
 /** Loss of teacher training and of the v fine-tune: the denoising loss of the student's own target. */

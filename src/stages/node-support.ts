@@ -88,7 +88,7 @@ export function optimizationOf(c: OptimizationConfig): OptimizationConfig {
   return {
     iterations: c.iterations, accumulation: c.accumulation, lr: c.lr, lrSchedule: c.lrSchedule, warmupSteps: c.warmupSteps, lrCycles: c.lrCycles, lrEnd: c.lrEnd, lrPower: c.lrPower,
     weightDecay: c.weightDecay, beta1: c.beta1, beta2: c.beta2, adamEpsilon: c.adamEpsilon, gradClip: c.gradClip,
-    emaDecay: c.emaDecay, emaWarmup: c.emaWarmup, checkpointEvery: c.checkpointEvery, keepLast: c.keepLast, evalEvery: c.evalEvery,
+    emaDecay: c.emaDecay, emaWarmup: c.emaWarmup, checkpointEvery: c.checkpointEvery, keepLast: c.keepLast, evalEvery: c.evalEvery, scaleLr: c.scaleLr,
   };
 }
 

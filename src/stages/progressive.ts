@@ -25,7 +25,7 @@ import { ConfigError, type Problem } from '../errors';
 import { denoisingLoss, drawNoise, evaluationLoss, forEachBatch, holdBatch, releaseBatch, stepRng, type HeldBatch, type LossWeighting } from './common';
 import { deleteReplayBlock, disposeReplayItems, readReplayBlock, replayBlockFile, writeReplayBlock, type ReplayItem } from './replay';
 import { checkpointOnCancel, StageTrainer, type OptimizationConfig } from './trainer';
-import type { StageHandle, StageProgress } from './denoising';
+import { scaledLrFactor, type StageHandle, type StageProgress } from './denoising';
 import type { TrainableDenoiser } from './types';
 
 export interface DistillationRound {
@@ -233,6 +233,7 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
       micro += 1;
       if (pending.length < acc) return;
       const batch = pending.splice(0);
+      if (config.scaleLr) trainer.setLrScale(scaledLrFactor(batch, acc));
       try {
         await trainer.update(batch.map((it) => () => studentLoss(o, student, it)));
       } finally {

@@ -48,11 +48,13 @@ export interface OptimizationConfig {
   keepLast: number;
   /** Measure the evaluation loss every this many steps (0: at checkpoints only, when evaluation is set up). */
   evalEvery: number;
+  /** The seed's --scale_lr: the stage multiplies lr by the global batch (examples per micro-batch × accumulation × processes). */
+  scaleLr: boolean;
 }
 
 export const OPTIMIZATION_DEFAULTS: Omit<OptimizationConfig, 'iterations'> = {
   accumulation: 1, lr: 1e-5, lrSchedule: 'constant', warmupSteps: 0, lrCycles: 1, lrEnd: 1e-7, lrPower: 1, weightDecay: 1e-2, beta1: 0.9, beta2: 0.999,
-  adamEpsilon: 1e-8, gradClip: 1, emaDecay: 0.995, emaWarmup: false, checkpointEvery: 0, keepLast: 2, evalEvery: 0,
+  adamEpsilon: 1e-8, gradClip: 1, emaDecay: 0.995, emaWarmup: false, checkpointEvery: 0, keepLast: 2, evalEvery: 0, scaleLr: false,
 };
 
 /** JSON-schema properties of OptimizationConfig, with descriptions (merged into stage node schemas). */
@@ -77,7 +79,18 @@ export function optimizationSchemaProperties(defaults: Partial<OptimizationConfi
     checkpointEvery: { type: 'integer', minimum: 0, default: d.checkpointEvery, description: 'Write a checkpoint every this many optimizer steps (0: only when the run is cancelled).' },
     keepLast: { type: 'integer', minimum: 1, default: d.keepLast, description: 'Checkpoints to keep (the best one by evaluation loss is kept separately).' },
     evalEvery: { type: 'integer', minimum: 0, default: d.evalEvery, description: 'Measure the evaluation loss on held-out batches every this many steps (0: at checkpoints only).' },
+    scaleLr: { type: 'boolean', default: d.scaleLr, description: 'The seed\'s --scale_lr: the peak learning rate (lr, or a round\'s lr) is multiplied by the global batch, examples per batch × accumulation (× processes under distributed training), as the seed does; the schedule\'s shape and lrEnd stay.' },
   };
+}
+
+function scheduleOf(c: OptimizationConfig, lr: number): (step: number) => number {
+  return createLrSchedule({
+    kind: c.lrSchedule, lr,
+    warmupSteps: c.lrSchedule === 'constant' ? 0 : c.warmupSteps,
+    ...(lrScheduleDecays(c.lrSchedule) ? { totalSteps: c.iterations } : {}),
+    ...(c.lrSchedule === 'cosine_with_restarts' ? { cycles: c.lrCycles } : {}),
+    ...(c.lrSchedule === 'polynomial' ? { lrEnd: c.lrEnd, power: c.lrPower } : {}),
+  });
 }
 
 export interface TrainerHooks {
@@ -103,7 +116,7 @@ export class StageTrainer {
   private readonly student: WeightModule;
   private readonly optimizer: AdamW;
   private readonly ema?: EmaWeights;
-  private readonly lrAt: (step: number) => number;
+  private lrAt: (step: number) => number;
   private readonly hooks: TrainerHooks;
   private readonly signal?: AbortSignal;
   private current = 0;
@@ -121,14 +134,7 @@ export class StageTrainer {
     this.optimizer = new AdamW(this.student.variables, { lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.adamEpsilon, weightDecay: c.weightDecay });
     this.checkpoints = new CheckpointManager({ dir: options.checkpointDir, keepLast: c.keepLast, best: { metric: 'evalLoss', mode: 'min' } });
     this.ema = c.emaDecay > 0 ? new EmaWeights(this.student.variables, { decay: c.emaDecay, warmup: c.emaWarmup }) : undefined;
-    const decays = lrScheduleDecays(c.lrSchedule);
-    this.lrAt = createLrSchedule({
-      kind: c.lrSchedule, lr: c.lr,
-      warmupSteps: c.lrSchedule === 'constant' ? 0 : c.warmupSteps,
-      ...(decays ? { totalSteps: c.iterations } : {}),
-      ...(c.lrSchedule === 'cosine_with_restarts' ? { cycles: c.lrCycles } : {}),
-      ...(c.lrSchedule === 'polynomial' ? { lrEnd: c.lrEnd, power: c.lrPower } : {}),
-    });
+    this.lrAt = scheduleOf(c, c.lr);
   }
 
   /** Optimizer steps taken. */
@@ -143,6 +149,15 @@ export class StageTrainer {
   /** The latest training loss (NaN before the first step). */
   get loss(): number {
     return this.lastLoss;
+  }
+
+  /**
+   * The seed's --scale_lr: the peak lr becomes lr × `factor` (the global batch; the stage sets it once it has
+   * seen a batch), the schedule's shape and polynomial's lrEnd unchanged, as when the seed rescales
+   * args.learning_rate before building its scheduler. Stateless: a resumed stage sets it again from its first batch.
+   */
+  setLrScale(factor: number): void {
+    this.lrAt = scheduleOf(this.config, this.config.lr * factor);
   }
 
   /** Continues from the newest checkpoint in the folder, if any; returns the step to continue from. */

@@ -24,6 +24,30 @@ describe('stages/denoising', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('scaleLr multiplies the learning rate by batch × accumulation, as the seed\'s --scale_lr', async () => {
+    // The seed: learning_rate × gradient_accumulation_steps × train_batch_size × num_processes = 1e-4 × 2 × 4 × 1.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'den-'));
+    const before = tf.memory().numTensors;
+    const lrs: Record<string, number[]> = { off: [], on: [] };
+    for (const scaleLr of [false, true]) {
+      const student = tinyUNet('epsilon');
+      const result = await runDenoisingStage({
+        name: 'teacher', student, batches: batchStream(tinyLatents(16), { batchSize: 4, seed: 1 }),
+        optimization: { ...OPTIMIZATION_DEFAULTS, iterations: 2, accumulation: 2, lr: 1e-4, lrSchedule: 'linear', scaleLr },
+        lossFor: denoisingStageLoss(student, tinySchedule(), { weighting: 'target' }), seed: 1,
+        checkpointDir: path.join(dir, String(scaleLr)), resume: false,
+        progress: (_step, _total, m) => lrs[scaleLr ? 'on' : 'off'].push(m.lr),
+      });
+      result.dispose();
+      student.dispose();
+    }
+    // linear over 2 steps: lr, lr/2. Float64 arithmetic: tolerance 1e-15.
+    assert.deepEqual(lrs.off, [1e-4, 5e-5]);
+    lrs.on.forEach((v, i) => assert.ok(Math.abs(v - 8 * lrs.off[i]) < 1e-15, `step ${i}: ${v}`));
+    assert.equal(tf.memory().numTensors, before);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   it('refuses the w-range variant for a student without a guidance-weight embedding', () => {
     const m = tinyUNet('v_prediction');
     assert.throws(() => guidanceDistillationLoss(m, m, tinySchedule(), { weightRange: [0, 4], distillWeight: 1, targetWeight: 0, loss: { weighting: 'target' } }),
