@@ -13,7 +13,7 @@ import type { DatasetResource } from '../../src/data/resource';
 import type { NoiseSchedule } from '../../src/diffusion/schedule';
 import type { StageHandle } from '../../src/stages/denoising';
 import type { LossWeighting } from '../../src/stages/common';
-import type { SnrWeighting } from '../../src/training/losses';
+import type { SnrWeighting, TargetSnrWeighting } from '../../src/training/losses';
 import { checkRounds, runProgressiveDistillation, type DistillationRound, type DistilledStudent } from '../../src/stages/progressive';
 import { deferred, lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, NOISE_OFFSET_SCHEMA, optimizationOf, stageProgress, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stages/node-support';
 import type { TrainableDenoiser } from '../../src/stages/types';
@@ -25,7 +25,7 @@ export interface ProgressiveDistillationConfig extends Omit<StageNodeCommonConfi
   teacherGuidanceScale: number;
   wMin?: number;
   wMax?: number;
-  lossWeighting: SnrWeighting;
+  lossWeighting: SnrWeighting | TargetSnrWeighting;
   minSnrGamma: number;
   distillWeight: number;
   targetWeight: number;
@@ -72,7 +72,7 @@ export function progressiveDistillationConfigSchema(): JsonSchema {
       teacherGuidanceScale: { type: 'number', minimum: 1, default: 1, description: 'Guidance scale g of the first teacher\'s targets: 1 when stage one has built guidance in (the seed); > 1 distils a guided teacher directly.' },
       wMin: { type: 'number', minimum: 0, description: 'For a w-conditioned teacher (stage-one w-range variant): w ~ U[wMin, wMax] per example, given to teacher and student.' },
       wMax: { type: 'number', minimum: 0, description: 'Upper end of the guidance-weight range (with wMin).' },
-      lossWeighting: lossWeightingSchema('truncated_snr', ['truncated_snr', 'min_snr', 'snr_plus_one', 'unweighted']),
+      lossWeighting: lossWeightingSchema('truncated_snr', ['truncated_snr', 'min_snr', 'snr_plus_one', 'unweighted', 'target_min_snr', 'target_truncated_snr', 'target_snr_plus_one'], 'the distillation target x̃ (x space: target_truncated_snr equals truncated_snr and target_snr_plus_one equals snr_plus_one here)'),
       minSnrGamma: MIN_SNR_GAMMA_SCHEMA,
       noiseOffset: NOISE_OFFSET_SCHEMA,
       distillWeight: { type: 'number', minimum: 0, default: 1, description: 'Weight of the distillation loss (x-space, weighted by lossWeighting) against the two-step teacher target x̃.' },

@@ -28,6 +28,18 @@ describe('nodes/progressive-distillation', () => {
     ]);
   });
 
+  it('describes exactly the loss weightings its enums accept (lossWeighting refuses "target")', () => {
+    const props = progressiveDistillationConfigSchema().properties as Record<string, { enum: string[]; description: string }>;
+    for (const key of ['lossWeighting', 'targetLoss']) {
+      const named = [...props[key].description.matchAll(/"([a-z_]+)"/g)].map((m) => m[1]);
+      assert.deepEqual([...new Set(named)].sort(), [...props[key].enum].sort(), key);
+    }
+    assert.ok(!props.lossWeighting.enum.includes('target'));
+    assert.ok(props.lossWeighting.enum.includes('target_min_snr'));
+    const { problems } = validateNodeConfig(progressiveDistillationNode, { lossWeighting: 'target' });
+    assert.deepEqual(problems.map((p) => p.path), ['lossWeighting']);
+  });
+
   it('runs two rounds on a tiny UNet with replay, outputs each round\'s student, cleans up the spill folder', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pd-'));
     const before = tf.memory().numTensors;

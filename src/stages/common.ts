@@ -9,7 +9,7 @@ import type { Batch } from '../data/batch';
 import type { ArrayDataset } from '../data/dataset';
 import { gatherExamples } from '../data/dataset';
 import { Rng, randomInt, randomNormal } from '../training/rng';
-import { snrWeight, weightedMse, type SnrWeighting } from '../training/losses';
+import { isTargetSnrWeighting, snrWeight, SNR_WEIGHTINGS, TARGET_SNR_WEIGHTINGS, targetSnrWeight, weightedMse, type SnrWeighting, type TargetSnrWeighting } from '../training/losses';
 import { addNoise, velocity } from '../diffusion/noising';
 import { gatherSchedule } from '../diffusion/coefficients';
 import { predictSample } from '../diffusion/predictions';
@@ -18,13 +18,35 @@ import type { PredictionType } from '../models/types';
 import { ConfigError } from '../errors';
 
 /** How a denoising loss is weighted. */
-export type LossWeighting = 'target' | SnrWeighting;
-export const LOSS_WEIGHTINGS: readonly LossWeighting[] = ['target', 'truncated_snr', 'min_snr', 'snr_plus_one', 'unweighted'];
+export type LossWeighting = 'target' | SnrWeighting | TargetSnrWeighting;
+export const LOSS_WEIGHTINGS: readonly LossWeighting[] = ['target', ...SNR_WEIGHTINGS, ...TARGET_SNR_WEIGHTINGS];
 
-export const LOSS_WEIGHTING_DESCRIPTION =
-  'Loss form: "target" = plain MSE on the model\'s own target (ε for epsilon models, v for v models); the others are the x-space MSE ' +
-  'weighted per example by "truncated_snr" max(SNR, 1) (the seed\'s stage-two loss), "min_snr" min(SNR, γ), "snr_plus_one" 1 + SNR ' +
-  '(equal to the v-MSE) or "unweighted" 1.';
+const WEIGHTING_TEXT: Record<LossWeighting, string> = {
+  target: '"target" = plain MSE on the model\'s own target (ε for epsilon models, v for v models)',
+  truncated_snr: '"truncated_snr" max(SNR, 1) (the spec\'s stage-two loss)',
+  min_snr: '"min_snr" min(SNR, γ)',
+  snr_plus_one: '"snr_plus_one" 1 + SNR (equal to the v-MSE)',
+  unweighted: '"unweighted" 1',
+  target_min_snr: '"target_min_snr" min(SNR, γ)/SNR (the seed\'s snr_weight_mode max)',
+  target_truncated_snr: '"target_truncated_snr" max(SNR, 1) (the seed\'s truncated)',
+  target_snr_plus_one: '"target_snr_plus_one" 1 + SNR (the seed\'s plus1)',
+};
+
+/**
+ * The description of a loss-weighting key naming exactly the values it allows. `targetSpace` says what
+ * the stage's own target is (the MSE the target_* weights multiply).
+ */
+export function lossWeightingDescription(allowed: readonly LossWeighting[], targetSpace = 'the model\'s own target, ε or v'): string {
+  const x = allowed.filter((k) => (SNR_WEIGHTINGS as readonly string[]).includes(k));
+  const t = allowed.filter((k) => isTargetSnrWeighting(k));
+  const parts: string[] = [];
+  if (allowed.includes('target')) parts.push(WEIGHTING_TEXT.target);
+  if (x.length) parts.push(`x-space MSE weighted per example by ${x.map((k) => WEIGHTING_TEXT[k]).join(', ')}`);
+  if (t.length) parts.push(`the seed's weights on the MSE of ${targetSpace}: ${t.map((k) => WEIGHTING_TEXT[k]).join(', ')}`);
+  return `Loss form: ${parts.join('; ')}.`;
+}
+
+export const LOSS_WEIGHTING_DESCRIPTION = lossWeightingDescription(LOSS_WEIGHTINGS);
 
 /** A batch's tensors kept beyond the stream's ownership (the stream disposes its own). */
 export interface HeldBatch {
@@ -80,9 +102,10 @@ export function denoisingLoss(schedule: NoiseSchedule, prediction: tf.Tensor4D, 
   z: tf.Tensor4D, t: tf.Tensor1D, options: DenoisingLossOptions): tf.Scalar {
   checkPrediction(type);
   return tf.tidy(() => {
-    if (options.weighting === 'target') {
+    if (options.weighting === 'target' || isTargetSnrWeighting(options.weighting)) {
       const target = type === 'epsilon' ? eps : type === 'sample' ? x : velocity(schedule, x, eps, t);
-      return weightedMse(prediction, target);
+      if (options.weighting === 'target') return weightedMse(prediction, target);
+      return weightedMse(prediction, target, targetSnrWeight(options.weighting, gatherSchedule(schedule, 'snr', t), options.minSnrGamma));
     }
     const xHat = predictSample(schedule, prediction, z, t, type);
     const w = snrWeight(options.weighting, gatherSchedule(schedule, 'snr', t), options.minSnrGamma);

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { NodeContext } from '../registry/types';
 import { loadSafetensorsAsTf, writeSafetensors } from '../io/safetensors';
-import { LOSS_WEIGHTINGS, LOSS_WEIGHTING_DESCRIPTION, type LossWeighting } from './common';
+import { LOSS_WEIGHTINGS, lossWeightingDescription, type LossWeighting } from './common';
 import { optimizationSchemaProperties, type OptimizationConfig } from './trainer';
 import type { StageProgress } from './denoising';
 import type { WeightModule } from '../models/types';
@@ -75,13 +75,14 @@ export function stageSchemaProperties(defaults: Partial<OptimizationConfig> & { 
   };
 }
 
-export function lossWeightingSchema(defaultValue: LossWeighting, allowed: readonly LossWeighting[] = LOSS_WEIGHTINGS): Record<string, unknown> {
-  return { enum: [...allowed], default: defaultValue, description: LOSS_WEIGHTING_DESCRIPTION };
+/** A loss-weighting key; its description names exactly the `allowed` values (`targetSpace`: what target_* weigh). */
+export function lossWeightingSchema(defaultValue: LossWeighting, allowed: readonly LossWeighting[] = LOSS_WEIGHTINGS, targetSpace?: string): Record<string, unknown> {
+  return { enum: [...allowed], default: defaultValue, description: lossWeightingDescription(allowed, targetSpace) };
 }
 
 export const NOISE_OFFSET_SCHEMA = { type: 'number', minimum: 0, default: 0, description: 'The seed\'s --noise_offset: the training noise gets offset · n added, n ~ N(0, 1) per example and channel (constant over the image); 0 = plain Gaussian noise.' };
 
-export const MIN_SNR_GAMMA_SCHEMA = { type: 'number', exclusiveMinimum: 0, default: 5, description: 'γ of the min_snr weighting.' };
+export const MIN_SNR_GAMMA_SCHEMA = { type: 'number', exclusiveMinimum: 0, default: 5, description: 'γ of the min_snr and target_min_snr weightings (the seed\'s --snr_gamma).' };
 
 /** The OptimizationConfig part of a stage node's config. */
 export function optimizationOf(c: OptimizationConfig): OptimizationConfig {

@@ -18,7 +18,7 @@ import { teacherTwoStepTarget, tripleTensors } from '../diffusion/distillation-t
 import { predictSample } from '../diffusion/predictions';
 import { gatherSchedule } from '../diffusion/coefficients';
 import { addNoise } from '../diffusion/noising';
-import { snrWeight, weightedMse, type SnrWeighting } from '../training/losses';
+import { isTargetSnrWeighting, snrWeight, targetSnrWeight, weightedMse, type SnrWeighting, type TargetSnrWeighting } from '../training/losses';
 import { randomUniform, type Rng } from '../training/rng';
 import { loadSafetensorsAsTf, writeSafetensors } from '../io/safetensors';
 import { ConfigError, type Problem } from '../errors';
@@ -59,7 +59,8 @@ export interface ProgressiveOptions {
   teacherGuidanceScale: number;
   /** For w-conditioned models: w ~ U[lo, hi] per example, given to teacher and student. */
   weightRange?: [number, number];
-  lossWeighting: SnrWeighting;
+  /** x-space weightings, or the seed's (target_*) on the MSE to x̃ as it is. */
+  lossWeighting: SnrWeighting | TargetSnrWeighting;
   minSnrGamma?: number;
   distillWeight: number;
   /** Weight of the ordinary denoising loss of the student (its own target) mixed in. */
@@ -130,7 +131,8 @@ export function studentLoss(o: Pick<ProgressiveOptions, 'schedule' | 'lossWeight
   return tf.tidy(() => {
     const out = student.predict(item.z, item.t, item.labels, item.w);
     const xHat = predictSample(o.schedule, out, item.z, item.t, student.predictionType);
-    const weight = snrWeight(o.lossWeighting, gatherSchedule(o.schedule, 'snr', item.t), o.minSnrGamma);
+    const snr = gatherSchedule(o.schedule, 'snr', item.t);
+    const weight = isTargetSnrWeighting(o.lossWeighting) ? targetSnrWeight(o.lossWeighting, snr, o.minSnrGamma) : snrWeight(o.lossWeighting, snr, o.minSnrGamma);
     let loss = tf.mul(o.distillWeight, weightedMse(xHat, item.target, weight)) as tf.Scalar;
     if (o.targetWeight > 0) {
       loss = tf.add(loss, tf.mul(o.targetWeight, denoisingLoss(o.schedule, out, student.predictionType, item.x, item.eps, item.z, item.t,

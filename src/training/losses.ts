@@ -9,12 +9,26 @@
  * - min-SNR-γ      min(SNR, γ)
  * - SNR + 1        1 + SNR        — equals the v-space MSE
  * - unweighted     1
+ *
+ * The seed's `--snr_weight_mode` weights are applied to the MSE of the stage's own target as it is (v or ε
+ * for the denoising losses, x̃ for the stage-two distillation loss), not converted to x space:
+ *
+ * - target_min_snr        min(SNR, γ)/SNR  — the seed's `max` (min-SNR-γ as diffusers writes it, = min(1, γ/SNR))
+ * - target_truncated_snr  max(SNR, 1)      — the seed's `truncated`
+ * - target_snr_plus_one   1 + SNR          — the seed's `plus1`
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors';
 
 export const SNR_WEIGHTINGS = ['truncated_snr', 'min_snr', 'snr_plus_one', 'unweighted'] as const;
 export type SnrWeighting = (typeof SNR_WEIGHTINGS)[number];
+
+export const TARGET_SNR_WEIGHTINGS = ['target_min_snr', 'target_truncated_snr', 'target_snr_plus_one'] as const;
+export type TargetSnrWeighting = (typeof TARGET_SNR_WEIGHTINGS)[number];
+
+export function isTargetSnrWeighting(kind: string): kind is TargetSnrWeighting {
+  return (TARGET_SNR_WEIGHTINGS as readonly string[]).includes(kind);
+}
 
 /** Mean of (pred − target)² over every axis but the first: [B]. */
 export function perExampleMse(pred: tf.Tensor, target: tf.Tensor): tf.Tensor1D {
@@ -85,5 +99,27 @@ export function snrWeight(kind: SnrWeighting, snr: tf.Tensor1D, gamma?: number):
     default:
       throw new ConfigError('SNR weighting', [{ path: 'kind', message: 'unknown weighting',
         expected: SNR_WEIGHTINGS.map((k) => `"${k}"`).join(' | '), found: JSON.stringify(kind) }]);
+  }
+}
+
+/**
+ * The seed's weights (`--snr_weight_mode`) for the MSE of the stage's target as it is: target_min_snr
+ * min(SNR, γ)/SNR, written min(1, γ/SNR) so that SNR = 0 gives 1 rather than 0/0; target_truncated_snr
+ * max(SNR, 1); target_snr_plus_one 1 + SNR. γ is required for target_min_snr.
+ */
+export function targetSnrWeight(kind: TargetSnrWeighting, snr: tf.Tensor1D, gamma?: number): tf.Tensor1D {
+  switch (kind) {
+    case 'target_min_snr':
+      if (gamma === undefined || !(gamma > 0) || !Number.isFinite(gamma)) {
+        throw new ConfigError('min-SNR weighting', [{ path: 'gamma', message: 'must be a positive number for "target_min_snr"', found: String(gamma) }]);
+      }
+      return tf.tidy(() => tf.minimum(tf.div(gamma, snr), 1) as tf.Tensor1D);
+    case 'target_truncated_snr':
+      return truncatedSnrWeight(snr);
+    case 'target_snr_plus_one':
+      return snrPlusOneWeight(snr);
+    default:
+      throw new ConfigError('SNR weighting', [{ path: 'kind', message: 'unknown weighting',
+        expected: TARGET_SNR_WEIGHTINGS.map((k) => `"${k}"`).join(' | '), found: JSON.stringify(kind) }]);
   }
 }

@@ -72,4 +72,32 @@ describe('stages/denoising', () => {
     assert.ok(Math.abs(va - vb) <= 1e-5 * vb, `${va} vs ${vb}`);
     tf.dispose([a, b]);
   });
+
+  it('target_* weightings weigh the MSE of the model\'s own target (v here) per example (hand-built expectation, tolerance 1e-5 relative)', () => {
+    const schedule = tinySchedule();
+    const ts = [10, 400, 900];
+    const snr = ts.map((k) => schedule.alphasCumprod[k] / (1 - schedule.alphasCumprod[k]));
+    const before = tf.memory().numTensors;
+    const out = tf.tidy(() => {
+      const x = tf.randomNormal([3, 2, 2, 1], 0, 1, 'float32', 1) as tf.Tensor4D;
+      const eps = tf.randomNormal([3, 2, 2, 1], 0, 1, 'float32', 2) as tf.Tensor4D;
+      const t = tf.tensor1d(ts);
+      const ab = tf.tensor1d(ts.map((k) => schedule.alphasCumprod[k]));
+      const a4 = tf.reshape(tf.sqrt(ab), [-1, 1, 1, 1]);
+      const s4 = tf.reshape(tf.sqrt(tf.sub(1, ab)), [-1, 1, 1, 1]);
+      const z = tf.add(tf.mul(a4, x), tf.mul(s4, eps)) as tf.Tensor4D;
+      const v = tf.sub(tf.mul(a4, eps), tf.mul(s4, x));
+      const vHat = tf.randomNormal([3, 2, 2, 1], 0, 1, 'float32', 3) as tf.Tensor4D;
+      const perExample = Array.from(tf.mean(tf.squaredDifference(vHat, v), [1, 2, 3]).dataSync());
+      const loss = (weighting: 'target_min_snr' | 'target_truncated_snr' | 'target_snr_plus_one') =>
+        denoisingLoss(schedule, vHat, 'v_prediction', x, eps, z, t, { weighting, minSnrGamma: 5 }).dataSync()[0];
+      return { perExample, min: loss('target_min_snr'), trunc: loss('target_truncated_snr'), plus: loss('target_snr_plus_one') };
+    });
+    const mean = (w: number[]) => w.reduce((acc, wi, i) => acc + wi * out.perExample[i], 0) / w.length;
+    const expect = {
+      min: mean(snr.map((q) => Math.min(q, 5) / q)), trunc: mean(snr.map((q) => Math.max(q, 1))), plus: mean(snr.map((q) => 1 + q)),
+    };
+    for (const k of ['min', 'trunc', 'plus'] as const) assert.ok(Math.abs(out[k] - expect[k]) <= 1e-5 * expect[k], `${k}: ${out[k]} vs ${expect[k]}`);
+    assert.equal(tf.memory().numTensors, before);
+  });
 });

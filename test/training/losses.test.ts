@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../../src/errors';
 import {
-  minSnrWeight, perExampleMse, snrPlusOneWeight, snrWeight, truncatedSnrWeight, unitWeight, weightedMse,
+  minSnrWeight, perExampleMse, snrPlusOneWeight, snrWeight, targetSnrWeight, truncatedSnrWeight, unitWeight, weightedMse,
 } from '../../src/training/losses';
 import { assertClose } from './helpers';
 
@@ -52,6 +52,24 @@ describe('training/losses', () => {
     assert.throws(() => snrWeight('min_snr', snr), (e: unknown) => e instanceof ConfigError && /gamma: is required for "min_snr"/.test(e.message));
     assert.throws(() => minSnrWeight(snr, 0), /gamma: must be a positive number \(found 0\)/);
     assert.throws(() => snrWeight('p2' as never, snr), /kind: unknown weighting/);
+    snr.dispose();
+  });
+
+  it('the seed\'s snr_weight_mode weights (hand numbers): max = min(SNR, γ)/SNR, truncated = max(SNR, 1), plus1 = 1 + SNR', () => {
+    // The seed's script: max → stack([snr, γ]).min / snr; truncated → stack([snr, 1]).max. SNR 0 gives 1 (min(1, γ/0)).
+    const snr = tf.tensor1d([0, 0.25, 1, 4, 10]);
+    const cases: Array<[tf.Tensor1D, number[]]> = [
+      [targetSnrWeight('target_min_snr', snr, 5), [1, 1, 1, 1, 0.5]],
+      [targetSnrWeight('target_min_snr', snr, 2), [1, 1, 1, 0.5, 0.2]],
+      [targetSnrWeight('target_truncated_snr', snr), [1, 1, 1, 4, 10]],
+      [targetSnrWeight('target_snr_plus_one', snr), [1, 1.25, 2, 5, 11]],
+    ];
+    for (const [t, expected] of cases) {
+      assertClose(t.dataSync(), expected, 1e-7, 'weights');
+      t.dispose();
+    }
+    assert.throws(() => targetSnrWeight('target_min_snr', snr), /gamma: must be a positive number for "target_min_snr" \(found undefined\)/);
+    assert.throws(() => targetSnrWeight('p2' as never, snr), /kind: unknown weighting/);
     snr.dispose();
   });
 
