@@ -30,7 +30,7 @@ export interface ProgressiveDistillationConfig extends Omit<StageNodeCommonConfi
   distillWeight: number;
   targetWeight: number;
   targetLoss: LossWeighting;
-  replay: { blockBatches: number; times: number };
+  replay: { blockBatches: number; times: number; shuffle: boolean };
   noiseOffset: number;
 }
 
@@ -79,11 +79,12 @@ export function progressiveDistillationConfigSchema(): JsonSchema {
       targetWeight: { type: 'number', minimum: 0, default: 0, description: 'Weight of the ordinary loss of the student against the data, mixed in (0 = pure distillation).' },
       targetLoss: lossWeightingSchema('target'),
       replay: {
-        type: 'object', additionalProperties: false, default: { blockBatches: 250, times: 1 },
-        description: 'The seed\'s replay: teacher targets for blockBatches batches are computed, spilled to <run>/<node>/replay/, trained on `times` times, then deleted. blockBatches 0: lock-step, nothing spilled.',
+        type: 'object', additionalProperties: false, default: { blockBatches: 250, times: 1, shuffle: false },
+        description: 'The seed\'s replay: teacher targets for blockBatches batches are computed, spilled to <run>/<node>/replay/, trained on `times` times (reshuffled into new batches every pass with shuffle, as the seed does), then deleted. blockBatches 0: lock-step, nothing spilled.',
         properties: {
           blockBatches: { type: 'integer', minimum: 0, default: 250, description: 'Batches per spilled block (the seed: 250).' },
           times: { type: 'integer', minimum: 1, default: 1, description: 'Student passes over each block.' },
+          shuffle: { type: 'boolean', default: false, description: 'The seed\'s order: every pass reshuffles all the block\'s examples into new batches (seeded per block and pass, so resume stays exact). false: every pass replays the stored batches in order.' },
         },
       },
       ...common,

@@ -23,7 +23,7 @@ import { randomUniform, type Rng } from '../training/rng';
 import { loadSafetensorsAsTf, writeSafetensors } from '../io/safetensors';
 import { ConfigError, type Problem } from '../errors';
 import { denoisingLoss, drawNoise, evaluationLoss, forEachBatch, holdBatch, releaseBatch, stepRng, type HeldBatch, type LossWeighting } from './common';
-import { deleteReplayBlock, disposeReplayItems, readReplayBlock, replayBlockFile, writeReplayBlock, type ReplayItem } from './replay';
+import { concatReplayItems, deleteReplayBlock, disposeReplayItems, gatherReplayItem, readReplayBlock, replayBlockFile, replayPassOrder, writeReplayBlock, type ReplayItem } from './replay';
 import { checkpointOnCancel, StageTrainer, type OptimizationConfig } from './trainer';
 import { scaledLrFactor, type StageHandle, type StageProgress } from './denoising';
 import type { TrainableDenoiser } from './types';
@@ -44,6 +44,11 @@ export interface ReplayConfig {
   blockBatches: number;
   /** Student passes over each block. */
   times: number;
+  /**
+   * The seed's order: every pass reshuffles the block's examples into new batches (seeded per block and
+   * pass). false (default): every pass replays the stored batches in order.
+   */
+  shuffle?: boolean;
 }
 
 export interface ProgressiveOptions {
@@ -268,12 +273,21 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
             }
           }
           const items = await readReplayBlock(file);
+          const all = o.replay.shuffle ? concatReplayItems(items) : undefined;
+          const sizes = items.map((it) => it.x.shape[0]);
           try {
             while (micro < Math.min(totalMicro, (block + 1) * perBlock)) {
-              await trainOn(items[(micro - block * perBlock) % B], false);
+              const m = micro - block * perBlock;
+              if (all) {
+                const order = replayPassOrder(o.seed, stageName, block, Math.floor(m / B), sizes);
+                await trainOn(gatherReplayItem(all, order[m % B]), true);
+              } else {
+                await trainOn(items[m % B], false);
+              }
             }
           } finally {
             disposeReplayItems(items);
+            if (all) disposeReplayItems([all]);
           }
           await deleteReplayBlock(file);
         };

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { FileFormatError } from '../errors';
 import { loadSafetensorsAsTf, writeSafetensors } from '../io/safetensors';
+import { Rng } from '../training/rng';
 
 /** One stored training example group: everything the student loss needs, no teacher call. */
 export interface ReplayItem {
@@ -74,4 +75,46 @@ export function disposeReplayItems(items: readonly ReplayItem[]): void {
 /** Deletes a block file (after its last replay pass). */
 export async function deleteReplayBlock(file: string): Promise<void> {
   await fs.promises.rm(file, { force: true });
+}
+
+/**
+ * The seed's replay order: every pass over a block draws a new permutation of all the block's examples
+ * and cuts it into batches of the stored batch sizes (a shuffling DataLoader over the spilled samples).
+ * The permutation is a pure function of (seed, stage, block, pass), so a resumed run replays the same
+ * batches. Returns, for micro-batch j of the pass, the example indices into the block's concatenation.
+ */
+export function replayPassOrder(seed: number, stage: string, block: number, pass: number, sizes: readonly number[]): Int32Array[] {
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const perm = Rng.fromSeed(seed).fork(stage).fork('replay-shuffle').fork(`${block}.${pass}`).permutation(total);
+  const out: Int32Array[] = [];
+  let offset = 0;
+  for (const n of sizes) {
+    out.push(perm.slice(offset, offset + n));
+    offset += n;
+  }
+  return out;
+}
+
+/** The block's items concatenated along the batch axis (new tensors, owned by the caller). */
+export function concatReplayItems(items: readonly ReplayItem[]): ReplayItem {
+  return tf.tidy(() => {
+    const cat = <T extends tf.Tensor>(f: (typeof FIELDS)[number]) => tf.concat(items.map((it) => it[f] as T)) as T;
+    return {
+      x: cat<tf.Tensor4D>('x'), eps: cat<tf.Tensor4D>('eps'), t: cat<tf.Tensor1D>('t'), z: cat<tf.Tensor4D>('z'),
+      labels: cat<tf.Tensor1D>('labels'), target: cat<tf.Tensor4D>('target'),
+      ...(items.every((it) => it.w) ? { w: cat<tf.Tensor1D>('w') } : {}),
+    };
+  });
+}
+
+/** The examples `indices` of a concatenated block, as one item (new tensors, owned by the caller). */
+export function gatherReplayItem(all: ReplayItem, indices: Int32Array): ReplayItem {
+  return tf.tidy(() => {
+    const idx = tf.tensor1d(indices, 'int32');
+    const g = <T extends tf.Tensor>(t: T) => tf.gather(t, idx) as T;
+    return {
+      x: g(all.x), eps: g(all.eps), t: g(all.t), z: g(all.z), labels: g(all.labels), target: g(all.target),
+      ...(all.w ? { w: g(all.w) } : {}),
+    };
+  });
 }

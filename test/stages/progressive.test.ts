@@ -10,6 +10,7 @@ import { uniformGenerator } from '../../src/data/random';
 import { Rng } from '../../src/training/rng';
 import { OPTIMIZATION_DEFAULTS } from '../../src/stages/trainer';
 import { checkRounds, computeReplayItem, runProgressiveDistillation, type ProgressiveOptions } from '../../src/stages/progressive';
+import { replayPassOrder } from '../../src/stages/replay';
 import { ScalarDenoiser } from './toy';
 
 // Linear betas 1e-4…0.02 over 1000 steps, leading spacing, final alpha-bar = 1.
@@ -134,6 +135,45 @@ describe('stages/progressive', () => {
       progress: (step) => { if (step === 12 + 6) controller.abort(); },
     }), /cancelled/);
     assert.ok(fs.existsSync(path.join(dir, 'resumed', 'round-1-1steps', 'checkpoints', 'checkpoint-000000004.safetensors')));
+    const resumed = await run(path.join(dir, 'resumed'), { optimization: opt, resume: true });
+    const values = resumed.map((x) => (x.model as ScalarDenoiser).c);
+    resumed.forEach((x) => x.model.dispose());
+    assert.deepEqual(values, refValues);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(tf.memory().numTensors, before);
+  });
+
+  it('replay.shuffle reshuffles a block\'s examples into new batches every pass (seeded) and still resumes exactly mid-pass', async () => {
+    // The order: each pass is a permutation of all the block's examples, cut into the stored batch sizes.
+    const order = replayPassOrder(11, 'round-0', 3, 1, [4, 4]);
+    assert.deepEqual([...order[0], ...order[1]].sort((x, y) => x - y), [0, 1, 2, 3, 4, 5, 6, 7]);
+    assert.deepEqual(replayPassOrder(11, 'round-0', 3, 1, [4, 4]), order);
+    assert.notDeepEqual(replayPassOrder(11, 'round-0', 3, 0, [4, 4]), order);
+
+    const rounds = [{ steps: 2, iterations: 12 }, { steps: 1, iterations: 12 }];
+    const run = async (out: string, extra: Partial<ProgressiveOptions>) => {
+      const teacher = new ScalarDenoiser(0.3);
+      try {
+        return await runProgressiveDistillation(options(teacher, out, { baseSteps: 4, rounds, replay: { blockBatches: 2, times: 2, shuffle: true }, ...extra }));
+      } finally {
+        teacher.dispose();
+      }
+    };
+    const opt = { ...OPTIMIZATION_DEFAULTS, lr: 0.05, lrSchedule: 'linear' as const, weightDecay: 0, gradClip: 0, emaDecay: 0.5, keepLast: 2, checkpointEvery: 5 };
+    const reference = await run(path.join(dir, 'ref'), { optimization: opt });
+    const refValues = reference.map((x) => (x.model as ScalarDenoiser).c);
+    reference.forEach((x) => x.model.dispose());
+    const inOrder = await run(path.join(dir, 'ordered'), { optimization: opt, replay: { blockBatches: 2, times: 2 } });
+    const orderedValues = inOrder.map((x) => (x.model as ScalarDenoiser).c);
+    inOrder.forEach((x) => x.model.dispose());
+    assert.notDeepEqual(refValues, orderedValues, 'the shuffled passes train on other batches');
+
+    const controller = new AbortController();
+    await assert.rejects(run(path.join(dir, 'resumed'), {
+      optimization: opt, signal: controller.signal,
+      // Cancel in round 1 after its step 6: the last checkpoint is step 5, inside the first pass of block 1.
+      progress: (step) => { if (step === 12 + 6) controller.abort(); },
+    }), /cancelled/);
     const resumed = await run(path.join(dir, 'resumed'), { optimization: opt, resume: true });
     const values = resumed.map((x) => (x.model as ScalarDenoiser).c);
     resumed.forEach((x) => x.model.dispose());
