@@ -114,6 +114,32 @@ export function prepareRunDir(options: { graphName: string; outDir?: string; run
   return dir;
 }
 
+/**
+ * The newest run folder of a graph under `runsDir` (default `runs`): a folder named
+ * `<graph-name>-<timestamp>…` whose manifest names the same graph, newest by the time the folder's first
+ * attempt started (then by name). Undefined when there is none.
+ */
+export function newestRunDir(graphName: string, runsDir = 'runs'): string | undefined {
+  const root = path.resolve(runsDir);
+  if (!fs.existsSync(root)) return undefined;
+  const prefix = `${safeName(graphName)}-`;
+  const found: Array<{ dir: string; created: string }> = [];
+  for (const entry of fs.readdirSync(root, { withFileTypes: true })) {
+    if (!entry.isDirectory() || !entry.name.startsWith(prefix)) continue;
+    const dir = path.join(root, entry.name);
+    let manifest: RunManifest | undefined;
+    try {
+      manifest = readManifest(dir);
+    } catch {
+      continue; // a half-written or foreign manifest is not a run of this graph
+    }
+    if (!manifest || manifest.graph?.name !== graphName) continue;
+    found.push({ dir, created: manifest.attempts?.[0]?.startedAt ?? manifest.startedAt });
+  }
+  found.sort((a, b) => (a.created === b.created ? a.dir.localeCompare(b.dir) : a.created.localeCompare(b.created)));
+  return found.at(-1)?.dir;
+}
+
 export function readManifest(runDir: string): RunManifest | undefined {
   const file = path.join(runDir, MANIFEST_FILE);
   if (!fs.existsSync(file)) return undefined;

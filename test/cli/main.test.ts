@@ -121,6 +121,48 @@ describe('cli', () => {
     assert.equal(manifest.backend.name, 'cpu');
   });
 
+  it('--seed overrides the graph seed; --resume without --out continues the newest run folder of the graph and keeps its seed', async () => {
+    const graph = path.resolve(PIPELINE);
+    const cwd = process.cwd();
+    process.chdir(tmp);
+    try {
+      let r = await cli('run', graph, '--resume', '--backend', 'cpu', '--progress', 'none');
+      assert.equal(r.code, 2);
+      assert.match(r.err, /--resume without --out: no run folder of graph "fixture-pipeline" under .*runs; name one with --out/);
+      r = await cli('run', graph, '--seed', '9', '--backend', 'cpu', '--progress', 'none');
+      assert.equal(r.code, 0, r.err);
+      r = await cli('run', graph, '--seed', '4', '--backend', 'cpu', '--progress', 'none');
+      assert.equal(r.code, 0, r.err);
+      const dirs = fs.readdirSync(path.join(tmp, 'runs')).sort();
+      assert.equal(dirs.length, 2);
+      const seedOf = (d: string) => JSON.parse(fs.readFileSync(path.join(tmp, 'runs', d, 'manifest.json'), 'utf8')).graph.seed;
+      assert.deepEqual(dirs.map(seedOf).sort(), [4, 9]);
+      const newest = dirs.find((d) => seedOf(d) === 4)!;
+      assert.equal(JSON.parse(fs.readFileSync(path.join(tmp, 'runs', newest, 'graph.resolved.json'), 'utf8')).seed, 4);
+      r = await cli('run', graph, '--resume', '--backend', 'cpu', '--progress', 'none');
+      assert.equal(r.code, 0, r.err);
+      assert.ok(r.err.includes(`resuming the newest run of "fixture-pipeline": runs/${newest}\n`), r.err);
+      const manifest = JSON.parse(fs.readFileSync(path.join(tmp, 'runs', newest, 'manifest.json'), 'utf8'));
+      assert.equal(manifest.graph.seed, 4, 'the resumed run keeps the seed it started with');
+      assert.equal(manifest.attempts.length, 1);
+      r = await cli('run', graph, '--resume', '--seed', '5', '--backend', 'cpu', '--progress', 'none');
+      assert.equal(r.code, 2);
+      assert.ok(r.err.includes(`error: --seed 5 differs from the seed 4 of the run being resumed (runs/${newest}); a resumed run keeps its seed\n`), r.err);
+      r = await cli('run', graph, '--seed', '-1');
+      assert.equal(r.code, 2);
+      assert.equal(r.err, 'error: --seed must be a non-negative integer (found "-1")\n');
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
+  it('run --help shows the --seed and --resume examples', async () => {
+    const r = await cli('run', '--help');
+    assert.match(r.out, /--seed <N>/);
+    assert.match(r.out, /distillery run graphs\/mnist\/distill\.json5 --resume +# continue the newest runs\/mnist-distill-… folder/);
+    assert.match(r.out, /distillery run graphs\/mnist\/distill\.json5 --seed 7/);
+  });
+
   it('bad --set, bad --threads, unknown backend: exit 2 with the reason', async () => {
     let r = await cli('run', PIPELINE, '--set', 'source.count=6');
     assert.equal(r.code, 2);

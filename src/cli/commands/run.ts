@@ -1,6 +1,8 @@
 /**
- * `distillery run <graph> [--set …] [--backend …] [--threads N] [--out dir] [--resume] [--progress …]`.
+ * `distillery run <graph> [--set …] [--seed N] [--backend …] [--threads N] [--out dir] [--resume] [--progress …]`.
  * First SIGINT/SIGTERM: cancel (nodes save state, then are disposed), exit 130. Second: exit at once.
+ * `--resume` without `--out` continues the newest run folder of the graph under runs/ (and says which);
+ * a resumed run keeps the seed its manifest records (a different `--seed` is refused: the numbers would change).
  */
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
@@ -11,10 +13,12 @@ import { createRegistry } from '../../runtime/create-registry';
 import { runGraph, type RunResult } from '../../runtime/executor';
 import { displayPath } from '../../registry/plugins';
 import { PROGRESS_MODES, type ProgressMode } from '../../runtime/progress';
+import { newestRunDir, readManifest } from '../../runtime/run-folder';
 import { collect, EXIT_CANCELLED, EXIT_FAILURE, EXIT_OK, shellQuote, type CliIO } from '../io';
 
 export interface RunCommandOptions {
   set: string[];
+  seed?: string;
   backend: string;
   threads?: string;
   out?: string;
@@ -28,10 +32,17 @@ function parseThreads(value: string | undefined): number | undefined {
   return Number(value);
 }
 
+function parseSeed(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new UsageError(`--seed must be a non-negative integer (found "${value}")`);
+  return Number(value);
+}
+
 /** The command that continues a failed or cancelled run in the same folder. */
 export function resumeCommand(file: string, options: RunCommandOptions, runDir: string): string {
   const words = ['npx', 'distillery', 'run', displayPath(path.resolve(file)), '--out', displayPath(runDir), '--resume'];
   for (const s of options.set) words.push('--set', s);
+  if (options.seed !== undefined) words.push('--seed', options.seed);
   if (options.backend !== 'auto') words.push('--backend', options.backend);
   if (options.threads !== undefined) words.push('--threads', options.threads);
   return words.map(shellQuote).join(' ');
@@ -49,15 +60,39 @@ export function registerRunCommand(program: Command, io: CliIO, setExit: (code: 
     .description('run a graph: creates a run folder with the resolved graph, a manifest, logs and node outputs')
     .argument('<graph>', 'graph file (.json5 or .json)')
     .option('--set <nodeId.config.key=value>', 'override a node config value (repeatable; value parsed as JSON5)', collect, [])
+    .option('--seed <N>', 'override the graph\'s seed (every node\'s seed derives from it); a resumed run keeps its own')
     .addOption(new Option('--backend <name>', 'compute backend').choices([...BACKEND_CHOICES]).default('auto'))
     .option('--threads <N>', 'threads for the backend (default: all cores)')
     .option('--out <dir>', 'run folder (default runs/<graph-name>-<timestamp>)')
-    .option('--resume', 'continue the run in --out: nodes resume from their saved state; logs are appended')
+    .option('--resume', 'continue the run in --out (default: the newest run folder of this graph under runs/): nodes resume from their saved state; logs are appended')
     .addOption(new Option('--progress <mode>', 'progress display: bars on a terminal, lines elsewhere (auto)').choices([...PROGRESS_MODES]).default('auto'))
+    .addHelpText('after', [
+      '',
+      'Examples:',
+      '  $ distillery run graphs/mnist/distill.json5 --seed 7          # the same graph with another seed',
+      '  $ distillery run graphs/mnist/distill.json5 --resume          # continue the newest runs/mnist-distill-… folder',
+      '  $ distillery run graphs/mnist/distill.json5 --out runs/a --resume   # continue that run folder',
+    ].join('\n'))
     .action(async (file: string, options: RunCommandOptions) => {
       const threads = parseThreads(options.threads);
+      const seed = parseSeed(options.seed);
       const registry = createRegistry();
       const graph = await loadGraph(file, { registry, sets: options.set });
+      if (options.resume && options.out === undefined) {
+        const newest = newestRunDir(graph.name);
+        if (!newest) throw new UsageError(`--resume without --out: no run folder of graph "${graph.name}" under ${displayPath(path.resolve('runs'))}; name one with --out`);
+        options.out = displayPath(newest);
+        io.err(`resuming the newest run of "${graph.name}": ${options.out}\n`);
+      }
+      const previousSeed = options.resume && options.out !== undefined ? readManifest(path.resolve(options.out))?.graph.seed : undefined;
+      if (seed !== undefined && previousSeed !== undefined && seed !== previousSeed) {
+        throw new UsageError(`--seed ${seed} differs from the seed ${previousSeed} of the run being resumed (${options.out}); a resumed run keeps its seed`);
+      }
+      const runSeed = seed ?? previousSeed;
+      if (runSeed !== undefined && runSeed !== graph.seed) {
+        graph.seed = runSeed;
+        (graph.raw as { seed: number }).seed = runSeed;
+      }
 
       const controller = new AbortController();
       let signals = 0;
