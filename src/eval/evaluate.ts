@@ -30,6 +30,10 @@ export interface SampleOptions {
   baseSteps?: number;
   /** Guidance scale g (1 = none). For a w-conditioned model it is passed as w = g − 1. */
   guidanceScale: number;
+  /** Guidance rescale φ in [0, 1] (0 = none; used only with guidance). */
+  guidanceRescale?: number;
+  /** DDIM eta in [0, 1] (0 = deterministic DDIM); its noise comes from the same per-batch seed. */
+  eta?: number;
   /** Labels of the samples, in order. */
   labels: Int32Array;
   /** [H, W, C] of one latent. */
@@ -71,6 +75,8 @@ export async function sampleImages(o: SampleOptions): Promise<SampledImages> {
     const latents = sampleDdim(o.model, o.schedule, {
       steps: o.steps, labels, shape: o.latentShape, seed: `${o.seed}/${b}`,
       ...(guidance ? { guidance } : {}),
+      ...(guidance && o.guidanceRescale ? { rescale: o.guidanceRescale } : {}),
+      ...(o.eta ? { eta: o.eta } : {}),
       ...(o.baseSteps !== undefined ? { subsequenceOf: o.baseSteps } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
     });
