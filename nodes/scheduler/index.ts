@@ -35,7 +35,7 @@ export function scheduleNodeConfigSchema(): JsonSchema {
     type: 'string',
     minLength: 1,
     description:
-      'Path of a diffusers scheduler_config.json (DDIMScheduler or DDPMScheduler; relative paths are resolved from the ' +
+      'Path of a diffusers scheduler_config.json (DDIMScheduler, DDPMScheduler or the seed\'s DistillDDIMScheduler; relative paths are resolved from the ' +
       'working directory). When given, no other key may be set: the file is the whole config. Unknown or unsupported ' +
       'keys in the file are errors.',
   };

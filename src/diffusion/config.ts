@@ -29,6 +29,7 @@ export interface NoiseScheduleConfig {
   setAlphaToOne: boolean;
   clipSample: boolean;
   clipSampleRange: number;
+  teacherMaxTrainSteps: number;
 }
 
 /** What a user writes: any subset of the keys; the rest come from the schema defaults. */
@@ -122,6 +123,16 @@ export const noiseScheduleConfigSchema = {
       default: 1,
       description: 'Half-width of the clipping interval used when clipSample is true. diffusers: clip_sample_range.',
     },
+    teacherMaxTrainSteps: {
+      type: 'integer',
+      minimum: 0,
+      default: 0,
+      description:
+        'K > 0 makes this the seed\'s DistillDDIMScheduler: an N-step sampler (N must divide K) uses the N-step ' +
+        'sub-sequence of the K-step schedule, timesteps_N[i] = timesteps_K[i·K/N], stepping to the next element (the ' +
+        'last step lands on "final"), as stage-two students sample; stage two\'s baseSteps must equal K. 0: plain DDIM ' +
+        'timesteps. diffusers (the seed\'s DistillDDIMScheduler): teacher_max_train_steps.',
+    },
   },
 } as const;
 
@@ -140,10 +151,11 @@ export const DIFFUSERS_KEY_OF: Readonly<Record<keyof NoiseScheduleConfig, string
   setAlphaToOne: 'set_alpha_to_one',
   clipSample: 'clip_sample',
   clipSampleRange: 'clip_sample_range',
+  teacherMaxTrainSteps: 'teacher_max_train_steps',
 };
 
 /** diffusers scheduler classes whose config describes this kind of schedule. */
-export const SUPPORTED_DIFFUSERS_CLASSES = ['DDIMScheduler', 'DDPMScheduler'] as const;
+export const SUPPORTED_DIFFUSERS_CLASSES = ['DDIMScheduler', 'DDPMScheduler', 'DistillDDIMScheduler'] as const;
 export type DiffusersSchedulerClass = (typeof SUPPORTED_DIFFUSERS_CLASSES)[number];
 
 /**
@@ -162,6 +174,8 @@ export interface DiffusersSchedulerConfig {
   set_alpha_to_one: boolean;
   clip_sample: boolean;
   clip_sample_range: number;
+  /** Only in the seed's DistillDDIMScheduler form. */
+  teacher_max_train_steps?: number;
   trained_betas: null;
   thresholding: false;
   dynamic_thresholding_ratio: number;
@@ -175,7 +189,7 @@ export interface DiffusersSchedulerConfig {
  * or a parameter of such a feature, which is inert while the feature is off.
  */
 const DIFFUSERS_EXTRA_KEYS: Record<string, { schema: Record<string, unknown>; description: string }> = {
-  _class_name: { schema: { type: 'string' }, description: 'The diffusers class; DDIMScheduler or DDPMScheduler.' },
+  _class_name: { schema: { type: 'string' }, description: 'The diffusers class; DDIMScheduler, DDPMScheduler, or the seed\'s DistillDDIMScheduler.' },
   _diffusers_version: { schema: { type: 'string' }, description: 'The diffusers version that wrote the file (not checked).' },
   trained_betas: { schema: {}, description: 'Explicit betas: only null is supported.' },
   thresholding: { schema: { type: 'boolean' }, description: 'Dynamic thresholding: only false is supported.' },
@@ -197,6 +211,7 @@ const DIFFUSERS_DEFAULTS: NoiseScheduleConfig = {
   setAlphaToOne: true,
   clipSample: true,
   clipSampleRange: 1,
+  teacherMaxTrainSteps: 0,
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -370,6 +385,13 @@ export function configFromDiffusers(input: unknown, what = 'diffusers scheduler 
     });
   }
   const isDdpm = className === 'DDPMScheduler';
+  const isDistill = className === 'DistillDDIMScheduler';
+  if (!isDistill && 'teacher_max_train_steps' in data) {
+    problems.push({ path: 'teacher_max_train_steps', message: 'is a key of the seed\'s DistillDDIMScheduler', found: JSON.stringify(data.teacher_max_train_steps), hint: `_class_name is ${JSON.stringify(className ?? 'DDIMScheduler')}; use "DistillDDIMScheduler"` });
+  }
+  if (isDistill && data.teacher_max_train_steps === 0) {
+    problems.push({ path: 'teacher_max_train_steps', message: 'must be ≥ 1 for a DistillDDIMScheduler', found: '0' });
+  }
   const unsupported = (key: string, off: unknown, feature: string) => {
     if (key in data && data[key] !== off && !(off === null && data[key] === undefined)) {
       problems.push({
@@ -401,6 +423,8 @@ export function configFromDiffusers(input: unknown, what = 'diffusers scheduler 
     if (v !== undefined) config[k] = v;
   }
   if (isDdpm) config.setAlphaToOne = true;
+  // The seed's DistillDDIMScheduler defaults teacher_max_train_steps to 64; the other classes have no sub-sequence.
+  config.teacherMaxTrainSteps = isDistill ? (data.teacher_max_train_steps as number | undefined) ?? 64 : 0;
   const resolved = config as unknown as NoiseScheduleConfig;
   const cross = checkNoiseScheduleConfig(resolved, (k) => DIFFUSERS_KEY_OF[k]);
   if (cross.length) throw new ConfigError(what, cross);
@@ -410,7 +434,7 @@ export function configFromDiffusers(input: unknown, what = 'diffusers scheduler 
 /** The DDIMScheduler `scheduler_config.json` object equivalent to a camelCase config. */
 export function configToDiffusers(config: NoiseScheduleConfig): DiffusersSchedulerConfig {
   return {
-    _class_name: 'DDIMScheduler',
+    _class_name: config.teacherMaxTrainSteps > 0 ? 'DistillDDIMScheduler' : 'DDIMScheduler',
     num_train_timesteps: config.numTrainTimesteps,
     beta_schedule: config.betaSchedule,
     beta_start: config.betaStart,
@@ -421,6 +445,7 @@ export function configToDiffusers(config: NoiseScheduleConfig): DiffusersSchedul
     set_alpha_to_one: config.setAlphaToOne,
     clip_sample: config.clipSample,
     clip_sample_range: config.clipSampleRange,
+    ...(config.teacherMaxTrainSteps > 0 ? { teacher_max_train_steps: config.teacherMaxTrainSteps } : {}),
     trained_betas: null,
     thresholding: false,
     dynamic_thresholding_ratio: 0.995,

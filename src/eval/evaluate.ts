@@ -66,6 +66,8 @@ export function classMajorLabels(classes: number, perClass: number): Int32Array 
  */
 export async function sampleImages(o: SampleOptions): Promise<SampledImages> {
   const n = o.labels.length;
+  // A DistillDDIMScheduler schedule (teacherMaxTrainSteps K > 0) samples its K-step sub-sequence, as the seed's pipeline does.
+  const baseSteps = o.baseSteps ?? (o.schedule.config.teacherMaxTrainSteps > 0 ? o.schedule.config.teacherMaxTrainSteps : undefined);
   if (!(o.batchSize >= 1)) throw new ConfigError('sampling', [{ path: 'batchSize', message: 'must be a positive integer', found: String(o.batchSize) }]);
   let images: Float32Array | undefined;
   let shape: [number, number, number, number] | undefined;
@@ -77,7 +79,7 @@ export async function sampleImages(o: SampleOptions): Promise<SampledImages> {
       ...(guidance ? { guidance } : {}),
       ...(guidance && o.guidanceRescale ? { rescale: o.guidanceRescale } : {}),
       ...(o.eta ? { eta: o.eta } : {}),
-      ...(o.baseSteps !== undefined ? { subsequenceOf: o.baseSteps } : {}),
+      ...(baseSteps !== undefined ? { subsequenceOf: baseSteps } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
     });
     let decoded: tf.Tensor4D;

@@ -171,6 +171,10 @@ async function saveModelFile(model: TrainableDenoiser, file: string, metadata: R
 /** Runs every round; returns each round's student (the caller disposes them). */
 export async function runProgressiveDistillation(o: ProgressiveOptions, handle: StageHandle = {}): Promise<DistilledStudent[]> {
   const problems = checkRounds(o.baseSteps, o.rounds);
+  const k = o.schedule.config.teacherMaxTrainSteps;
+  if (k > 0 && k !== o.baseSteps) {
+    problems.push({ path: 'baseSteps', message: 'must equal the schedule\'s teacherMaxTrainSteps (its DistillDDIMScheduler sub-sequence base)', expected: String(k), found: String(o.baseSteps) });
+  }
   if (problems.length) throw new ConfigError('progressive distillation', problems);
   if (o.weightRange && !o.teacher.takesGuidanceWeight) {
     throw new ConfigError('progressive distillation', [{ path: 'weightRange', message: 'a guidance-weight range needs a w-conditioned teacher (the stage-one paper variant)' }]);

@@ -69,8 +69,24 @@ describe('diffusion/config: diffusers scheduler_config.json', () => {
       setAlphaToOne: false,
       clipSample: false,
       clipSampleRange: 1,
+      teacherMaxTrainSteps: 0,
     });
     assert.equal(s.inferenceSchedule(64).timesteps[0], 946);
+  });
+
+  it('imports the seed\'s DistillDDIMScheduler (teacher_max_train_steps; default 64) and writes it back in that form', () => {
+    const seedConfig = { ...JSON.parse(fs.readFileSync(EXAMPLE, 'utf8')), _class_name: 'DistillDDIMScheduler', teacher_max_train_steps: 64, prediction_type: 'v_prediction' };
+    const s = NoiseSchedule.fromDiffusersConfig(seedConfig);
+    assert.equal(s.config.teacherMaxTrainSteps, 64);
+    const back = s.toDiffusersConfig();
+    assert.equal(back._class_name, 'DistillDDIMScheduler');
+    assert.equal(back.teacher_max_train_steps, 64);
+    assert.deepEqual(NoiseSchedule.fromDiffusersConfig(back as unknown as Record<string, unknown>).toConfig(), s.toConfig());
+    assert.equal(NoiseSchedule.fromDiffusersConfig({ _class_name: 'DistillDDIMScheduler' }).config.teacherMaxTrainSteps, 64);
+    assert.equal(NoiseSchedule.fromConfig({}).toDiffusersConfig()._class_name, 'DDIMScheduler');
+    assert.equal('teacher_max_train_steps' in NoiseSchedule.fromConfig({}).toDiffusersConfig(), false);
+    const err = configError(() => NoiseSchedule.fromDiffusersConfig({ _class_name: 'DDIMScheduler', teacher_max_train_steps: 64 }));
+    assert.equal(err.message, 'invalid diffusers scheduler config:\n  teacher_max_train_steps: is a key of the seed\'s DistillDDIMScheduler (found 64) — _class_name is "DDIMScheduler"; use "DistillDDIMScheduler"');
   });
 
   it('missing keys take diffusers\' constructor defaults (clip_sample true there)', () => {
@@ -95,7 +111,7 @@ describe('diffusion/config: diffusers scheduler_config.json', () => {
       err.message,
       [
         'invalid diffusers scheduler config:',
-        '  skip_prk_steps: unknown key — known keys: num_train_timesteps, beta_schedule, beta_start, beta_end, prediction_type, timestep_spacing, steps_offset, set_alpha_to_one, clip_sample, clip_sample_range, _class_name, _diffusers_version, trained_betas, thresholding, dynamic_thresholding_ratio, sample_max_value, rescale_betas_zero_snr, variance_type',
+        '  skip_prk_steps: unknown key — known keys: num_train_timesteps, beta_schedule, beta_start, beta_end, prediction_type, timestep_spacing, steps_offset, set_alpha_to_one, clip_sample, clip_sample_range, teacher_max_train_steps, _class_name, _diffusers_version, trained_betas, thresholding, dynamic_thresholding_ratio, sample_max_value, rescale_betas_zero_snr, variance_type',
         '  beta_shedule: unknown key — did you mean "beta_schedule"?',
         '  timestep_spacing: unsupported value (expected one of "leading", "trailing", "linspace", found "karras")',
         '  trained_betas: explicit trained betas is not supported by Distillery (expected null, found [0.1,0.2])',
@@ -109,7 +125,7 @@ describe('diffusion/config: diffusers scheduler_config.json', () => {
     const err = configError(() => NoiseSchedule.fromDiffusersConfig({ _class_name: 'PNDMScheduler' }));
     assert.equal(
       err.message,
-      'invalid diffusers scheduler config:\n  _class_name: unsupported scheduler class (expected DDIMScheduler or DDPMScheduler, found "PNDMScheduler") — only the DDIM/DDPM discrete schedule is implemented; convert the file to a DDIMScheduler config',
+      'invalid diffusers scheduler config:\n  _class_name: unsupported scheduler class (expected DDIMScheduler or DDPMScheduler or DistillDDIMScheduler, found "PNDMScheduler") — only the DDIM/DDPM discrete schedule is implemented; convert the file to a DDIMScheduler config',
     );
   });
 

@@ -50,6 +50,14 @@ describe('stages/progressive', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('refuses a baseSteps other than the schedule\'s DistillDDIMScheduler teacherMaxTrainSteps', async () => {
+    const teacher = new ScalarDenoiser(0.3);
+    const distillSchedule = NoiseSchedule.fromConfig({ ...schedule.toConfig(), teacherMaxTrainSteps: 4 });
+    await assert.rejects(runProgressiveDistillation(options(teacher, dir, { schedule: distillSchedule })),
+      /baseSteps: must equal the schedule's teacherMaxTrainSteps \(its DistillDDIMScheduler sub-sequence base\) \(expected 4, found 2\)/);
+    teacher.dispose();
+  });
+
   it('checks that rounds halve from baseSteps/2', () => {
     assert.deepEqual(checkRounds(64, [{ steps: 32, iterations: 1 }, { steps: 16, iterations: 1 }]), []);
     const p = checkRounds(64, [{ steps: 32, iterations: 1 }, { steps: 8, iterations: 1 }]);

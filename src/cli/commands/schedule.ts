@@ -1,6 +1,7 @@
 /**
  * `distillery schedule --config <file or inline json> --steps N [--json] [--subsequence-of K] [--prev-rule R]`:
- * prints the timesteps, alpha-bar, SNR and the t → t_prev map a sampler will use.
+ * prints the timesteps, alpha-bar, SNR and the t → t_prev map a sampler will use. The seed's own
+ * DistillDDIMScheduler config (teacher_max_train_steps K) shows its N-step sub-sequence of the K-step schedule.
  */
 import type { Command } from 'commander';
 import { UsageError } from '../../errors';
@@ -35,7 +36,10 @@ export function scheduleCommandOutput(options: ScheduleCommandOptions): string {
     prevRule = options.prevRule;
   }
   const schedule = loadNoiseSchedule(options.config);
-  return formatScheduleReport(schedule, steps, { json: options.json, subsequenceOf, prevRule });
+  // A DistillDDIMScheduler config (teacherMaxTrainSteps K > 0) samples the sub-sequence of its K-step schedule.
+  const base = subsequenceOf ?? (schedule.config.teacherMaxTrainSteps > 0 ? schedule.config.teacherMaxTrainSteps : undefined);
+  if (base !== undefined && prevRule !== undefined) throw new UsageError('--prev-rule does not apply to a sub-sequence schedule (teacherMaxTrainSteps / --subsequence-of: it always steps to the next element)');
+  return formatScheduleReport(schedule, steps, { json: options.json, subsequenceOf: base, prevRule });
 }
 
 /** Adds the `schedule` subcommand. `write` receives the output (stdout by default). */
@@ -46,7 +50,7 @@ export function registerScheduleCommand(program: Command, write: (text: string) 
     .requiredOption('--config <file-or-json>', 'schedule config: a file (camelCase or diffusers scheduler_config.json) or inline JSON starting with {')
     .requiredOption('--steps <N>', 'number of sampler steps')
     .option('--json', 'print JSON instead of a table')
-    .option('--subsequence-of <K>', 'show the N-step sub-sequence of the K-step base schedule (stage-two students)')
+    .option('--subsequence-of <K>', 'show the N-step sub-sequence of the K-step base schedule (stage-two students; default: the config\'s teacherMaxTrainSteps / teacher_max_train_steps when set)')
     .option('--prev-rule <rule>', 't_prev rule: "diffusers" (t − T div N, the default) or "next" (next timestep in the list)')
     .action((options: ScheduleCommandOptions) => {
       write(scheduleCommandOutput(options));

@@ -37,6 +37,16 @@ describe('cli: distillery schedule', () => {
     assert.ok(Math.abs(report.rows[0].snr - report.rows[0].alphaCumprod / (1 - report.rows[0].alphaCumprod)) < 1e-12);
   });
 
+  it('the seed\'s DistillDDIMScheduler config (teacher_max_train_steps 64) shows its sub-sequence without --subsequence-of', async () => {
+    const config = JSON.stringify({ _class_name: 'DistillDDIMScheduler', teacher_max_train_steps: 64, beta_schedule: 'scaled_linear', beta_start: 0.0015, beta_end: 0.0195, steps_offset: 1, set_alpha_to_one: false, clip_sample: false, prediction_type: 'v_prediction' });
+    const report = JSON.parse(await run(['--config', config, '--steps', '4', '--json']));
+    // The same numbers as --subsequence-of 64 above (spec 5.3: timesteps_N[i] = timesteps_K[i·K/N]).
+    assert.deepEqual(report.timesteps, [946, 706, 466, 226]);
+    assert.deepEqual(report.prevTimesteps, [706, 466, 226, -1]);
+    assert.equal(report.subsequenceOf, 64);
+    await assert.rejects(run(['--config', config, '--steps', '4', '--prev-rule', 'diffusers']), /--prev-rule does not apply to a sub-sequence schedule/);
+  });
+
   it('--prev-rule next on trailing spacing steps to the next element', async () => {
     const report = JSON.parse(await run(['--config', '{"timestepSpacing": "trailing"}', '--steps', '16', '--prev-rule', 'next', '--json']));
     assert.deepEqual(report.prevTimesteps.slice(0, 2), [937, 874]);
