@@ -9,7 +9,7 @@
 import { defineNodeType, type JsonSchema } from '../../src/registry/types';
 import type { Problem } from '../../src/errors';
 import type { NoiseSchedule } from '../../src/diffusion/schedule';
-import { guidanceDistillationLoss } from '../../src/stages/denoising';
+import { guidanceDistillationLoss, guidanceDistillationParts } from '../../src/stages/denoising';
 import type { LossWeighting } from '../../src/stages/common';
 import { lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, NOISE_OFFSET_SCHEMA, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stages/node-support';
 import { trainingStageInstance } from '../../src/stages/stage-node';
@@ -27,6 +27,7 @@ export interface GuidanceDistillationConfig extends StageNodeCommonConfig {
   targetLoss: LossWeighting;
   minSnrGamma: number;
   noiseOffset: number;
+  replay: { blockBatches: number; times: number; shuffle: boolean };
 }
 
 export function guidanceDistillationConfigSchema(): JsonSchema {
@@ -47,6 +48,15 @@ export function guidanceDistillationConfigSchema(): JsonSchema {
       targetLoss: lossWeightingSchema('target'),
       minSnrGamma: MIN_SNR_GAMMA_SCHEMA,
       noiseOffset: NOISE_OFFSET_SCHEMA,
+      replay: {
+        type: 'object', additionalProperties: false, default: { blockBatches: 0, times: 1, shuffle: false },
+        description: 'The seed\'s replay in stage one: the guided teacher targets of blockBatches batches are computed, spilled to <run>/<node>/replay/, trained on `times` times (reshuffled into new batches every pass with shuffle, as the seed does), then deleted. blockBatches 0 (default): lock-step, the teacher runs for every micro-batch.',
+        properties: {
+          blockBatches: { type: 'integer', minimum: 0, default: 0, description: 'Micro-batches per spilled block (the seed: 250; 0 = lock-step).' },
+          times: { type: 'integer', minimum: 1, default: 1, description: 'Student passes over each block.' },
+          shuffle: { type: 'boolean', default: false, description: 'Reshuffle all the block\'s examples into new batches every pass (seeded per block and pass, so resume stays exact).' },
+        },
+      },
       ...stageSchemaProperties({ iterations: 2000, accumulation: 2, lr: 1e-5, emaDecay: 0.995, gradClip: 1 }),
     },
   };
@@ -76,16 +86,20 @@ export const guidanceDistillationNode = defineNodeType<GuidanceDistillationConfi
   create(ctx) {
     const c = ctx.config;
     const teacher = (): TrainableDenoiser => ctx.resources.model as TrainableDenoiser;
+    const lossOptions = {
+      ...(c.variant === 'fixed' ? { guidanceScale: c.guidanceScale } : { weightRange: [c.wMin, c.wMax] as [number, number] }),
+      guidanceRescale: c.guidanceRescale, distillWeight: c.distillWeight, targetWeight: c.targetWeight,
+      loss: { weighting: c.targetLoss, minSnrGamma: c.minSnrGamma, noiseOffset: c.noiseOffset },
+    };
     return trainingStageInstance<TrainableDenoiser>(ctx, {
       nodeType: 'guidance-distillation',
       stage: 'stage-one',
       progressLabel: 'stage one',
       makeStudent: (model) => (c.variant === 'w-range' ? model.cloneWith({ guidance_embed: true }) : model.clone()),
-      lossFor: (student) => guidanceDistillationLoss(student, teacher(), ctx.resources.schedule as NoiseSchedule, {
-        ...(c.variant === 'fixed' ? { guidanceScale: c.guidanceScale } : { weightRange: [c.wMin, c.wMax] as [number, number] }),
-        guidanceRescale: c.guidanceRescale, distillWeight: c.distillWeight, targetWeight: c.targetWeight,
-        loss: { weighting: c.targetLoss, minSnrGamma: c.minSnrGamma, noiseOffset: c.noiseOffset },
-      }),
+      lossFor: (student) => guidanceDistillationLoss(student, teacher(), ctx.resources.schedule as NoiseSchedule, lossOptions),
+      replay: (student) => (c.replay.blockBatches > 0
+        ? { ...c.replay, ...guidanceDistillationParts(student, teacher(), ctx.resources.schedule as NoiseSchedule, lossOptions) }
+        : undefined),
       metadata: { variant: c.variant, guidance: c.variant === 'fixed' ? String(c.guidanceScale) : `w in [${c.wMin}, ${c.wMax}]` },
     });
   },

@@ -18,6 +18,8 @@ import { denoisingLoss, drawNoised, evaluationLoss, forEachBatch, holdBatch, rel
 import { checkpointOnCancel, StageTrainer, type OptimizationConfig } from './trainer';
 import type { TrainableDenoiser } from './types';
 import type { WeightModule } from '../models/types';
+import type { ReplayItem } from './replay';
+import { runReplayLoop } from './replay-loop';
 
 /** A micro-batch loss: (student, x, labels, rng) → scalar. Runs inside tf.variableGrads. */
 export type MicroBatchLoss = (x: tf.Tensor4D, labels: tf.Tensor1D, rng: Rng) => tf.Scalar;
@@ -44,6 +46,18 @@ export interface DenoisingStageOptions<T extends StageModel<T> = TrainableDenois
   evalBatchSize?: number;
   signal?: AbortSignal;
   progress?: StageProgress;
+  /** The seed's replay (stage one): targets computed per block, spilled, trained on `times` times; blockBatches 0 = lock-step. */
+  replay?: StageReplay;
+}
+
+/** Replay of a single-round stage: the block settings, where blocks are spilled, and the loss split into target and student parts. */
+export interface StageReplay {
+  blockBatches: number;
+  times: number;
+  shuffle: boolean;
+  dir: string;
+  compute(x: tf.Tensor4D, labels: tf.Tensor1D, rng: Rng): ReplayItem;
+  loss(item: ReplayItem): tf.Scalar;
 }
 
 /** A running stage, so that a node's saveState can checkpoint it. */
@@ -72,7 +86,14 @@ export async function runDenoisingStage<T extends StageModel<T> = TrainableDenoi
   try {
     const start = o.resume ? await trainer.restore() : 0;
     const pending: HeldBatch[] = [];
-    try {
+    if (o.replay && o.replay.blockBatches > 0) {
+      await runReplayLoop({
+        stage: o.name, seed: o.seed, dir: o.replay.dir, blockBatches: o.replay.blockBatches, times: o.replay.times, shuffle: o.replay.shuffle,
+        batches: o.batches, trainer, accumulation: c.accumulation, iterations: c.iterations, compute: o.replay.compute, loss: o.replay.loss,
+        ...(c.scaleLr ? { beforeStep: (items: readonly ReplayItem[]) => trainer.setLrScale(scaledLrFactor(items, c.accumulation)) } : {}),
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
+    } else try {
     await forEachBatch(o.batches, start * c.accumulation, c.iterations * c.accumulation, async (b) => {
       pending.push(holdBatch(b));
       if (pending.length < c.accumulation) return;
@@ -142,20 +163,36 @@ export function guidanceDistillationLoss(student: TrainableDenoiser, teacher: Tr
   if (o.weightRange && !student.takesGuidanceWeight) {
     throw new ConfigError('guidance distillation', [{ path: 'variant', message: 'the paper variant needs a student with a guidance-weight embedding (guidance_embed: true)' }]);
   }
-  return (x, labels, rng) => tf.tidy(() => {
-    const { eps, t, z } = drawNoised(schedule, x, rng, o.loss.noiseOffset);
-    const batch = x.shape[0];
-    const w = o.weightRange ? randomUniform(rng.fork('w'), [batch], o.weightRange[0], o.weightRange[1]) as tf.Tensor1D : undefined;
-    const guidance: GuidanceSpec = w ? { weight: w } : { scale: o.guidanceScale! };
-    const teacherOut = guidedPredict(teacher, z, t, labels, { guidance, ...(o.guidanceRescale ? { rescale: o.guidanceRescale } : {}) });
-    // The teacher's ops do not involve the student's variables, so no gradient flows into the target.
-    const target = convertPrediction(schedule, teacherOut, z, t, teacher.predictionType, 'v_prediction');
-    const studentOut = student.predict(z, t, labels, w);
-    const vStudent = convertPrediction(schedule, studentOut, z, t, student.predictionType, 'v_prediction');
-    let total = tf.mul(o.distillWeight, weightedMse(vStudent, target)) as tf.Scalar;
-    if (o.targetWeight > 0) {
-      total = tf.add(total, tf.mul(o.targetWeight, denoisingLoss(schedule, studentOut, student.predictionType, x, eps, z, t, o.loss))) as tf.Scalar;
-    }
-    return total;
-  });
+  const parts = guidanceDistillationParts(student, teacher, schedule, o);
+  return (x, labels, rng) => tf.tidy(() => parts.loss(parts.compute(x, labels, rng)));
+}
+
+/**
+ * Stage one split for replay: `compute` draws (ε, t, z_t[, w]) and the teacher's guided v target of a
+ * micro-batch (what the seed stores); `loss` is the student's loss on such an item. Composed, they are
+ * guidanceDistillationLoss.
+ */
+export function guidanceDistillationParts(student: TrainableDenoiser, teacher: TrainableDenoiser, schedule: NoiseSchedule,
+  o: GuidanceDistillationLossOptions): { compute(x: tf.Tensor4D, labels: tf.Tensor1D, rng: Rng): ReplayItem; loss(item: ReplayItem): tf.Scalar } {
+  return {
+    compute: (x, labels, rng) => tf.tidy(() => {
+      const { eps, t, z } = drawNoised(schedule, x, rng, o.loss.noiseOffset);
+      const batch = x.shape[0];
+      const w = o.weightRange ? randomUniform(rng.fork('w'), [batch], o.weightRange[0], o.weightRange[1]) as tf.Tensor1D : undefined;
+      const guidance: GuidanceSpec = w ? { weight: w } : { scale: o.guidanceScale! };
+      const teacherOut = guidedPredict(teacher, z, t, labels, { guidance, ...(o.guidanceRescale ? { rescale: o.guidanceRescale } : {}) });
+      // The teacher's ops do not involve the student's variables, so no gradient flows into the target.
+      const target = convertPrediction(schedule, teacherOut, z, t, teacher.predictionType, 'v_prediction') as tf.Tensor4D;
+      return { x: x.clone(), eps, t, z, labels: labels.clone(), target, ...(w ? { w } : {}) };
+    }),
+    loss: (item) => tf.tidy(() => {
+      const studentOut = student.predict(item.z, item.t, item.labels, item.w);
+      const vStudent = convertPrediction(schedule, studentOut, item.z, item.t, student.predictionType, 'v_prediction');
+      let total = tf.mul(o.distillWeight, weightedMse(vStudent, item.target)) as tf.Scalar;
+      if (o.targetWeight > 0) {
+        total = tf.add(total, tf.mul(o.targetWeight, denoisingLoss(schedule, studentOut, student.predictionType, item.x, item.eps, item.z, item.t, o.loss))) as tf.Scalar;
+      }
+      return total;
+    }),
+  };
 }

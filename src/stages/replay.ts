@@ -118,3 +118,11 @@ export function gatherReplayItem(all: ReplayItem, indices: Int32Array): ReplayIt
     };
   });
 }
+
+/** A copy of an item (clones share the data; the caller disposes them). */
+export function cloneReplayItem(item: ReplayItem): ReplayItem {
+  return {
+    x: item.x.clone(), eps: item.eps.clone(), t: item.t.clone(), z: item.z.clone(), labels: item.labels.clone(), target: item.target.clone(),
+    ...(item.w ? { w: item.w.clone() } : {}),
+  };
+}

@@ -12,7 +12,7 @@ import type { NodeContext, NodeInstance } from '../registry/types';
 import type { Batch } from '../data/batch';
 import type { DatasetResource } from '../data/resource';
 import type { NoiseSchedule } from '../diffusion/schedule';
-import { denoisingStageLoss, runDenoisingStage, type MicroBatchLoss, type StageHandle, type StageModel } from './denoising';
+import { denoisingStageLoss, runDenoisingStage, type MicroBatchLoss, type StageHandle, type StageModel, type StageReplay } from './denoising';
 import type { LossWeighting } from './common';
 import { deferred, optimizationOf, reuseFinishedModel, saveModelFile, stageProgress, type StageNodeCommonConfig } from './node-support';
 import type { TrainableDenoiser } from './types';
@@ -29,6 +29,8 @@ export interface TrainingStageNodeOptions<T extends SavableModel<T>> {
   /** The student, made from the input model (a copy; the input is never changed). */
   makeStudent(model: T): T;
   lossFor(student: T): MicroBatchLoss;
+  /** The seed's replay for this stage (absent or blockBatches 0: lock-step); spilled under `<node>/replay/`. */
+  replay?(student: T): Omit<StageReplay, 'dir'> | undefined;
   /** Extra fields of model.safetensors' metadata (after `stage`, before `iterations` and `seed`). */
   metadata?: Record<string, string>;
   /** Measures the trained model on held-out data; adds what it measured to the file's metadata. */
@@ -56,11 +58,13 @@ export function trainingStageInstance<T extends SavableModel<T>>(
       }
       const data = ctx.resources.data as DatasetResource | undefined;
       const progress = stageProgress(ctx, options.progressLabel, c.iterations, c.logEvery);
+      const replay = options.replay?.(student);
       try {
         trained = await runDenoisingStage<T>({
           name: options.stage, student, batches: ctx.streams.batches as Observable<Batch>, optimization: optimizationOf(c),
           lossFor: options.lossFor(student), seed: ctx.seed, checkpointDir: path.join(ctx.outDir, 'checkpoints'), resume: ctx.resume,
           heldOut: data?.test, evalBatches: c.evalBatches, evalBatchSize: c.evalBatchSize, signal: ctx.signal, progress: progress.report,
+          ...(replay ? { replay: { ...replay, dir: path.join(ctx.outDir, 'replay') } } : {}),
         }, handle);
         const metadata: Record<string, string> = {
           stage: options.nodeType, ...options.metadata, iterations: String(c.iterations), seed: String(ctx.seed),
