@@ -75,13 +75,18 @@ export const ddimSamplingNode = defineNodeType<DdimSamplingConfig>({
         const model = ctx.resources.model as ConditionalDenoiser;
         const ae = ctx.resources.autoencoder as FirstStage | undefined;
         const labels = classMajorLabels(c.classes, c.samplesPerClass);
-        const progress = ctx.progress('sample', c.steps.length);
-        for (const [i, n] of c.steps.entries()) {
+        // Progress counts sampler steps over all batches and step counts, so it moves within a long one.
+        const batches = Math.ceil(labels.length / c.batchSize);
+        const progress = ctx.progress('sample', c.steps.reduce((a, n) => a + batches * n, 0));
+        let done = 0;
+        for (const n of c.steps) {
           const samples = await sampleImages({
             model, schedule: ctx.resources.schedule as NoiseSchedule, steps: n, guidanceScale: c.guidanceScale, labels,
             latentShape: c.latentShape, batchSize: c.batchSize, seed: c.seed ?? ctx.seed,
             ...(c.baseSteps !== undefined ? { baseSteps: c.baseSteps } : {}), ...(ae ? { decoder: latentDecoder(ae) } : {}), signal: ctx.signal,
+            onStep: (k) => progress.update(done + k),
           });
+          done += batches * n;
           const grid = gridSelection(samples, c.classes, c.samplesPerClass);
           const file = path.join(ctx.outDir, `${c.name}-${n}steps.png`);
           writeImageGrid(file, grid.pixels, grid.shape, { rows: c.classes, cols: c.samplesPerClass, scale: 2 });
@@ -93,7 +98,7 @@ export const ddimSamplingNode = defineNodeType<DdimSamplingConfig>({
             });
           }
           ctx.log.info(`${n} steps: grid ${path.relative(ctx.runDir, file)}`);
-          progress.update(i + 1);
+          progress.update(done);
         }
         progress.done();
       },

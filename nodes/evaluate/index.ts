@@ -20,6 +20,7 @@ import { writeSafetensors } from '../../src/io/safetensors';
 import { nhwcToNchw } from '../../src/io/shards';
 import type { EvaluationCell, EvaluationMetrics } from '../../src/report/metrics';
 import { activeBackend } from '../../src/backends';
+import { eventLoopTurn } from '../../src/event-loop';
 import * as tf from '@tensorflow/tfjs-core';
 import schema from './schema.json';
 
@@ -145,6 +146,7 @@ async function realImages(data: DatasetResource, autoencoder: FirstStage | undef
   const parts: Float32Array[] = [];
   let shape: number[] = [];
   for (let start = 0; start < n; start += batchSize) {
+    await eventLoopTurn();
     const count = Math.min(batchSize, n - start);
     const img = tf.tidy(() => tf.clipByValue(decodeLatents(autoencoder, tf.tensor4d(data.test.x.subarray(start * h * w * ch, (start + count) * h * w * ch), [count, h, w, ch])), -1, 1));
     shape = img.shape;
@@ -190,7 +192,11 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
   }
   if (jobs.length === 0) throw new ConfigError('evaluate', [{ path: 'teacher', message: 'nothing to evaluate: connect a teacher and/or students' }]);
   const decoder = inp.autoencoder ? latentDecoder(inp.autoencoder) : undefined;
-  const progress = inp.progress(jobs.length);
+  // Progress counts sampler steps (a 64-step cell is 64 × batches of them), so it moves within a cell.
+  const batches = Math.ceil(labels.length / c.batchSize);
+  const work = jobs.map((j) => batches * j.steps);
+  const progress = inp.progress(work.reduce((a, b) => a + b, 0));
+  let workDone = 0;
   const gridDir = path.join(inp.outDir, 'grids');
   fs.mkdirSync(gridDir, { recursive: true });
   for (const [k, job] of jobs.entries()) {
@@ -198,7 +204,9 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
     const samples = await sampleImages({
       model: job.model, schedule: inp.schedule, steps: job.steps, baseSteps: c.baseSteps, guidanceScale: job.guidance, labels,
       latentShape, batchSize: c.batchSize, seed: inp.seed, ...(decoder ? { decoder } : {}), ...(inp.signal ? { signal: inp.signal } : {}),
+      onStep: (done) => progress.update(workDone + done),
     });
+    workDone += work[k];
     const score = await scoreSamples(inp.classifier, samples, reference, c.batchSize);
     if (c.saveSamples) {
       const [b, h, w, ch] = samples.shape;
@@ -214,7 +222,7 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
     const seconds = (Date.now() - started) / 1000;
     cells.push({ series: job.series, model: job.name, steps: job.steps, guidanceScale: job.guidance, fid: score.fid, accuracy: score.accuracy, samples: labels.length, grid: path.relative(inp.runDir, gridFile), seconds });
     inp.log(`${job.series} @ ${job.steps} steps: FID ${score.fid.toFixed(3)}, accuracy ${(score.accuracy * 100).toFixed(1)}% (${labels.length} samples, ${seconds.toFixed(1)} s)`);
-    progress.update(k + 1, { fid: score.fid, accuracy: score.accuracy });
+    progress.update(workDone, { fid: score.fid, accuracy: score.accuracy });
   }
   progress.done();
   const metrics: EvaluationMetrics = {

@@ -58,7 +58,7 @@ export async function runDenoisingStage<T extends StageModel<T> = TrainableDenoi
   const c = o.optimization;
   let trainerRef: StageTrainer | undefined;
   const evaluate = o.heldOut && (o.evalBatches ?? 0) > 0
-    ? (): Promise<number> => trainerRef!.withResultWeights(() => evaluationLoss(o.heldOut, o.evalBatchSize ?? 64, o.evalBatches ?? 0, o.seed, o.lossFor))
+    ? (): Promise<number> => trainerRef!.withResultWeights(() => evaluationLoss(o.heldOut, o.evalBatchSize ?? 64, o.evalBatches ?? 0, o.seed, o.lossFor, o.signal))
     : undefined;
   const trainer: StageTrainer = new StageTrainer({
     student: o.student, config: c, checkpointDir: o.checkpointDir, signal: o.signal,

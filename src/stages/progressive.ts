@@ -21,7 +21,8 @@ import { addNoise } from '../diffusion/noising';
 import { snrWeight, weightedMse, type SnrWeighting } from '../training/losses';
 import { randomNormal, randomUniform, type Rng } from '../training/rng';
 import { loadSafetensorsAsTf, writeSafetensors } from '../io/safetensors';
-import { ConfigError, type Problem } from '../errors';
+import { CancelledError, ConfigError, type Problem } from '../errors';
+import { eventLoopTurn } from '../event-loop';
 import { denoisingLoss, evaluationLoss, forEachBatch, holdBatch, releaseBatch, stepRng, type HeldBatch, type LossWeighting } from './common';
 import { deleteReplayBlock, disposeReplayItems, readReplayBlock, replayBlockFile, writeReplayBlock, type ReplayItem } from './replay';
 import { checkpointOnCancel, StageTrainer, type OptimizationConfig } from './trainer';
@@ -211,7 +212,7 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
       (x, labels, rng) => tf.tidy(() => {
         const item = computeReplayItem(itemOptions, x, labels, rng);
         return studentLoss(o, student, item);
-      })))
+      }), o.signal))
     : undefined;
   const trainer: StageTrainer = new StageTrainer({
     student, config, checkpointDir: path.join(dir, 'checkpoints'), signal: o.signal,
@@ -255,8 +256,15 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
         const runBlock = async (block: number, batches: HeldBatch[]): Promise<void> => {
           const file = replayBlockFile(replayDir, block);
           if (!fs.existsSync(file)) {
-            const items = batches.map((b, j) => computeReplayItem(itemOptions, b.x, b.labels, stepRng(o.seed, stageName, block, j)));
+            // Teacher targets of a whole block: the longest stretch without a training step, so it gives the
+            // event loop its turns (and honours Ctrl-C) item by item.
+            const items: ReplayItem[] = [];
             try {
+              for (const [j, b] of batches.entries()) {
+                await eventLoopTurn();
+                if (o.signal?.aborted) throw new CancelledError();
+                items.push(computeReplayItem(itemOptions, b.x, b.labels, stepRng(o.seed, stageName, block, j)));
+              }
               await writeReplayBlock(replayDir, block, items);
             } finally {
               disposeReplayItems(items);

@@ -16,6 +16,7 @@ import { createLrSchedule, type LrScheduleKind } from '../training/lr-schedule';
 import { trainStep, type LossFunction, type TrainStepResult } from '../training/train-step';
 import { CheckpointManager, latestCheckpoint, readCheckpoint, restoreCheckpoint } from '../training/checkpoint';
 import { CancelledError } from '../errors';
+import { eventLoopTurn } from '../event-loop';
 import type { WeightModule } from '../models/types';
 
 /** The optimisation settings of a stage (the stage nodes' shared config keys). */
@@ -150,6 +151,8 @@ export class StageTrainer {
    * update, and an evaluation / checkpoint when due.
    */
   async update(losses: LossFunction[], extra?: Record<string, unknown>): Promise<TrainStepResult> {
+    // Timers (progress lines), signal handlers (Ctrl-C) and I/O get a turn between steps.
+    await eventLoopTurn();
     if (this.signal?.aborted) throw new CancelledError();
     const lr = this.lrAt(this.current);
     const result = await trainStep(this.optimizer, losses, { lr, ...(this.config.gradClip > 0 ? { maxGradNorm: this.config.gradClip } : {}) });
