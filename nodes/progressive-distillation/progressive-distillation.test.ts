@@ -51,7 +51,7 @@ describe('nodes/progressive-distillation', () => {
     assert.deepEqual(ctx.metricsLogged.map((m) => m.step), [2, 4]);
     for (const [{ values }, r, n] of [[ctx.metricsLogged[0], 0, 2], [ctx.metricsLogged[1], 1, 1]] as const) {
       const prefix = `round-${r}-${n}steps`;
-      assert.deepEqual(Object.keys(values).sort(), ['loss', 'lr', 'round', `${prefix}/loss`, `${prefix}/lr`, 'stepsPerSecond', 'steps'].sort());
+      assert.deepEqual(Object.keys(values).sort(), ['gradNorm', 'loss', 'lr', 'round', `${prefix}/gradNorm`, `${prefix}/loss`, `${prefix}/lr`, 'stepsPerSecond', 'steps'].sort());
       assert.deepEqual([values.round, values.steps, values[`${prefix}/loss`], values[`${prefix}/lr`]], [r, n, values.loss, values.lr]);
       assert.ok(Number.isFinite(values.loss) && values.loss > 0);
     }
