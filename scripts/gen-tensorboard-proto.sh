@@ -3,7 +3,7 @@
 #   src/io/tensorboard/gen/*_pb.ts   for the writer (@bufbuild/protobuf, by protoc-gen-es)
 #   test/fixtures/tensorboard/*_pb2.py for the independent Python reader (python3-protobuf)
 # Needs protoc (Debian: protobuf-compiler) and the dev dependency @bufbuild/protoc-gen-es.
-# Usage: scripts/gen-tensorboard-proto.sh [output root, default: the repository]
+# Usage: npm run gen:proto, or scripts/gen-tensorboard-proto.sh [output root, default: the repository]
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 out="${1:-$repo}"
