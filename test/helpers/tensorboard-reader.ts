@@ -3,7 +3,9 @@
  * Debian's python3-protobuf and python3-crc32c with protoc-compiled messages). Debian's /usr/bin/python3 is
  * tried first (python3 on PATH may be a pyenv shim without those modules), then python3 on PATH.
  */
+import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export const READER_SCRIPT = path.resolve(__dirname, '../fixtures/tensorboard/read_events.py');
@@ -54,4 +56,26 @@ export function readEventsFailure(python: string, ...targets: string[]): string 
   const r = spawnSync(python, [READER_SCRIPT, ...targets], { encoding: 'utf8', timeout: 60_000 });
   if (r.status === 0) throw new Error(`the reader accepted ${targets.join(' ')}`);
   return r.stderr;
+}
+
+/** What logs.jsonl says TensorBoard should hold: scalars `<node>/<key>` (as float32) and images `<node>/<tag>`. */
+export function expectedFromLogs(runDir: string): { scalars: ReadScalar[]; images: Array<{ tag: string; step: number; bytes: number }> } {
+  const records = fs.readFileSync(path.join(runDir, 'logs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+  const scalars = records.filter((r) => r.kind === 'metrics')
+    .flatMap((r) => Object.entries(r.values as Record<string, number>).map(([k, v]) => ({ tag: `${r.node}/${k}`, step: r.step as number, value: Math.fround(v) })));
+  const images = records.filter((r) => r.kind === 'image').map((r) => ({ tag: `${r.node}/${r.tag}`, step: r.step as number, bytes: r.bytes as number }));
+  return { scalars, images };
+}
+
+/** Reads `<run>/tensorboard` with the Python reader and checks it holds exactly what logs.jsonl says, in order. */
+export function assertTensorBoardMatchesLogs(python: string, runDir: string): ReaderOutput {
+  const read = readEvents(python, path.join(runDir, 'tensorboard'));
+  const expected = expectedFromLogs(runDir);
+  assert.ok(expected.scalars.length > 0, 'logs.jsonl has no metrics');
+  assert.deepEqual(read.scalars, expected.scalars);
+  assert.deepEqual(read.images.map(({ tag, step, bytes }) => ({ tag, step, bytes })), expected.images);
+  assert.equal(read.files.length, 1);
+  assert.match(read.files[0], /^events\.out\.tfevents\.\d{10}\./);
+  assert.deepEqual(read.file_versions, ['brain.Event:2']);
+  return read;
 }

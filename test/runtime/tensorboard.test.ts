@@ -8,7 +8,7 @@ import { LOGS_FILE, TENSORBOARD_DIR } from '../../src/runtime/run-folder';
 import { fixtureNodeTypes, newProbe } from '../fixtures/runtime/node-types';
 import { tensorboardNodeTypes } from '../fixtures/tensorboard/node-types';
 import { buildGraph, type NodeSpec } from '../fixtures/runtime/graph';
-import { readEvents, requireReader, type ReaderOutput } from '../helpers/tensorboard-reader';
+import { assertTensorBoardMatchesLogs, requireReader } from '../helpers/tensorboard-reader';
 
 let tmp: string;
 
@@ -17,24 +17,6 @@ async function run(nodes: Record<string, NodeSpec>, options: RunOptions = {}) {
   const graph = buildGraph('tb', [...fixtureNodeTypes(probe), ...tensorboardNodeTypes()], nodes, 5);
   const result = await runGraph(graph, { runsDir: tmp, progress: 'none', output: new PassThrough(), argv: ['node', 'test'], ...options });
   return { result, probe };
-}
-
-/** What logs.jsonl says TensorBoard should hold: scalars `<node>/<key>` (as float32) and images `<node>/<tag>`. */
-function expectedFromLogs(runDir: string): Pick<ReaderOutput, 'scalars'> & { images: Array<{ tag: string; step: number; bytes: number }> } {
-  const records = fs.readFileSync(path.join(runDir, LOGS_FILE), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
-  const scalars = records.filter((r) => r.kind === 'metrics')
-    .flatMap((r) => Object.entries(r.values as Record<string, number>).map(([k, v]) => ({ tag: `${r.node}/${k}`, step: r.step as number, value: Math.fround(v) })));
-  const images = records.filter((r) => r.kind === 'image').map((r) => ({ tag: `${r.node}/${r.tag}`, step: r.step as number, bytes: r.bytes as number }));
-  return { scalars, images };
-}
-
-function assertSameAsLogs(runDir: string, read: ReaderOutput): void {
-  const expected = expectedFromLogs(runDir);
-  assert.ok(expected.scalars.length > 0);
-  assert.deepEqual(read.scalars, expected.scalars);
-  assert.deepEqual(read.images.map(({ tag, step, bytes }) => ({ tag, step, bytes })), expected.images);
-  assert.equal(read.files.length, 1);
-  assert.match(read.files[0], /^events\.out\.tfevents\.\d{10}\./);
 }
 
 describe('runtime/tensorboard', () => {
@@ -53,9 +35,7 @@ describe('runtime/tensorboard', () => {
       'stage-two': { type: 'test-image-logger', config: { count: 4, every: 2 } },
     });
     assert.equal(result.status, 'completed', result.error?.message);
-    const read = readEvents(python, path.join(result.runDir, TENSORBOARD_DIR));
-    assertSameAsLogs(result.runDir, read);
-    assert.deepEqual(read.file_versions, ['brain.Event:2']);
+    const read = assertTensorBoardMatchesLogs(python, result.runDir);
     // Spot values, from the fixtures: sink sums x (4 pixels of value i) → 0, 4, 12; the logger's loss is 1/(step+0.3).
     assert.deepEqual(read.scalars.filter((s) => s.tag === 'sink/sum').map((s) => [s.step, s.value]), [[1, 0], [2, 4], [3, 12]]);
     assert.deepEqual(read.scalars.filter((s) => s.step === 2 && s.tag.startsWith('stage-two/')).map((s) => s.tag), ['stage-two/loss', 'stage-two/parts/extra']);
@@ -67,8 +47,7 @@ describe('runtime/tensorboard', () => {
     const failed = await run({ logger: { type: 'test-image-logger', config: { count: 3, every: 1, failMessage: 'diverged' } } });
     assert.equal(failed.result.status, 'failed');
     assert.match(failed.result.error!.message, /diverged/);
-    const readFailed = readEvents(python, path.join(failed.result.runDir, TENSORBOARD_DIR));
-    assertSameAsLogs(failed.result.runDir, readFailed);
+    const readFailed = assertTensorBoardMatchesLogs(python, failed.result.runDir);
     assert.equal(readFailed.images.length, 3);
 
     const controller = new AbortController();
@@ -82,8 +61,7 @@ describe('runtime/tensorboard', () => {
     controller.abort();
     const cancelled = await pending;
     assert.equal(cancelled.result.status, 'cancelled');
-    const readCancelled = readEvents(python, path.join(cancelled.result.runDir, TENSORBOARD_DIR));
-    assertSameAsLogs(cancelled.result.runDir, readCancelled);
+    const readCancelled = assertTensorBoardMatchesLogs(python, cancelled.result.runDir);
     assert.ok(readCancelled.scalars.length >= 5);
   });
 
