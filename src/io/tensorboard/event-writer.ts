@@ -5,8 +5,10 @@
  * (float32) and each image a `Summary.Value.image` holding the PNG bytes as they are.
  *
  * Records are queued in memory and written out by `flush()`: every `flushIntervalMs` (a timer that does
- * not keep the process alive), as soon as `maxQueuedBytes` are queued, and on `close()`. A crash loses at
- * most what was queued since the last flush; every record written is complete, so the file stays readable.
+ * not keep the process alive), as soon as `maxQueuedBytes` are queued, on `close()`, and when the process
+ * exits with the file still open (`process.exit`, e.g. a second Ctrl-C). A crash (a kill, a fatal signal)
+ * loses at most what was queued since the last flush; every record written is complete, so the file stays
+ * readable.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -67,6 +69,13 @@ export class EventFileWriter {
   private failure: unknown;
   private readonly maxQueuedBytes: number;
   private readonly now: () => Date;
+  private readonly onExit = (): void => {
+    try {
+      this.close();
+    } catch {
+      // The process is exiting: there is no one left to report a failed last write to.
+    }
+  };
 
   constructor(dir: string, options: EventFileWriterOptions = {}) {
     this.now = options.now ?? (() => new Date());
@@ -89,6 +98,7 @@ export class EventFileWriter {
       }, interval);
       this.timer.unref();
     }
+    process.once('exit', this.onExit);
   }
 
   get closed(): boolean {
@@ -129,6 +139,7 @@ export class EventFileWriter {
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    process.removeListener('exit', this.onExit);
     if (this.fd === undefined) return;
     try {
       this.flush();

@@ -93,7 +93,7 @@ describe('io/tensorboard/event-writer', () => {
     assert.match(readEventsFailure(python, w.file), /record 1 at byte \d+: data CRC mismatch/);
   });
 
-  it('queues records until flush: a crash loses only what came after the last flush', function () {
+  it('queues records until flush: a kill loses only what came after the last flush, process.exit nothing', function () {
     const python = requireReader(this);
     const w = new EventFileWriter(tmp, { flushIntervalMs: 0 });
     const headerOnly = fs.statSync(w.file).size;
@@ -103,12 +103,16 @@ describe('io/tensorboard/event-writer', () => {
     assert.ok(fs.statSync(w.file).size > headerOnly);
     w.close();
 
-    const dir = path.join(tmp, 'crash');
-    const child = spawnSync(process.execPath, ['--require', 'tsx/cjs', path.resolve(__dirname, '../../fixtures/tensorboard/crash-writer.ts'), dir],
-      { encoding: 'utf8', timeout: 60_000 });
-    assert.equal(child.signal, 'SIGKILL', child.stderr);
-    const read = readEvents(python, dir);
-    assert.deepEqual(read.scalars, [0, 1, 2].map((step) => ({ tag: 'crash/a', step, value: step + 0.5 })));
+    const child = (mode: string) => spawnSync(process.execPath,
+      ['--require', 'tsx/cjs', path.resolve(__dirname, '../../fixtures/tensorboard/crash-writer.ts'), path.join(tmp, mode), mode], { encoding: 'utf8', timeout: 60_000 });
+    const killed = child('kill');
+    assert.equal(killed.signal, 'SIGKILL', killed.stderr);
+    assert.deepEqual(readEvents(python, path.join(tmp, 'kill')).scalars, [0, 1, 2].map((step) => ({ tag: 'crash/a', step, value: step + 0.5 })));
+    // process.exit with the file open (a second Ctrl-C): the queue is written out on the way.
+    const exited = child('exit');
+    assert.equal(exited.status, 3, exited.stderr);
+    assert.deepEqual(readEvents(python, path.join(tmp, 'exit')).scalars,
+      [0, 1, 2, 3, 4].map((step) => ({ tag: `crash/${step < 3 ? 'a' : 'b'}`, step, value: step + 0.5 })));
   });
 
   it('refuses what is not a PNG and steps that are not non-negative integers, naming the tag', () => {
