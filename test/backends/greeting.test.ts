@@ -24,13 +24,20 @@ function runNode(args: string[]): Promise<{ code: number | null; output: string 
   });
 }
 
+const BACKENDS = ['cpu', 'wasm', 'libtorch', 'webgpu'];
+
 describe('backends: the TF.js "install the node backend" greeting', function () {
-  this.timeout(120_000);
+  this.timeout(180_000);
   let tmp: string;
+  /** One CLI run per backend, started together (each is mostly start-up time). */
+  let runs: Map<string, Promise<{ code: number | null; output: string }>>;
   before(() => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-greeting-'));
+    runs = new Map(BACKENDS.map((backend) => [backend, runNode(['src/cli/main.ts', 'run', 'test/fixtures/runtime/graphs/pipeline.json5',
+      '--backend', backend, '--out', path.join(tmp, backend), '--progress', 'none'])]));
   });
-  after(() => {
+  after(async () => {
+    await Promise.allSettled(runs.values());
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
@@ -41,10 +48,9 @@ describe('backends: the TF.js "install the node backend" greeting', function () 
     assert.match(output, GREETING);
   });
 
-  for (const backend of ['cpu', 'wasm', 'libtorch', 'webgpu']) {
+  for (const backend of BACKENDS) {
     it(`is not printed by a run on the ${backend} backend`, async function () {
-      const out = path.join(tmp, backend);
-      const { code, output } = await runNode(['src/cli/main.ts', 'run', 'test/fixtures/runtime/graphs/pipeline.json5', '--backend', backend, '--out', out, '--progress', 'none']);
+      const { code, output } = await runs.get(backend)!;
       if (code !== 0 && new RegExp(`backend "${backend}" is not available on this machine`).test(output)) {
         console.log(`      NOTICE: skipped, the ${backend} backend is not available here: ${output.trim().split('\n')[0]}`);
         this.skip();
@@ -52,7 +58,7 @@ describe('backends: the TF.js "install the node backend" greeting', function () 
       assert.equal(code, 0, output);
       assert.match(output, new RegExp(`backend: ${backend}`));
       // The graph's batch source made tensors on this backend and its sink read them back.
-      assert.match(fs.readFileSync(path.join(out, 'logs.jsonl'), 'utf8'), /"node":"sink","step":4,"values":\{"sum":24\}/);
+      assert.match(fs.readFileSync(path.join(tmp, backend, 'logs.jsonl'), 'utf8'), /"node":"sink","step":4,"values":\{"sum":24\}/);
       assert.doesNotMatch(output, GREETING);
     });
   }
