@@ -15,7 +15,7 @@ import type { ArrayDataset } from '../../src/data/dataset';
 import type { ConditionalDenoiser } from '../../src/models/types';
 import { classMajorLabels, gridSelection, realReference, sampleImages, scoreSamples, type ImageScorer } from '../../src/eval/evaluate';
 import { decodeLatents, encodeLatents, FIRST_STAGE_PORT_TYPE, latentDecoder, type FirstStage } from '../../src/eval/first-stage';
-import { writeImageGrid } from '../../src/io/png';
+import { encodeImageGrid } from '../../src/io/png';
 import { writeSafetensors } from '../../src/io/safetensors';
 import { nhwcToNchw } from '../../src/io/shards';
 import type { EvaluationCell, EvaluationMetrics } from '../../src/report/metrics';
@@ -111,6 +111,8 @@ export const evaluateNode = defineNodeType<EvaluateConfig>({
             students: ctx.resources.students as StudentEntry[] | undefined,
             seed: c.seed ?? ctx.seed, outDir: ctx.outDir, runDir: ctx.runDir, signal: ctx.signal,
             log: (m) => ctx.log.info(m),
+            metrics: (step, values) => ctx.log.metrics(step, values),
+            image: (tag, step, png, file) => ctx.log.image(tag, step, png, file),
             progress: (total) => ctx.progress('evaluate', total),
           }));
         } catch (err) {
@@ -134,6 +136,10 @@ interface EvaluateInputs {
   runDir: string;
   signal?: AbortSignal;
   log(message: string): void;
+  /** Per cell, at x = its step count: `<teacher|student>/fid` and `/accuracy` (TensorBoard: evaluate/teacher/fid …). */
+  metrics?(step: number, values: Record<string, number>): void;
+  /** Per cell, at x = its step count: the grid as `<teacher|student>/grid`. */
+  image?(tag: string, step: number, png: Uint8Array, file: string): void;
   progress(total: number): { update(current: number, metrics?: Record<string, number>): void; done(): void };
 }
 
@@ -184,11 +190,11 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
   inp.log(`real held-out images: ${real.shape[0]}, classifier accuracy ${(reference.accuracy * 100).toFixed(1)}%, half-split FID ${reference.halfSplitFid.toFixed(3)}`);
   const cells: EvaluationCell[] = [];
   const teacherSeries = c.teacherSeries ?? `teacher (DDIM, g=${c.guidanceScale})`;
-  const jobs: Array<{ series: string; model: ConditionalDenoiser; steps: number; guidance: number; name: string }> = [];
-  if (inp.teacher) for (const n of c.teacherSteps) jobs.push({ series: teacherSeries, model: inp.teacher, steps: n, guidance: c.guidanceScale, name: `teacher-${n}` });
+  const jobs: Array<{ series: string; model: ConditionalDenoiser; steps: number; guidance: number; name: string; kind: 'teacher' | 'student' }> = [];
+  if (inp.teacher) for (const n of c.teacherSteps) jobs.push({ series: teacherSeries, model: inp.teacher, steps: n, guidance: c.guidanceScale, name: `teacher-${n}`, kind: 'teacher' });
   for (const s of inp.students ?? []) {
     if (c.studentSteps && !c.studentSteps.includes(s.steps)) continue;
-    jobs.push({ series: c.studentSeries, model: s.model, steps: s.steps, guidance: s.model.takesGuidanceWeight ? c.guidanceScale : 1, name: `student-${s.steps}` });
+    jobs.push({ series: c.studentSeries, model: s.model, steps: s.steps, guidance: s.model.takesGuidanceWeight ? c.guidanceScale : 1, name: `student-${s.steps}`, kind: 'student' });
   }
   if (jobs.length === 0) throw new ConfigError('evaluate', [{ path: 'teacher', message: 'nothing to evaluate: connect a teacher and/or students' }]);
   const decoder = inp.autoencoder ? latentDecoder(inp.autoencoder) : undefined;
@@ -218,9 +224,13 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
     }
     const grid = gridSelection(samples, classes, c.gridColumns);
     const gridFile = path.join(gridDir, `${job.name}.png`);
-    writeImageGrid(gridFile, grid.pixels, grid.shape, { rows: classes, cols: grid.shape[0] / classes, scale: 2 });
+    const png = encodeImageGrid(grid.pixels, grid.shape, { rows: classes, cols: grid.shape[0] / classes, scale: 2 });
+    fs.writeFileSync(gridFile, png);
     const seconds = (Date.now() - started) / 1000;
     cells.push({ series: job.series, model: job.name, steps: job.steps, guidanceScale: job.guidance, fid: score.fid, accuracy: score.accuracy, samples: labels.length, grid: path.relative(inp.runDir, gridFile), seconds });
+    // The step count is the x axis: TensorBoard draws FID and accuracy against sampling steps, per series.
+    inp.metrics?.(job.steps, { [`${job.kind}/fid`]: score.fid, [`${job.kind}/accuracy`]: score.accuracy });
+    inp.image?.(`${job.kind}/grid`, job.steps, png, gridFile);
     inp.log(`${job.series} @ ${job.steps} steps: FID ${score.fid.toFixed(3)}, accuracy ${(score.accuracy * 100).toFixed(1)}% (${labels.length} samples, ${seconds.toFixed(1)} s)`);
     progress.update(workDone, { fid: score.fid, accuracy: score.accuracy });
   }

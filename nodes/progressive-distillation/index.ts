@@ -36,6 +36,22 @@ export interface ProgressiveDistillationConfig extends Omit<StageNodeCommonConfi
 /** The students of every round, largest step count first; the resource of the `students` port. */
 export type StudentsResource = DistilledStudent[];
 
+/** Values that describe the whole stage rather than one round's training. */
+const RUN_LEVEL_KEYS = new Set(['round', 'steps', 'stepsPerSecond']);
+
+/**
+ * Adds a per-round copy of each round value (loss, lr, evaluation loss …) under
+ * `round-<r>-<N>steps/<key>`, the round's folder name: TensorBoard then shows each round as its own
+ * series (`<node>/round-2-8steps/loss`) beside the whole stage's `<node>/loss`.
+ */
+export function withRoundTags(values: Record<string, number>): Record<string, number> {
+  if (values.round === undefined || values.steps === undefined) return values;
+  const out: Record<string, number> = { ...values };
+  const prefix = `round-${values.round}-${values.steps}steps`;
+  for (const [key, v] of Object.entries(values)) if (!RUN_LEVEL_KEYS.has(key)) out[`${prefix}/${key}`] = v;
+  return out;
+}
+
 export const SEED_ROUNDS: DistillationRound[] = [
   { steps: 32, iterations: 2000, emaDecay: 0.995 },
   { steps: 16, iterations: 2000, emaDecay: 0.995 },
@@ -123,7 +139,7 @@ export const progressiveDistillationNode = defineNodeType<ProgressiveDistillatio
       resources: { model: finalModel.promise, students: all.promise },
       async run() {
         const total = c.rounds.reduce((a, r) => a + r.iterations, 0);
-        const progress = stageProgress(ctx, 'stage two', total, c.logEvery);
+        const progress = stageProgress(ctx, 'stage two', total, c.logEvery, withRoundTags);
         try {
           students = await runProgressiveDistillation({
             teacher: ctx.resources.model as TrainableDenoiser, schedule: ctx.resources.schedule as NoiseSchedule,

@@ -33,15 +33,19 @@ export function deferred<T>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
-/** Progress bar updates every step; metrics logged every `logEvery` steps and at the end. */
-export function stageProgress(ctx: NodeContext<unknown>, label: string, total: number, logEvery: number): { report: StageProgress; done(): void } {
+/**
+ * Progress bar updates every step; metrics logged every `logEvery` steps and at the end. `logged` may add
+ * keys to what is logged (not to the progress display), e.g. stage two's per-round copies.
+ */
+export function stageProgress(ctx: NodeContext<unknown>, label: string, total: number, logEvery: number,
+  logged: (values: Record<string, number>) => Record<string, number> = (v) => v): { report: StageProgress; done(): void } {
   const handle = ctx.progress(label, total);
   const started = Date.now();
   const report: StageProgress = (step, all, metrics) => {
     const elapsed = (Date.now() - started) / 1000;
     const values = { ...metrics, stepsPerSecond: elapsed > 0 ? step / elapsed : 0 };
     handle.update(step, values);
-    if (logEvery > 0 && (step % logEvery === 0 || step === all)) ctx.log.metrics(step, values);
+    if (logEvery > 0 && (step % logEvery === 0 || step === all)) ctx.log.metrics(step, logged(values));
   };
   return { report, done: () => handle.done() };
 }

@@ -216,7 +216,7 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
     : undefined;
   const trainer: StageTrainer = new StageTrainer({
     student, config, checkpointDir: path.join(dir, 'checkpoints'), signal: o.signal,
-    hooks: { evaluate, onStep: (step, res) => o.progress?.(doneBefore + step, totalIterations, { round: r, steps: round.steps, loss: res.loss, lr: res.lr }) },
+    hooks: { evaluate, onStep: (step, res) => o.progress?.(doneBefore + step, totalIterations, { round: r, steps: round.steps, loss: res.loss, lr: res.lr, gradNorm: res.gradNorm }) },
   });
   trainerRef = trainer;
   handle.trainer = trainer;
