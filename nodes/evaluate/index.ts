@@ -182,11 +182,11 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
   inp.log(`real held-out images: ${real.shape[0]}, classifier accuracy ${(reference.accuracy * 100).toFixed(1)}%, half-split FID ${reference.halfSplitFid.toFixed(3)}`);
   const cells: EvaluationCell[] = [];
   const teacherSeries = c.teacherSeries ?? `teacher (DDIM, g=${c.guidanceScale})`;
-  const jobs: Array<{ series: string; model: ConditionalDenoiser; steps: number; guidance: number; name: string }> = [];
-  if (inp.teacher) for (const n of c.teacherSteps) jobs.push({ series: teacherSeries, model: inp.teacher, steps: n, guidance: c.guidanceScale, name: `teacher-${n}` });
+  const jobs: Array<{ series: string; model: ConditionalDenoiser; steps: number; guidance: number; name: string; role: 'teacher' | 'student' }> = [];
+  if (inp.teacher) for (const n of c.teacherSteps) jobs.push({ series: teacherSeries, model: inp.teacher, steps: n, guidance: c.guidanceScale, name: `teacher-${n}`, role: 'teacher' });
   for (const s of inp.students ?? []) {
     if (c.studentSteps && !c.studentSteps.includes(s.steps)) continue;
-    jobs.push({ series: c.studentSeries, model: s.model, steps: s.steps, guidance: s.model.takesGuidanceWeight ? c.guidanceScale : 1, name: `student-${s.steps}` });
+    jobs.push({ series: c.studentSeries, model: s.model, steps: s.steps, guidance: s.model.takesGuidanceWeight ? c.guidanceScale : 1, name: `student-${s.steps}`, role: 'student' });
   }
   if (jobs.length === 0) throw new ConfigError('evaluate', [{ path: 'teacher', message: 'nothing to evaluate: connect a teacher and/or students' }]);
   const decoder = inp.autoencoder ? latentDecoder(inp.autoencoder) : undefined;
@@ -212,7 +212,7 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
     const gridFile = path.join(gridDir, `${job.name}.png`);
     writeImageGrid(gridFile, grid.pixels, grid.shape, { rows: classes, cols: grid.shape[0] / classes, scale: 2 });
     const seconds = (Date.now() - started) / 1000;
-    cells.push({ series: job.series, model: job.name, steps: job.steps, guidanceScale: job.guidance, fid: score.fid, accuracy: score.accuracy, samples: labels.length, grid: path.relative(inp.runDir, gridFile), seconds });
+    cells.push({ series: job.series, model: job.name, role: job.role, steps: job.steps, guidanceScale: job.guidance, fid: score.fid, accuracy: score.accuracy, samples: labels.length, grid: path.relative(inp.runDir, gridFile), seconds });
     inp.log(`${job.series} @ ${job.steps} steps: FID ${score.fid.toFixed(3)}, accuracy ${(score.accuracy * 100).toFixed(1)}% (${labels.length} samples, ${seconds.toFixed(1)} s)`);
     progress.update(k + 1, { fid: score.fid, accuracy: score.accuracy });
   }
