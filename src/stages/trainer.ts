@@ -180,7 +180,7 @@ export class StageTrainer {
     return result;
   }
 
-  /** Writes a checkpoint of the current step (also used on cancellation); keeps `best.safetensors` by evaluation loss. */
+  /** Writes a checkpoint of the current step (also used on cancellation); keeps `best.safetensors` by `bestBy`. */
   async checkpoint(evalLoss?: number, extra?: Record<string, unknown>): Promise<string> {
     const metrics: Record<string, number> = {};
     if (evalLoss !== undefined && Number.isFinite(evalLoss)) metrics.evalLoss = evalLoss;
