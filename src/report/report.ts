@@ -113,7 +113,7 @@ export function renderReportHtml(m: EvaluationMetrics, runDir: string, logs: Run
 body{font-family:sans-serif;margin:24px;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}
 td:first-child,th:first-child{text-align:left}
-table.side td{text-align:center;vertical-align:top}table.side th{vertical-align:middle;text-align:center}
+table.side td{text-align:center;vertical-align:top}table.side img{width:min(360px,38vw);height:auto}table.side th{vertical-align:middle;text-align:center}
 table.side th small{font-weight:normal;color:#777}
 .score{font-size:13px;margin-top:4px}.empty{color:#999}.nogrid{color:#999;font-size:12px;padding:20px}
 figure{display:inline-block;margin:8px;vertical-align:top}figcaption{font-size:12px;text-align:center}
