@@ -19,7 +19,8 @@ import { writeLatentShard } from '../../src/io/shards';
 import { tinyLatents } from '../helpers/tiny';
 import { testFlatScorerNode, testTinyUNetNode } from '../helpers/test-node-types';
 
-const BROWSERS = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
+/** CHROMIUM_PATH, when set, is the only candidate (CHROMIUM_PATH=/nonexistent shows the skip). */
+const BROWSERS = process.env.CHROMIUM_PATH ? [process.env.CHROMIUM_PATH] : ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
 
 /** The little of the DOM the page check uses (the tests compile without the DOM library). */
 interface PageElement {
@@ -81,7 +82,7 @@ describe('report in a browser (headless Chromium)', () => {
   let tmp: string;
   before(function () {
     if (!browserPath) {
-      process.stdout.write(`\n    NOTICE: no Chromium found (looked for ${BROWSERS.filter(Boolean).join(', ')}); the report browser test is SKIPPED. ` +
+      process.stdout.write(`\n    NOTICE: no Chromium found (looked for ${BROWSERS.join(', ')}); the report browser test is SKIPPED. ` +
         'Install Debian\'s chromium (apt-get install chromium) or set CHROMIUM_PATH.\n\n');
       this.skip();
     }
