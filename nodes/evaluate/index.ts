@@ -190,11 +190,11 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
   inp.log(`real held-out images: ${real.shape[0]}, classifier accuracy ${(reference.accuracy * 100).toFixed(1)}%, half-split FID ${reference.halfSplitFid.toFixed(3)}`);
   const cells: EvaluationCell[] = [];
   const teacherSeries = c.teacherSeries ?? `teacher (DDIM, g=${c.guidanceScale})`;
-  const jobs: Array<{ series: string; model: ConditionalDenoiser; steps: number; guidance: number; name: string; kind: 'teacher' | 'student' }> = [];
-  if (inp.teacher) for (const n of c.teacherSteps) jobs.push({ series: teacherSeries, model: inp.teacher, steps: n, guidance: c.guidanceScale, name: `teacher-${n}`, kind: 'teacher' });
+  const jobs: Array<{ series: string; model: ConditionalDenoiser; steps: number; guidance: number; name: string; role: 'teacher' | 'student' }> = [];
+  if (inp.teacher) for (const n of c.teacherSteps) jobs.push({ series: teacherSeries, model: inp.teacher, steps: n, guidance: c.guidanceScale, name: `teacher-${n}`, role: 'teacher' });
   for (const s of inp.students ?? []) {
     if (c.studentSteps && !c.studentSteps.includes(s.steps)) continue;
-    jobs.push({ series: c.studentSeries, model: s.model, steps: s.steps, guidance: s.model.takesGuidanceWeight ? c.guidanceScale : 1, name: `student-${s.steps}`, kind: 'student' });
+    jobs.push({ series: c.studentSeries, model: s.model, steps: s.steps, guidance: s.model.takesGuidanceWeight ? c.guidanceScale : 1, name: `student-${s.steps}`, role: 'student' });
   }
   if (jobs.length === 0) throw new ConfigError('evaluate', [{ path: 'teacher', message: 'nothing to evaluate: connect a teacher and/or students' }]);
   const decoder = inp.autoencoder ? latentDecoder(inp.autoencoder) : undefined;
@@ -227,10 +227,10 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
     const png = encodeImageGrid(grid.pixels, grid.shape, { rows: classes, cols: grid.shape[0] / classes, scale: 2 });
     fs.writeFileSync(gridFile, png);
     const seconds = (Date.now() - started) / 1000;
-    cells.push({ series: job.series, model: job.name, steps: job.steps, guidanceScale: job.guidance, fid: score.fid, accuracy: score.accuracy, samples: labels.length, grid: path.relative(inp.runDir, gridFile), seconds });
+    cells.push({ series: job.series, model: job.name, role: job.role, steps: job.steps, guidanceScale: job.guidance, fid: score.fid, accuracy: score.accuracy, samples: labels.length, grid: path.relative(inp.runDir, gridFile), seconds });
     // The step count is the x axis: TensorBoard draws FID and accuracy against sampling steps, per series.
-    inp.metrics?.(job.steps, { [`${job.kind}/fid`]: score.fid, [`${job.kind}/accuracy`]: score.accuracy });
-    inp.image?.(`${job.kind}/grid`, job.steps, png, gridFile);
+    inp.metrics?.(job.steps, { [`${job.role}/fid`]: score.fid, [`${job.role}/accuracy`]: score.accuracy });
+    inp.image?.(`${job.role}/grid`, job.steps, png, gridFile);
     inp.log(`${job.series} @ ${job.steps} steps: FID ${score.fid.toFixed(3)}, accuracy ${(score.accuracy * 100).toFixed(1)}% (${labels.length} samples, ${seconds.toFixed(1)} s)`);
     progress.update(workDone, { fid: score.fid, accuracy: score.accuracy });
   }

@@ -26,7 +26,7 @@ import { eventLoopTurn } from '../event-loop';
 import { denoisingLoss, evaluationLoss, forEachBatch, holdBatch, releaseBatch, stepRng, type HeldBatch, type LossWeighting } from './common';
 import { deleteReplayBlock, disposeReplayItems, readReplayBlock, replayBlockFile, writeReplayBlock, type ReplayItem } from './replay';
 import { checkpointOnCancel, StageTrainer, type OptimizationConfig } from './trainer';
-import type { StageHandle, StageProgress } from './denoising';
+import { reportingEvaluation, validateIfDue, type StageHandle, type StageProgress, type StageValidation } from './denoising';
 import type { TrainableDenoiser } from './types';
 
 export interface DistillationRound {
@@ -76,6 +76,13 @@ export interface ProgressiveOptions {
   signal?: AbortSignal;
   progress?: StageProgress;
   log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** Each evaluation loss with the stage's step (counted across rounds), the round and its student steps. */
+  onEvaluation?: (step: number, evalLoss: number, round: number, steps: number) => void;
+  /**
+   * Validation grids of each round's student at its own step count; `step` counts across rounds. Due
+   * every `every` steps of a round and at its end.
+   */
+  validation?: StageValidation<TrainableDenoiser, [round: number, steps: number]>;
 }
 
 export interface DistilledStudent {
@@ -207,13 +214,13 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
   const replayDir = path.join(o.outDir, 'replay', `round-${r}`);
   const stageName = `round-${r}`;
   let trainerRef: StageTrainer | undefined;
-  const evaluate = o.heldOut && (o.evalBatches ?? 0) > 0
+  const evaluate = reportingEvaluation(o.heldOut && (o.evalBatches ?? 0) > 0
     ? (): Promise<number> => trainerRef!.withResultWeights(() => evaluationLoss(o.heldOut, o.evalBatchSize ?? 64, o.evalBatches ?? 0, o.seed,
       (x, labels, rng) => tf.tidy(() => {
         const item = computeReplayItem(itemOptions, x, labels, rng);
         return studentLoss(o, student, item);
       }), o.signal))
-    : undefined;
+    : undefined, () => doneBefore + trainerRef!.step, o.onEvaluation && ((step, value) => o.onEvaluation!(step, value, r, round.steps)));
   const trainer: StageTrainer = new StageTrainer({
     student, config, checkpointDir: path.join(dir, 'checkpoints'), signal: o.signal,
     hooks: { evaluate, onStep: (step, res) => o.progress?.(doneBefore + step, totalIterations, { round: r, steps: round.steps, loss: res.loss, lr: res.lr, gradNorm: res.gradNorm }) },
@@ -232,11 +239,13 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
       micro += 1;
       if (pending.length < acc) return;
       const batch = pending.splice(0);
+      const sampleShape: [number, number, number] = [item.x.shape[1], item.x.shape[2], item.x.shape[3]];
       try {
         await trainer.update(batch.map((it) => () => studentLoss(o, student, it)));
       } finally {
         if (owned) disposeReplayItems(batch);
       }
+      await validateIfDue(trainer, student, o.validation, sampleShape, doneBefore, r, round.steps);
     };
     try {
       if (o.replay.blockBatches === 0) {

@@ -41,7 +41,14 @@ export interface OptimizationConfig {
   keepLast: number;
   /** Measure the evaluation loss every this many steps (0: at checkpoints only, when evaluation is set up). */
   evalEvery: number;
+  /**
+   * What selects `best.safetensors`: the evaluation loss (default), or the mean training loss over the
+   * steps since the previous checkpoint (for stages without held-out data).
+   */
+  bestBy?: BestCheckpointMetric;
 }
+
+export type BestCheckpointMetric = 'evalLoss' | 'trainLoss';
 
 export const OPTIMIZATION_DEFAULTS: Omit<OptimizationConfig, 'iterations'> = {
   accumulation: 1, lr: 1e-5, lrSchedule: 'constant', warmupSteps: 0, weightDecay: 1e-2, beta1: 0.9, beta2: 0.999,
@@ -65,7 +72,8 @@ export function optimizationSchemaProperties(defaults: Partial<OptimizationConfi
     emaDecay: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: d.emaDecay, description: 'Decay of the exponential moving average of the weights; the EMA weights are the stage\'s result. 0 disables the EMA.' },
     checkpointEvery: { type: 'integer', minimum: 0, default: d.checkpointEvery, description: 'Write a checkpoint every this many optimizer steps (0: only when the run is cancelled).' },
     keepLast: { type: 'integer', minimum: 1, default: d.keepLast, description: 'Checkpoints to keep (the best one by evaluation loss is kept separately).' },
-    evalEvery: { type: 'integer', minimum: 0, default: d.evalEvery, description: 'Measure the evaluation loss on held-out batches every this many steps (0: at checkpoints only).' },
+    evalEvery: { type: 'integer', minimum: 0, default: d.evalEvery, description: 'Measure the evaluation loss on held-out batches every this many steps (0: at checkpoints only); each value is logged (logs.jsonl, the progress line) as evalLoss.' },
+    bestBy: { enum: ['evalLoss', 'trainLoss'], default: d.bestBy ?? 'evalLoss', description: 'What selects checkpoints/best.safetensors (lowest wins): "evalLoss", the evaluation loss at the checkpoint (needs the data input and evalBatches > 0), or "trainLoss", the mean training loss over the steps since the previous checkpoint.' },
   };
 }
 
@@ -98,6 +106,8 @@ export class StageTrainer {
   private current = 0;
   private readonly checkpoints: CheckpointManager;
   private lastLoss = NaN;
+  private lossSum = 0;
+  private lossCount = 0;
   private disposed = false;
 
   constructor(options: StageTrainerOptions) {
@@ -108,7 +118,7 @@ export class StageTrainer {
     this.hooks = options.hooks ?? {};
     this.signal = options.signal;
     this.optimizer = new AdamW(this.student.variables, { lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.adamEpsilon, weightDecay: c.weightDecay });
-    this.checkpoints = new CheckpointManager({ dir: options.checkpointDir, keepLast: c.keepLast, best: { metric: 'evalLoss', mode: 'min' } });
+    this.checkpoints = new CheckpointManager({ dir: options.checkpointDir, keepLast: c.keepLast, best: { metric: c.bestBy ?? 'evalLoss', mode: 'min' } });
     this.ema = c.emaDecay > 0 ? new EmaWeights(this.student.variables, { decay: c.emaDecay }) : undefined;
     const decays = c.lrSchedule === 'linear' || c.lrSchedule === 'cosine';
     this.lrAt = createLrSchedule({
@@ -159,6 +169,10 @@ export class StageTrainer {
     this.ema?.update();
     this.current += 1;
     this.lastLoss = result.loss;
+    if (Number.isFinite(result.loss)) {
+      this.lossSum += result.loss;
+      this.lossCount += 1;
+    }
     this.hooks.onStep?.(this.current, result);
     const c = this.config;
     const checkpointDue = c.checkpointEvery > 0 && this.current % c.checkpointEvery === 0;
@@ -169,14 +183,21 @@ export class StageTrainer {
     return result;
   }
 
-  /** Writes a checkpoint of the current step (also used on cancellation); keeps `best.safetensors` by evaluation loss. */
+  /** Writes a checkpoint of the current step (also used on cancellation); keeps `best.safetensors` by `bestBy`. */
   async checkpoint(evalLoss?: number, extra?: Record<string, unknown>): Promise<string> {
+    const metrics: Record<string, number> = {};
+    if (evalLoss !== undefined && Number.isFinite(evalLoss)) metrics.evalLoss = evalLoss;
+    if (this.lossCount > 0) metrics.trainLoss = this.lossSum / this.lossCount;
+    // The manager refuses metrics without the one that selects the best; such a checkpoint records none.
+    const selecting = metrics[this.config.bestBy ?? 'evalLoss'] !== undefined;
     const result = await this.checkpoints.save({
       step: this.current, model: this.student.variables, optimizer: this.optimizer,
       ...(this.ema ? { ema: this.ema } : {}),
-      ...(evalLoss !== undefined && Number.isFinite(evalLoss) ? { metrics: { evalLoss } } : {}),
+      ...(selecting ? { metrics } : {}),
       ...(extra ? { extra } : {}),
     });
+    this.lossSum = 0;
+    this.lossCount = 0;
     return result.file;
   }
 
