@@ -12,6 +12,7 @@ import { BACKEND_CHOICES, selectBackend, shutdownBackend } from '../src/backends
 import { setWasmKernelSet } from '../src/backends/wasm';
 import { NoiseSchedule, addNoise, velocity } from '../src/diffusion';
 import { AdamW, trainStep } from '../src/training';
+import { eventLoopTurn } from '../src/event-loop';
 import { UNet } from '../src/models/unet';
 import { getKernelStrategy, setKernelStrategy } from '../src/models/layers';
 import { median, positiveInt, stats, type Stats } from './stats';
@@ -120,6 +121,8 @@ async function main(argv: string[]): Promise<void> {
     return { z: addNoise(schedule, x0, eps, t), t, labels, v: velocity(schedule, x0, eps, t) };
   });
   const oneStep = async (): Promise<number> => {
+    // As StageTrainer.update does before every step, so the figure includes its cost.
+    await eventLoopTurn();
     const { z, t, labels, v } = batchInputs(o.batch);
     try {
       const r = await trainStep(optimizer, () => tf.mean(tf.squaredDifference(model.forward(z, t, labels), v)) as tf.Scalar);

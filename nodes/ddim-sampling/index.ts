@@ -90,14 +90,19 @@ export const ddimSamplingNode = defineNodeType<DdimSamplingConfig>({
         const ae = ctx.resources.autoencoder as FirstStage | undefined;
         const rowLabels = c.labels ?? Array.from({ length: c.classes }, (_, k) => k);
         const labels = labelsPerRow(rowLabels, c.samplesPerClass);
-        const progress = ctx.progress('sample', c.steps.length);
-        for (const [i, n] of c.steps.entries()) {
+        // Progress counts sampler steps over all batches and step counts, so it moves within a long one.
+        const batches = Math.ceil(labels.length / c.batchSize);
+        const progress = ctx.progress('sample', c.steps.reduce((a, n) => a + batches * n, 0));
+        let done = 0;
+        for (const n of c.steps) {
           const samples = await sampleImages({
             model, schedule: ctx.resources.schedule as NoiseSchedule, steps: n, guidanceScale: c.guidanceScale, labels,
             guidanceRescale: c.guidanceRescale, eta: c.eta,
             latentShape: c.latentShape, batchSize: c.batchSize, seed: c.seed ?? ctx.seed,
             ...(c.baseSteps !== undefined ? { baseSteps: c.baseSteps } : {}), ...(ae ? { decoder: latentDecoder(ae) } : {}), signal: ctx.signal,
+            onStep: (k) => progress.update(done + k),
           });
+          done += batches * n;
           const grid = gridSelection(samples, rowLabels.length, c.samplesPerClass);
           const file = path.join(ctx.outDir, `${c.name}-${n}steps.png`);
           writeImageGrid(file, grid.pixels, grid.shape, { rows: rowLabels.length, cols: c.samplesPerClass, scale: 2 });
@@ -109,7 +114,7 @@ export const ddimSamplingNode = defineNodeType<DdimSamplingConfig>({
             });
           }
           ctx.log.info(`${n} steps: grid ${path.relative(ctx.runDir, file)}`);
-          progress.update(i + 1);
+          progress.update(done);
         }
         progress.done();
       },

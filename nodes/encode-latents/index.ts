@@ -62,9 +62,18 @@ export const encodeLatentsNode = defineNodeType<EncodeLatentsConfig>({
             ctx.log.info('latent shards already written; reusing them');
           } else {
             const c = ctx.config;
-            for (const part of ['train', 'test'] as const) {
-              const info = await encodeDatasetToShards(ae, data[part], (out as unknown as Record<string, string>)[part], { batchSize: c.batchSize, shardSize: c.shardSize, dtype: c.dtype, signal: ctx.signal });
-              ctx.log.info(`${part}: ${info.count} latents [${info.latentShape.join('×')}] (HWC) in ${info.files.length} shard(s), std ${info.std.toFixed(4)}`);
+            const progress = ctx.progress('encode', data.train.shape[0] + data.test.shape[0]);
+            let before = 0;
+            try {
+              for (const part of ['train', 'test'] as const) {
+                const info = await encodeDatasetToShards(ae, data[part], (out as unknown as Record<string, string>)[part], {
+                  batchSize: c.batchSize, shardSize: c.shardSize, dtype: c.dtype, signal: ctx.signal, onProgress: (n) => progress.update(before + n),
+                });
+                before += data[part].shape[0];
+                ctx.log.info(`${part}: ${info.count} latents [${info.latentShape.join('×')}] (HWC) in ${info.files.length} shard(s), std ${info.std.toFixed(4)}`);
+              }
+            } finally {
+              progress.done();
             }
             fs.writeFileSync(done, JSON.stringify({ ...out, writtenAt: new Date().toISOString() }, null, 2) + '\n');
           }

@@ -42,6 +42,12 @@ describe('nodes/evaluate', () => {
       assert.deepEqual([png.width, png.height], [2 * 8 + 3 * 2, 3 * 8 + 4 * 2]);
     }
     assert.ok(Number.isFinite(m.realFid!));
+    // Logged per cell with the step count as the step (TensorBoard: evaluate/teacher/fid over steps): the
+    // same numbers as metrics.json, and the grid PNG as written.
+    assert.deepEqual(ctx.metricsLogged, m.cells.map((c) => ({ step: c.steps, values: { [`${c.model.split('-')[0]}/fid`]: c.fid, [`${c.model.split('-')[0]}/accuracy`]: c.accuracy } })));
+    assert.deepEqual(ctx.metricsLogged.map((r) => Object.keys(r.values)[0]), ['teacher/fid', 'teacher/fid', 'student/fid']);
+    assert.deepEqual(ctx.imagesLogged.map((i) => [i.tag, i.step, i.file && path.relative(dir, i.file)]), m.cells.map((c) => [`${c.model.split('-')[0]}/grid`, c.steps, c.grid]));
+    for (const i of ctx.imagesLogged) assert.deepEqual(Buffer.from(i.png), fs.readFileSync(i.file!));
     const saved = await readSafetensors(path.join(dir, 'samples', 'student-2.safetensors'));
     assert.deepEqual(saved.tensors.get('images')!.shape, [12, 2, 4, 4]);
     assert.deepEqual(Array.from(saved.tensors.get('labels')!.data), [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]);

@@ -15,11 +15,12 @@ import type { ArrayDataset } from '../../src/data/dataset';
 import type { ConditionalDenoiser } from '../../src/models/types';
 import { classMajorLabels, gridSelection, realReference, sampleImages, scoreSamples, type ImageScorer } from '../../src/eval/evaluate';
 import { decodeLatents, encodeLatents, FIRST_STAGE_PORT_TYPE, latentDecoder, type FirstStage } from '../../src/eval/first-stage';
-import { writeImageGrid } from '../../src/io/png';
+import { encodeImageGrid } from '../../src/io/png';
 import { writeSafetensors } from '../../src/io/safetensors';
 import { nhwcToNchw } from '../../src/io/shards';
 import type { EvaluationCell, EvaluationMetrics } from '../../src/report/metrics';
 import { activeBackend } from '../../src/backends';
+import { eventLoopTurn } from '../../src/event-loop';
 import * as tf from '@tensorflow/tfjs-core';
 import schema from './schema.json';
 
@@ -110,6 +111,8 @@ export const evaluateNode = defineNodeType<EvaluateConfig>({
             students: ctx.resources.students as StudentEntry[] | undefined,
             seed: c.seed ?? ctx.seed, outDir: ctx.outDir, runDir: ctx.runDir, signal: ctx.signal,
             log: (m) => ctx.log.info(m),
+            metrics: (step, values) => ctx.log.metrics(step, values),
+            image: (tag, step, png, file) => ctx.log.image(tag, step, png, file),
             progress: (total) => ctx.progress('evaluate', total),
           }));
         } catch (err) {
@@ -133,6 +136,10 @@ interface EvaluateInputs {
   runDir: string;
   signal?: AbortSignal;
   log(message: string): void;
+  /** Per cell, at x = its step count: `<teacher|student>/fid` and `/accuracy` (TensorBoard: evaluate/teacher/fid …). */
+  metrics?(step: number, values: Record<string, number>): void;
+  /** Per cell, at x = its step count: the grid as `<teacher|student>/grid`. */
+  image?(tag: string, step: number, png: Uint8Array, file: string): void;
   progress(total: number): { update(current: number, metrics?: Record<string, number>): void; done(): void };
 }
 
@@ -145,6 +152,7 @@ async function realImages(data: DatasetResource, autoencoder: FirstStage | undef
   const parts: Float32Array[] = [];
   let shape: number[] = [];
   for (let start = 0; start < n; start += batchSize) {
+    await eventLoopTurn();
     const count = Math.min(batchSize, n - start);
     const img = tf.tidy(() => tf.clipByValue(decodeLatents(autoencoder, tf.tensor4d(data.test.x.subarray(start * h * w * ch, (start + count) * h * w * ch), [count, h, w, ch])), -1, 1));
     shape = img.shape;
@@ -182,15 +190,19 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
   inp.log(`real held-out images: ${real.shape[0]}, classifier accuracy ${(reference.accuracy * 100).toFixed(1)}%, half-split FID ${reference.halfSplitFid.toFixed(3)}`);
   const cells: EvaluationCell[] = [];
   const teacherSeries = c.teacherSeries ?? `teacher (DDIM, g=${c.guidanceScale})`;
-  const jobs: Array<{ series: string; model: ConditionalDenoiser; steps: number; guidance: number; name: string }> = [];
-  if (inp.teacher) for (const n of c.teacherSteps) jobs.push({ series: teacherSeries, model: inp.teacher, steps: n, guidance: c.guidanceScale, name: `teacher-${n}` });
+  const jobs: Array<{ series: string; model: ConditionalDenoiser; steps: number; guidance: number; name: string; role: 'teacher' | 'student' }> = [];
+  if (inp.teacher) for (const n of c.teacherSteps) jobs.push({ series: teacherSeries, model: inp.teacher, steps: n, guidance: c.guidanceScale, name: `teacher-${n}`, role: 'teacher' });
   for (const s of inp.students ?? []) {
     if (c.studentSteps && !c.studentSteps.includes(s.steps)) continue;
-    jobs.push({ series: c.studentSeries, model: s.model, steps: s.steps, guidance: s.model.takesGuidanceWeight ? c.guidanceScale : 1, name: `student-${s.steps}` });
+    jobs.push({ series: c.studentSeries, model: s.model, steps: s.steps, guidance: s.model.takesGuidanceWeight ? c.guidanceScale : 1, name: `student-${s.steps}`, role: 'student' });
   }
   if (jobs.length === 0) throw new ConfigError('evaluate', [{ path: 'teacher', message: 'nothing to evaluate: connect a teacher and/or students' }]);
   const decoder = inp.autoencoder ? latentDecoder(inp.autoencoder) : undefined;
-  const progress = inp.progress(jobs.length);
+  // Progress counts sampler steps (a 64-step cell is 64 × batches of them), so it moves within a cell.
+  const batches = Math.ceil(labels.length / c.batchSize);
+  const work = jobs.map((j) => batches * j.steps);
+  const progress = inp.progress(work.reduce((a, b) => a + b, 0));
+  let workDone = 0;
   const gridDir = path.join(inp.outDir, 'grids');
   fs.mkdirSync(gridDir, { recursive: true });
   for (const [k, job] of jobs.entries()) {
@@ -198,7 +210,9 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
     const samples = await sampleImages({
       model: job.model, schedule: inp.schedule, steps: job.steps, baseSteps: c.baseSteps, guidanceScale: job.guidance, labels,
       latentShape, batchSize: c.batchSize, seed: inp.seed, ...(decoder ? { decoder } : {}), ...(inp.signal ? { signal: inp.signal } : {}),
+      onStep: (done) => progress.update(workDone + done),
     });
+    workDone += work[k];
     const score = await scoreSamples(inp.classifier, samples, reference, c.batchSize);
     if (c.saveSamples) {
       const [b, h, w, ch] = samples.shape;
@@ -210,11 +224,15 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
     }
     const grid = gridSelection(samples, classes, c.gridColumns);
     const gridFile = path.join(gridDir, `${job.name}.png`);
-    writeImageGrid(gridFile, grid.pixels, grid.shape, { rows: classes, cols: grid.shape[0] / classes, scale: 2 });
+    const png = encodeImageGrid(grid.pixels, grid.shape, { rows: classes, cols: grid.shape[0] / classes, scale: 2 });
+    fs.writeFileSync(gridFile, png);
     const seconds = (Date.now() - started) / 1000;
-    cells.push({ series: job.series, model: job.name, steps: job.steps, guidanceScale: job.guidance, fid: score.fid, accuracy: score.accuracy, samples: labels.length, grid: path.relative(inp.runDir, gridFile), seconds });
+    cells.push({ series: job.series, model: job.name, role: job.role, steps: job.steps, guidanceScale: job.guidance, fid: score.fid, accuracy: score.accuracy, samples: labels.length, grid: path.relative(inp.runDir, gridFile), seconds });
+    // The step count is the x axis: TensorBoard draws FID and accuracy against sampling steps, per series.
+    inp.metrics?.(job.steps, { [`${job.role}/fid`]: score.fid, [`${job.role}/accuracy`]: score.accuracy });
+    inp.image?.(`${job.role}/grid`, job.steps, png, gridFile);
     inp.log(`${job.series} @ ${job.steps} steps: FID ${score.fid.toFixed(3)}, accuracy ${(score.accuracy * 100).toFixed(1)}% (${labels.length} samples, ${seconds.toFixed(1)} s)`);
-    progress.update(k + 1, { fid: score.fid, accuracy: score.accuracy });
+    progress.update(workDone, { fid: score.fid, accuracy: score.accuracy });
   }
   progress.done();
   const metrics: EvaluationMetrics = {

@@ -12,8 +12,9 @@ import type { NoiseSchedule } from '../../src/diffusion/schedule';
 import { guidanceDistillationLoss, guidanceDistillationParts } from '../../src/stages/denoising';
 import type { LossWeighting } from '../../src/stages/common';
 import { lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, NOISE_OFFSET_SCHEMA, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stages/node-support';
-import { trainingStageInstance } from '../../src/stages/stage-node';
+import { denoiserValidation, trainingStageInstance, VALIDATION_DECODER_PORT } from '../../src/stages/stage-node';
 import type { TrainableDenoiser } from '../../src/stages/types';
+import { validationSchema } from '../../src/stages/validation';
 import schema from './schema.json';
 
 export interface GuidanceDistillationConfig extends StageNodeCommonConfig {
@@ -58,6 +59,7 @@ export function guidanceDistillationConfigSchema(): JsonSchema {
         },
       },
       ...stageSchemaProperties({ iterations: 2000, accumulation: 2, lr: 1e-5, emaDecay: 0.995, gradClip: 1 }),
+      validation: validationSchema(),
     },
   };
 }
@@ -71,6 +73,7 @@ export const guidanceDistillationNode = defineNodeType<GuidanceDistillationConfi
     schedule: { kind: 'resource', type: 'noise-schedule', description: 'The training noise schedule.' },
     batches: { kind: 'stream', type: 'batch', description: 'Training batches.' },
     data: { kind: 'resource', type: 'dataset', optional: true, description: 'Held-out data for the evaluation loss (best checkpoint).' },
+    autoencoder: VALIDATION_DECODER_PORT,
   },
   outputs: {
     model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The guidance-distilled student (EMA weights); resolves when done. Also written to model.safetensors.' },
@@ -100,6 +103,7 @@ export const guidanceDistillationNode = defineNodeType<GuidanceDistillationConfi
       replay: (student) => (c.replay.blockBatches > 0
         ? { ...c.replay, ...guidanceDistillationParts(student, teacher(), ctx.resources.schedule as NoiseSchedule, lossOptions) }
         : undefined),
+      validation: denoiserValidation(ctx),
       metadata: { variant: c.variant, guidance: c.variant === 'fixed' ? String(c.guidanceScale) : `w in [${c.wMin}, ${c.wMax}]` },
     });
   },

@@ -17,6 +17,8 @@ import type { SnrWeighting, TargetSnrWeighting } from '../../src/training/losses
 import { checkRounds, runProgressiveDistillation, type DistillationRound, type DistilledStudent } from '../../src/stages/progressive';
 import { deferred, lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, NOISE_OFFSET_SCHEMA, optimizationOf, stageProgress, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stages/node-support';
 import type { TrainableDenoiser } from '../../src/stages/types';
+import { nodeValidation, validationClasses, validationSchema } from '../../src/stages/validation';
+import { firstStageDecoder, VALIDATION_DECODER_PORT } from '../../src/stages/stage-node';
 import schema from './schema.json';
 
 export interface ProgressiveDistillationConfig extends Omit<StageNodeCommonConfig, 'iterations'> {
@@ -36,6 +38,22 @@ export interface ProgressiveDistillationConfig extends Omit<StageNodeCommonConfi
 
 /** The students of every round, largest step count first; the resource of the `students` port. */
 export type StudentsResource = DistilledStudent[];
+
+/** Values that describe the whole stage rather than one round's training. */
+const RUN_LEVEL_KEYS = new Set(['round', 'steps', 'stepsPerSecond']);
+
+/**
+ * Adds a per-round copy of each round value (loss, lr, evaluation loss …) under
+ * `round-<r>-<N>steps/<key>`, the round's folder name: TensorBoard then shows each round as its own
+ * series (`<node>/round-2-8steps/loss`) beside the whole stage's `<node>/loss`.
+ */
+export function withRoundTags(values: Record<string, number>): Record<string, number> {
+  if (values.round === undefined || values.steps === undefined) return values;
+  const out: Record<string, number> = { ...values };
+  const prefix = `round-${values.round}-${values.steps}steps`;
+  for (const [key, v] of Object.entries(values)) if (!RUN_LEVEL_KEYS.has(key)) out[`${prefix}/${key}`] = v;
+  return out;
+}
 
 export const SEED_ROUNDS: DistillationRound[] = [
   { steps: 32, iterations: 2000, emaDecay: 0.995 },
@@ -88,6 +106,7 @@ export function progressiveDistillationConfigSchema(): JsonSchema {
         },
       },
       ...common,
+      validation: validationSchema({}, { stepsIgnored: true }),
     },
   };
 }
@@ -101,6 +120,7 @@ export const progressiveDistillationNode = defineNodeType<ProgressiveDistillatio
     schedule: { kind: 'resource', type: 'noise-schedule', description: 'The noise schedule; its spacing defines the K-step base schedule.' },
     batches: { kind: 'stream', type: 'batch', description: 'Training batches (re-read from the start for every round).' },
     data: { kind: 'resource', type: 'dataset', optional: true, description: 'Held-out data for the evaluation loss (best checkpoint).' },
+    autoencoder: VALIDATION_DECODER_PORT,
   },
   outputs: {
     model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The last round\'s student (fewest steps).' },
@@ -126,8 +146,12 @@ export const progressiveDistillationNode = defineNodeType<ProgressiveDistillatio
       resources: { model: finalModel.promise, students: all.promise },
       async run() {
         const total = c.rounds.reduce((a, r) => a + r.iterations, 0);
-        const progress = stageProgress(ctx, 'stage two', total, c.logEvery);
+        const validation = nodeValidation(ctx, c.validation, () => ctx.resources.schedule as NoiseSchedule,
+          () => firstStageDecoder(ctx.resources.autoencoder), c.baseSteps);
+        const progress = stageProgress(ctx, 'stage two', total, c.logEvery, withRoundTags);
         try {
+          // Fail before training, not at the first grid.
+          if (validation) validationClasses(c.validation!, ctx.resources.model as TrainableDenoiser);
           students = await runProgressiveDistillation({
             teacher: ctx.resources.model as TrainableDenoiser, schedule: ctx.resources.schedule as NoiseSchedule,
             baseSteps: c.baseSteps, rounds: c.rounds, batches: ctx.streams.batches as Observable<Batch>,
@@ -137,6 +161,8 @@ export const progressiveDistillationNode = defineNodeType<ProgressiveDistillatio
             targetLoss: c.targetLoss, replay: c.replay, noiseOffset: c.noiseOffset, seed: ctx.seed, outDir: ctx.outDir, resume: ctx.resume,
             heldOut: (ctx.resources.data as DatasetResource | undefined)?.test, evalBatches: c.evalBatches, evalBatchSize: c.evalBatchSize,
             signal: ctx.signal, progress: progress.report, log: (m, f) => ctx.log.info(m, f),
+            onEvaluation: (step, value, round, steps) => progress.evaluation(step, value, { round, steps }),
+            ...(validation ? { validation: { every: validation.every, run: (model, step, shape, round, steps) => validation.run(model, step, shape, round, steps) } } : {}),
           }, handle);
           for (const s of students) ctx.log.info(`${s.steps}-step student written to ${path.relative(ctx.runDir, s.file)}`);
           finalModel.resolve(students[students.length - 1].model);

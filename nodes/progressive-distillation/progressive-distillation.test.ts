@@ -47,7 +47,7 @@ describe('nodes/progressive-distillation', () => {
     const data = tinyDataResource();
     const config = validateNodeConfig(progressiveDistillationNode, {
       baseSteps: 4, rounds: [{ steps: 2, iterations: 2 }, { steps: 1, iterations: 2, emaDecay: 0.9 }], accumulation: 1, lr: 1e-3,
-      replay: { blockBatches: 1, times: 2 }, evalBatches: 1, evalBatchSize: 4, checkpointEvery: 1,
+      replay: { blockBatches: 1, times: 2 }, evalBatches: 1, evalBatchSize: 4, checkpointEvery: 1, logEvery: 2,
     }).config as unknown as ProgressiveDistillationConfig;
     const ctx = nodeContext(config, { outDir: dir, runDir: dir, resources: { model: teacher, schedule: tinySchedule('v_prediction'), data }, streams: { batches: batchStream(data.train, { batchSize: 4, seed: 1 }) } });
     const instance = await progressiveDistillationNode.create(ctx);
@@ -58,6 +58,15 @@ describe('nodes/progressive-distillation', () => {
     assert.ok(fs.existsSync(path.join(dir, 'round-0-2steps', 'student.safetensors')));
     assert.ok(fs.existsSync(path.join(dir, 'round-1-1steps', 'checkpoints', 'best.safetensors')));
     assert.equal(fs.existsSync(path.join(dir, 'replay')), false);
+    // Logged every 2 of the 4 steps: at the end of each round, the round's values also under
+    // round-<r>-<N>steps/ (TensorBoard: <node>/round-0-2steps/loss beside <node>/loss).
+    assert.deepEqual(ctx.metricsLogged.map((m) => m.step), [2, 4]);
+    for (const [{ values }, r, n] of [[ctx.metricsLogged[0], 0, 2], [ctx.metricsLogged[1], 1, 1]] as const) {
+      const prefix = `round-${r}-${n}steps`;
+      assert.deepEqual(Object.keys(values).sort(), ['gradNorm', 'loss', 'lr', 'round', `${prefix}/gradNorm`, `${prefix}/loss`, `${prefix}/lr`, 'stepsPerSecond', 'steps'].sort());
+      assert.deepEqual([values.round, values.steps, values[`${prefix}/loss`], values[`${prefix}/lr`]], [r, n, values.loss, values.lr]);
+      assert.ok(Number.isFinite(values.loss) && values.loss > 0);
+    }
     await instance.dispose!();
     teacher.dispose();
     await new Promise((r) => setTimeout(r, 10));

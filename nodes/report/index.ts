@@ -1,12 +1,14 @@
 /**
- * `report`: turns evaluation metrics into `runs/NAME/report.html` (self-contained: grids as data URIs,
- * FID and accuracy charts as inline SVG), `runs/NAME/metrics.json`, and a one-screen summary printed
+ * `report`: turns evaluation metrics into `runs/NAME/report.html` (self-contained: teacher and student
+ * grids side by side per step count as data URIs, FID and accuracy charts as inline SVG, each stage's
+ * training curves and validation grids read from the run's logs.jsonl), `runs/NAME/metrics.json`, and a one-screen summary printed
  * at the end of the run.
  */
 import * as path from 'node:path';
 import { defineNodeType, type JsonSchema } from '../../src/registry/types';
 import type { EvaluationMetrics } from '../../src/report/metrics';
 import { renderSummary, writeReport } from '../../src/report/report';
+import { readRunLogs, RUN_LOGS_FILE } from '../../src/report/curves';
 import schema from './schema.json';
 
 export interface ReportConfig {
@@ -47,7 +49,8 @@ export const reportNode = defineNodeType<ReportConfig>({
           ...(ctx.config.title ? { title: ctx.config.title } : {}),
           notes: { ...(source.notes ?? {}), ...(ctx.config.notes ?? {}) },
         };
-        const { html, json } = writeReport(metrics, ctx.runDir, ctx.runDir);
+        const logs = readRunLogs(path.join(ctx.runDir, RUN_LOGS_FILE));
+        const { html, json } = writeReport(metrics, ctx.runDir, ctx.runDir, logs);
         ctx.log.info(`report written: ${path.relative(process.cwd(), html)} and ${path.relative(process.cwd(), json)}`);
         if (ctx.config.print) process.stdout.write(`\n${renderSummary(metrics)}\n\n`);
       },

@@ -5,7 +5,8 @@
  */
 import { defineNodeType, type JsonSchema } from '../../src/registry/types';
 import { lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, NOISE_OFFSET_SCHEMA, stageSchemaProperties } from '../../src/stages/node-support';
-import { denoisingStageInstance, type DenoisingStageNodeConfig } from '../../src/stages/stage-node';
+import { denoisingStageInstance, VALIDATION_DECODER_PORT, type DenoisingStageNodeConfig } from '../../src/stages/stage-node';
+import { validationSchema } from '../../src/stages/validation';
 import schema from './schema.json';
 
 export type TeacherTrainingConfig = DenoisingStageNodeConfig;
@@ -20,6 +21,7 @@ export function teacherTrainingConfigSchema(): JsonSchema {
     required: ['iterations'],
     properties: {
       ...stageSchemaProperties({ lr: 1e-3, emaDecay: 0.999, lrSchedule: 'cosine', warmupSteps: 100 }),
+      validation: validationSchema(),
       lossWeighting: lossWeightingSchema('target'),
       minSnrGamma: MIN_SNR_GAMMA_SCHEMA,
       noiseOffset: NOISE_OFFSET_SCHEMA,
@@ -36,6 +38,7 @@ export const teacherTrainingNode = defineNodeType<TeacherTrainingConfig>({
     schedule: { kind: 'resource', type: 'noise-schedule', description: 'The training noise schedule.' },
     batches: { kind: 'stream', type: 'batch', description: 'Training batches (labels already dropped to the null class where wanted).' },
     data: { kind: 'resource', type: 'dataset', optional: true, description: 'Held-out data for the evaluation loss (best checkpoint).' },
+    autoencoder: VALIDATION_DECODER_PORT,
   },
   outputs: {
     model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The trained model (EMA weights); resolves when training ends. Also written to model.safetensors.' },

@@ -36,8 +36,11 @@ describe('nodes/teacher-training', () => {
     await instance.run!();
     const trained = await (instance.resources!.model as Promise<UNet>);
     assert.equal(trained.predictionType, 'epsilon');
-    assert.deepEqual(ctx.metricsLogged.map((m) => m.step), [3, 6]);
-    assert.ok(ctx.metricsLogged.every((m) => Number.isFinite(m.values.loss) && m.values.lr > 0));
+    // Training metrics every logEvery steps; the evaluation loss (at each checkpoint) as records of its own.
+    const training = ctx.metricsLogged.filter((m) => !('evalLoss' in m.values));
+    assert.deepEqual(training.map((m) => m.step), [3, 6]);
+    assert.ok(training.every((m) => Number.isFinite(m.values.loss) && m.values.lr > 0));
+    assert.deepEqual(ctx.metricsLogged.filter((m) => 'evalLoss' in m.values).map((m) => [m.step, Number.isFinite(m.values.evalLoss)]), [[3, true], [6, true]]);
     // The input model is untouched; the output differs from it.
     const after = init.getWeights();
     const name = 'out.2.weight';

@@ -5,7 +5,8 @@
  */
 import { defineNodeType, type JsonSchema } from '../../src/registry/types';
 import { lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, NOISE_OFFSET_SCHEMA, stageSchemaProperties } from '../../src/stages/node-support';
-import { denoisingStageInstance, type DenoisingStageNodeConfig } from '../../src/stages/stage-node';
+import { denoisingStageInstance, VALIDATION_DECODER_PORT, type DenoisingStageNodeConfig } from '../../src/stages/stage-node';
+import { validationSchema } from '../../src/stages/validation';
 import schema from './schema.json';
 
 export type VFinetuneConfig = DenoisingStageNodeConfig;
@@ -19,6 +20,7 @@ export function vFinetuneConfigSchema(): JsonSchema {
     additionalProperties: false,
     properties: {
       ...stageSchemaProperties({ iterations: 2000, accumulation: 2, lr: 1e-5, emaDecay: 0.995, gradClip: 1 }),
+      validation: validationSchema(),
       lossWeighting: lossWeightingSchema('target'),
       minSnrGamma: MIN_SNR_GAMMA_SCHEMA,
       noiseOffset: NOISE_OFFSET_SCHEMA,
@@ -35,6 +37,7 @@ export const vFinetuneNode = defineNodeType<VFinetuneConfig>({
     schedule: { kind: 'resource', type: 'noise-schedule', description: 'The training noise schedule.' },
     batches: { kind: 'stream', type: 'batch', description: 'Training batches (seed: label dropout 0.1).' },
     data: { kind: 'resource', type: 'dataset', optional: true, description: 'Held-out data for the evaluation loss (best checkpoint).' },
+    autoencoder: VALIDATION_DECODER_PORT,
   },
   outputs: {
     model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The v-prediction model (EMA weights); resolves when done. Also written to model.safetensors.' },

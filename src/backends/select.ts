@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BackendError } from '../errors';
 import type { BackendInfo, BackendName, BackendOptions, BackendProvider } from './types';
 import { tensorflowGpuProvider, tensorflowProvider } from './tfjs-node';
-import { cpuProvider } from './cpu';
+import { cpuProvider, silenceCpuBackendGreeting } from './cpu';
 import { wasmProvider } from './wasm';
 import { libtorchProvider } from './libtorch';
 import { webgpuProvider } from './webgpu';
@@ -39,6 +39,8 @@ export function defaultThreads(): number {
  */
 export async function selectBackend(name: string = 'auto', options: BackendOptions = {}): Promise<BackendInfo> {
   const opts: BackendOptions = { ...options, threads: options.threads ?? defaultThreads() };
+  // Before any backend computes: the CPU backend also holds tensors created before a selection.
+  silenceCpuBackendGreeting();
   if (name !== 'auto' && !(name in providers)) {
     throw new BackendError(`unknown backend "${name}"; choose one of: ${BACKEND_CHOICES.join(', ')}`);
   }

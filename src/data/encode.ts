@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { eventLoopTurn } from '../event-loop';
 import { CancelledError } from '../errors';
 import { encodeLatents, type FirstStage } from '../eval/first-stage';
 import { writeLatentShard } from '../io/shards';
@@ -12,6 +13,8 @@ export interface EncodeOptions {
   shardSize: number;
   dtype: 'F16' | 'F32';
   signal?: AbortSignal;
+  /** Called after each batch with the examples encoded so far. */
+  onProgress?: (done: number) => void;
 }
 
 /** Encodes every example (in order) and writes `shard-00000.safetensors`, … into `dir` (replacing earlier shards). */
@@ -29,6 +32,7 @@ export async function encodeDatasetToShards(model: FirstStage, data: ArrayDatase
     const shardEnd = Math.min(n, shardStart + o.shardSize);
     const parts: Float32Array[] = [];
     for (let start = shardStart; start < shardEnd; start += o.batchSize) {
+      await eventLoopTurn();
       if (o.signal?.aborted) throw new CancelledError('encoding cancelled');
       const end = Math.min(shardEnd, start + o.batchSize);
       const z = tf.tidy(() => encodeLatents(model, tf.tensor4d(data.x.subarray(start * per, end * per), [end - start, h, w, c])));
@@ -39,6 +43,7 @@ export async function encodeDatasetToShards(model: FirstStage, data: ArrayDatase
         for (const v of values) { sum += v; sumSq += v * v; }
         count += values.length;
         parts.push(Float32Array.from(values));
+        o.onProgress?.(end);
       } finally {
         z.dispose();
       }

@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ConditionalDenoiser } from '../models/types';
 import { CancelledError, ScheduleError } from '../errors';
+import { eventLoopTurn } from '../event-loop';
 import { ddimStep } from './ddim';
 import { ddpmStep } from './ddpm';
 import { guidedPredict, type GuidanceSpec } from './guidance';
@@ -81,42 +82,63 @@ function prepare(model: ConditionalDenoiser, schedule: NoiseSchedule, options: S
   return { labels: tf.tensor1d(labels, 'int32'), z, batch, clip: clipOn ? schedule.config.clipSampleRange : undefined };
 }
 
-function run(
-  model: ConditionalDenoiser,
-  schedule: NoiseSchedule,
-  plan: InferenceSchedule,
-  options: SamplerOptions,
-  step: (z: tf.Tensor4D, prediction: tf.Tensor4D, t: number, tPrev: number, draw: (shape: readonly number[]) => tf.Tensor, clip: number | undefined) => tf.Tensor4D,
-): tf.Tensor4D {
+type StepFn = (z: tf.Tensor4D, prediction: tf.Tensor4D, t: number, tPrev: number, draw: (shape: readonly number[]) => tf.Tensor, clip: number | undefined) => tf.Tensor4D;
+
+/**
+ * The sampling loop as a generator that pauses after each step, so that one loop serves the synchronous
+ * samplers and the asynchronous ones (which give the event loop a turn between steps). Returns z_0.
+ */
+function* steps(model: ConditionalDenoiser, schedule: NoiseSchedule, plan: InferenceSchedule, options: SamplerOptions, step: StepFn): Generator<void, tf.Tensor4D, void> {
   const source = seededNormalSource(options.seed);
   const draw = (shape: readonly number[]) => source.normal(shape);
   const prepared = prepare(model, schedule, options, draw);
-  let z = prepared.z;
+  let z: tf.Tensor4D | undefined = prepared.z;
   try {
     for (let i = 0; i < plan.steps; i++) {
       if (options.signal?.aborted) throw new CancelledError('sampling cancelled');
       const t = plan.timesteps[i];
       const tPrev = plan.prevTimesteps[i];
+      const current: tf.Tensor4D = z;
       const next = tf.tidy(() => {
         const tTensor = tf.fill([prepared.batch], t, 'float32') as tf.Tensor1D;
-        const prediction = guidedPredict(model, z, tTensor, prepared.labels, { guidance: options.guidance, rescale: options.rescale });
-        return step(z, prediction, t, tPrev, draw, prepared.clip);
+        const prediction = guidedPredict(model, current, tTensor, prepared.labels, { guidance: options.guidance, rescale: options.rescale });
+        return step(current, prediction, t, tPrev, draw, prepared.clip);
       });
-      z.dispose();
+      current.dispose();
       z = next;
       options.onStep?.(i + 1, plan.steps);
+      if (i + 1 < plan.steps) yield;
     }
-    return z;
-  } catch (err) {
-    z.dispose();
-    throw err;
+    const result = z;
+    z = undefined;
+    return result;
   } finally {
+    // Reached with z still set on an error, or when an asynchronous caller stops early.
+    z?.dispose();
     prepared.labels.dispose();
   }
 }
 
-/** DDIM sampling → [B, H, W, C]. */
-export function sampleDdim(model: ConditionalDenoiser, schedule: NoiseSchedule, options: DdimSamplerOptions): tf.Tensor4D {
+function drain(loop: Generator<void, tf.Tensor4D, void>): tf.Tensor4D {
+  for (;;) {
+    const r = loop.next();
+    if (r.done) return r.value;
+  }
+}
+
+async function drainAsync(loop: Generator<void, tf.Tensor4D, void>): Promise<tf.Tensor4D> {
+  try {
+    for (;;) {
+      const r = loop.next();
+      if (r.done) return r.value;
+      await eventLoopTurn();
+    }
+  } finally {
+    loop.return(undefined as never);
+  }
+}
+
+function ddimLoop(model: ConditionalDenoiser, schedule: NoiseSchedule, options: DdimSamplerOptions): Generator<void, tf.Tensor4D, void> {
   const eta = options.eta ?? 0;
   if (!(eta >= 0 && eta <= 1)) throw new ScheduleError(`DDIM eta must be in [0, 1] (found ${eta})`);
   if (options.subsequenceOf !== undefined && options.prevRule !== undefined) {
@@ -125,18 +147,40 @@ export function sampleDdim(model: ConditionalDenoiser, schedule: NoiseSchedule, 
   const plan = options.subsequenceOf !== undefined
     ? schedule.subsequence(options.subsequenceOf, options.steps)
     : schedule.inferenceSchedule(options.steps, options.prevRule ?? 'diffusers');
-  return run(model, schedule, plan, options, (z, prediction, t, tPrev, draw, clip) => {
+  return steps(model, schedule, plan, options, (z, prediction, t, tPrev, draw, clip) => {
     const noise = eta > 0 ? (draw(z.shape) as tf.Tensor4D) : undefined;
     const { prev } = ddimStep(schedule, { z, prediction, predictionType: model.predictionType, t, tPrev, eta, noise, clip });
     return prev;
   });
 }
 
-/** DDPM ancestral sampling → [B, H, W, C]. Uses diffusers' t_prev rule (t − T div N). */
-export function sampleDdpm(model: ConditionalDenoiser, schedule: NoiseSchedule, options: SamplerOptions): tf.Tensor4D {
+function ddpmLoop(model: ConditionalDenoiser, schedule: NoiseSchedule, options: SamplerOptions): Generator<void, tf.Tensor4D, void> {
   const plan = schedule.inferenceSchedule(options.steps, 'diffusers');
-  return run(model, schedule, plan, options, (z, prediction, t, tPrev, draw, clip) => {
+  return steps(model, schedule, plan, options, (z, prediction, t, tPrev, draw, clip) => {
     const noise = draw(z.shape) as tf.Tensor4D;
     return ddpmStep(schedule, { z, prediction, predictionType: model.predictionType, t, tPrev, noise, clip }).prev;
   });
+}
+
+/** DDIM sampling → [B, H, W, C]. */
+export function sampleDdim(model: ConditionalDenoiser, schedule: NoiseSchedule, options: DdimSamplerOptions): tf.Tensor4D {
+  return drain(ddimLoop(model, schedule, options));
+}
+
+/**
+ * `sampleDdim` for long work: the same numbers, with a turn of the event loop between steps when
+ * computing has taken `EVENT_LOOP_SLICE_MS` (progress, Ctrl-C and timeouts stay live).
+ */
+export function sampleDdimAsync(model: ConditionalDenoiser, schedule: NoiseSchedule, options: DdimSamplerOptions): Promise<tf.Tensor4D> {
+  return drainAsync(ddimLoop(model, schedule, options));
+}
+
+/** DDPM ancestral sampling → [B, H, W, C]. Uses diffusers' t_prev rule (t − T div N). */
+export function sampleDdpm(model: ConditionalDenoiser, schedule: NoiseSchedule, options: SamplerOptions): tf.Tensor4D {
+  return drain(ddpmLoop(model, schedule, options));
+}
+
+/** `sampleDdpm` with turns of the event loop between steps (see `sampleDdimAsync`). */
+export function sampleDdpmAsync(model: ConditionalDenoiser, schedule: NoiseSchedule, options: SamplerOptions): Promise<tf.Tensor4D> {
+  return drainAsync(ddpmLoop(model, schedule, options));
 }

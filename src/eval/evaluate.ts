@@ -6,7 +6,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ConditionalDenoiser } from '../models/types';
 import type { NoiseSchedule } from '../diffusion/schedule';
-import { sampleDdim } from '../diffusion/sampler';
+import { sampleDdimAsync } from '../diffusion/sampler';
+import { eventLoopTurn } from '../event-loop';
 import type { ArrayDataset } from '../data/dataset';
 import { ConfigError } from '../errors';
 import { featureStats, frechetDistance, type GaussianStats } from './frechet';
@@ -43,6 +44,13 @@ export interface SampleOptions {
   /** Latents are decoded through it; absent: the samples are images already. */
   decoder?: LatentDecoder;
   signal?: AbortSignal;
+  /** Called after every sampler step of every batch: steps done so far in this call (1-based). */
+  onStep?: (done: number) => void;
+}
+
+/** Sampler steps that `sampleImages` takes for `count` labels: `steps` per batch. */
+export function samplingWork(count: number, batchSize: number, steps: number): number {
+  return Math.ceil(count / batchSize) * steps;
 }
 
 /** Samples decoded to images: [N, H, W, C] values (clipped to [-1, 1]) and the image shape. */
@@ -74,13 +82,14 @@ export async function sampleImages(o: SampleOptions): Promise<SampledImages> {
   for (let start = 0, b = 0; start < n; start += o.batchSize, b++) {
     const labels = o.labels.subarray(start, Math.min(n, start + o.batchSize));
     const guidance = o.guidanceScale === 1 && !o.model.takesGuidanceWeight ? undefined : { scale: o.guidanceScale };
-    const latents = sampleDdim(o.model, o.schedule, {
+    const latents = await sampleDdimAsync(o.model, o.schedule, {
       steps: o.steps, labels, shape: o.latentShape, seed: `${o.seed}/${b}`,
       ...(guidance ? { guidance } : {}),
       ...(guidance && o.guidanceRescale ? { rescale: o.guidanceRescale } : {}),
       ...(o.eta ? { eta: o.eta } : {}),
       ...(baseSteps !== undefined ? { subsequenceOf: baseSteps } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.onStep ? { onStep: (i: number) => o.onStep!(b * o.steps + i) } : {}),
     });
     let decoded: tf.Tensor4D;
     try {
@@ -110,6 +119,7 @@ export async function scoreImages(scorer: ImageScorer, images: Float32Array, sha
   let dim = 0;
   const predicted = new Int32Array(n);
   for (let start = 0; start < n; start += batchSize) {
+    await eventLoopTurn();
     const count = Math.min(batchSize, n - start);
     const [f, p] = tf.tidy(() => {
       const x = tf.tensor4d(images.subarray(start * per, (start + count) * per), [count, h, w, c]);

@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { eventLoopTurn } from '../event-loop';
 import { CancelledError, UsageError } from '../errors';
 import { readSafetensorsHeader } from '../io/safetensors';
 import { writeLatentShard } from '../io/shards';
@@ -135,6 +136,7 @@ export async function encodeImageFolder(options: EncodeFolderOptions): Promise<E
       const per = latentShape[0] * latentShape[1] * latentShape[2];
       const x = new Float32Array(items.length * per);
       for (let b = 0; b < items.length; b += batchSize) {
+        await eventLoopTurn();
         if (options.signal?.aborted) throw new CancelledError(`encoding cancelled; run the same command again to resume from ${shardName(k)}`);
         const batch = items.slice(b, b + batchSize);
         const pixels = new Float32Array(batch.length * size * size * 3);

@@ -22,6 +22,7 @@ import { CLASS_EMBEDDER_WEIGHT, LDM_UNET_PREFIX, resolveUNetConfig, unetParamete
 import { LDM_FIRST_STAGE_PREFIX, resolveVQConfig, vqParameterShapes, type VQModelConfig } from '../models/vq';
 import type { ClassEmbedderConfig } from '../models/class-embedder';
 import type { DiffusersSchedulerConfig } from '../io/ldm-yaml';
+import { eventLoopTurn } from '../event-loop';
 
 export const LDM_MODEL_FORMAT = 'distillery-ldm-model';
 export const LDM_MODEL_VERSION = 1;
@@ -233,7 +234,10 @@ export async function importLdmCheckpoint(options: ImportLdmOptions): Promise<Im
     const writePlan = async (p: Planned, metadata: Record<string, string>): Promise<void> => {
       const entries = new Map<string, SafetensorsWriteEntry>();
       for (const [name, { ref }] of p.entries) {
-        entries.set(name, { dtype: dtypeForWrite(options.ckpt, name, ref), shape: ref.shape, bytes: async () => (await ckpt.readTensor(ref)).bytes });
+        entries.set(name, { dtype: dtypeForWrite(options.ckpt, name, ref), shape: ref.shape, bytes: async () => {
+          await eventLoopTurn();
+          return (await ckpt.readTensor(ref)).bytes;
+        } });
       }
       const file = path.join(options.out, p.file);
       await writeSafetensors(file, entries, metadata);

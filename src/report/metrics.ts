@@ -9,6 +9,8 @@ export interface EvaluationCell {
   series: string;
   /** Which model produced the samples (node id or a short name). */
   model: string;
+  /** Side of the report's comparison (absent: a series or model name starting with "teacher" is the teacher). */
+  role?: 'teacher' | 'student';
   steps: number;
   /** Guidance scale used while sampling (1 = none: the distilled students have it built in). */
   guidanceScale: number;

@@ -34,6 +34,7 @@ import {
   writeJsonAtomic,
   type RunManifest,
 } from './run-folder';
+import { RunTensorBoard } from './tensorboard';
 
 export interface RunOptions {
   /** The registry the graph was loaded with; bound in the container as `distillery.registry`. */
@@ -57,6 +58,8 @@ export interface RunOptions {
   output?: NodeJS.WritableStream;
   /** Recorded in the manifest (default process.argv). */
   argv?: string[];
+  /** Write every metric and image to `<run>/tensorboard/` as well (default true; false e.g. on ranks other than 0). */
+  tensorboard?: boolean;
 }
 
 export type NodeStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -195,6 +198,7 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
   writeJsonAtomic(path.join(runDir, RESOLVED_GRAPH_FILE), graph.raw);
   writeJsonAtomic(path.join(runDir, MANIFEST_FILE), manifest);
   const logs = new JsonLinesWriter(path.join(runDir, LOGS_FILE));
+  const tensorboard = new RunTensorBoard(runDir, options.tensorboard !== false);
   const reporter = new ProgressReporter({ mode: options.progress ?? 'auto', output, intervalMs: options.progressIntervalMs });
   const event = (node: string | undefined, name: string, fields: Record<string, unknown> = {}): void =>
     logs.write({ time: new Date().toISOString(), kind: 'event', ...(node !== undefined ? { node } : {}), event: name, ...fields });
@@ -257,9 +261,11 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
       metrics: (step, values) => {
         logs.write({ time: new Date().toISOString(), kind: 'metrics', node: id, step, values });
         reporter.metrics(id, step, values);
+        tensorboard.metrics(id, step, values);
       },
       image: (tag, step, png, file) => {
         logs.write({ time: new Date().toISOString(), kind: 'image', node: id, tag, step, bytes: png.length, ...(file ? { file: path.isAbsolute(file) ? path.relative(runDir, file) : file } : {}) });
+        tensorboard.image(id, tag, step, png);
       },
     };
   };
@@ -433,6 +439,13 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
   }
   options.signal?.removeEventListener('abort', onExternalAbort);
   reporter.stop();
+  try {
+    tensorboard.close();
+  } catch (err) {
+    const e = err instanceof DistilleryError ? err : new DistilleryError('TENSORBOARD', `closing the TensorBoard log failed: ${message(err)}`, { cause: err });
+    logs.write({ time: new Date().toISOString(), kind: 'log', level: 'error', message: e.message });
+    if (!primaryError && !cancelled) primaryError = e;
+  }
 
   const endedAt = new Date();
   const status: RunResult['status'] = cancelled ? 'cancelled' : primaryError ? 'failed' : 'completed';

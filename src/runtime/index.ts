@@ -4,6 +4,6 @@ export { pullStream, consume, claimCurrentDelivery, STREAM_ORIGIN, type PullStre
 export { createRegistry, BUILTIN_SOURCE } from './create-registry';
 export { ProgressReporter, PROGRESS_MODES, resolveProgressMode, type ProgressMode } from './progress';
 export {
-  RESOLVED_GRAPH_FILE, MANIFEST_FILE, LOGS_FILE, distilleryVersion, readManifest,
+  RESOLVED_GRAPH_FILE, MANIFEST_FILE, LOGS_FILE, TENSORBOARD_DIR, distilleryVersion, readManifest,
   type RunManifest, type ManifestAttempt, type RunStatus,
 } from './run-folder';

@@ -170,7 +170,9 @@ export class ProgressReporter {
   }
 
   private tick(): void {
-    for (const t of this.tracks) if (t.current !== t.printed) this.printTrack(t);
+    // Every active track, changed or not: a line every interval is the heartbeat that says the work is alive
+    // (a stage computing replay targets or a long sampling cell does not advance its count for a while).
+    for (const t of this.tracks) this.printTrack(t);
     for (const [node, m] of this.nodeMetrics) {
       if (m.printed) continue;
       m.printed = true;

@@ -4,6 +4,7 @@
  *   graph.resolved.json  the graph with defaults filled in and overrides applied
  *   manifest.json        versions, backend, seed, argv, start/end, status, git commit
  *   logs.jsonl           every log record, metrics line and lifecycle event, one JSON object per line
+ *   tensorboard/         TensorBoard event files: every metric and image, tagged `<node id>/<name>`
  *   <nodeId>/            whatever a node writes (created when the node first asks for its folder)
  */
 import * as fs from 'node:fs';
@@ -14,6 +15,7 @@ import { UsageError } from '../errors';
 export const RESOLVED_GRAPH_FILE = 'graph.resolved.json';
 export const MANIFEST_FILE = 'manifest.json';
 export const LOGS_FILE = 'logs.jsonl';
+export const TENSORBOARD_DIR = 'tensorboard';
 
 export type RunStatus = 'running' | 'completed' | 'cancelled' | 'failed';
 

@@ -23,6 +23,7 @@
 import { Observable, type Subscriber } from 'rxjs';
 import * as tf from '@tensorflow/tfjs-core';
 import { CancelledError, DistilleryError, NodeRuntimeError } from '../errors';
+import { eventLoopTurn } from '../event-loop';
 
 /** One delivery of one item to one subscriber, claimable by `consume` while `next` runs. */
 interface DeliveryToken {
@@ -359,6 +360,8 @@ export function consume<T>(
         const done = claimCurrentDelivery();
         chain = chain.then(async () => {
           try {
+            // Items that are already waiting arrive as microtasks: give timers and signals their turn.
+            if (!settled) await eventLoopTurn();
             if (!settled) await handler(item);
           } catch (err) {
             finish(wrapHandlerError(err));

@@ -15,7 +15,8 @@ import { gatherSchedule } from '../diffusion/coefficients';
 import { predictSample } from '../diffusion/predictions';
 import type { NoiseSchedule } from '../diffusion/schedule';
 import type { PredictionType } from '../models/types';
-import { ConfigError } from '../errors';
+import { CancelledError, ConfigError } from '../errors';
+import { eventLoopTurn } from '../event-loop';
 
 /** How a denoising loss is weighted. */
 export type LossWeighting = 'target' | SnrWeighting | TargetSnrWeighting;
@@ -163,11 +164,13 @@ export function heldOutBatches(data: ArrayDataset, batchSize: number, batches: n
  * read synchronously under Node).
  */
 export async function evaluationLoss(data: ArrayDataset | undefined, batchSize: number, batches: number, seed: number,
-  lossFor: (x: tf.Tensor4D, labels: tf.Tensor1D, rng: Rng) => tf.Scalar): Promise<number> {
+  lossFor: (x: tf.Tensor4D, labels: tf.Tensor1D, rng: Rng) => tf.Scalar, signal?: AbortSignal): Promise<number> {
   if (!data || batches === 0) return NaN;
   const list = heldOutBatches(data, batchSize, batches);
   let sum = 0;
   for (let i = 0; i < list.length; i++) {
+    await eventLoopTurn();
+    if (signal?.aborted) throw new CancelledError();
     const b = list[i];
     const value = tf.tidy(() => lossFor(tf.tensor4d(b.x, b.shape), tf.tensor1d(b.labels, 'int32'), Rng.fromSeed(seed).fork('eval').fork(String(i))));
     try {

@@ -20,6 +20,7 @@ import type { TrainableDenoiser } from './types';
 import type { WeightModule } from '../models/types';
 import type { ReplayItem } from './replay';
 import { runReplayLoop } from './replay-loop';
+import { validationDue } from './validation';
 
 /** A micro-batch loss: (student, x, labels, rng) → scalar. Runs inside tf.variableGrads. */
 export type MicroBatchLoss = (x: tf.Tensor4D, labels: tf.Tensor1D, rng: Rng) => tf.Scalar;
@@ -48,6 +49,10 @@ export interface DenoisingStageOptions<T extends StageModel<T> = TrainableDenois
   progress?: StageProgress;
   /** The seed's replay (stage one): targets computed per block, spilled, trained on `times` times; blockBatches 0 = lock-step. */
   replay?: StageReplay;
+  /** Each evaluation loss, after the optimizer step it was measured at (for logs and the progress line). */
+  onEvaluation?: (step: number, evalLoss: number) => void;
+  /** Validation grids (src/stages/validation.ts): `run` is called with the result weights in the student when due. */
+  validation?: StageValidation<T>;
 }
 
 /** Replay of a single-round stage: the block settings, where blocks are spilled, and the loss split into target and student parts. */
@@ -58,6 +63,34 @@ export interface StageReplay {
   dir: string;
   compute(x: tf.Tensor4D, labels: tf.Tensor1D, rng: Rng): ReplayItem;
   loss(item: ReplayItem): tf.Scalar;
+}
+
+/** What a stage calls to draw a validation grid (with `Extra` arguments, e.g. stage two's round); `every` = 0 disables it. */
+export interface StageValidation<T, Extra extends unknown[] = []> {
+  every: number;
+  run(model: T, step: number, sampleShape: [number, number, number], ...extra: Extra): Promise<void>;
+}
+
+/**
+ * Draws a validation grid with the trainer's result weights when one is due (named by `stepOffset` + the
+ * trainer's step: stage two counts steps across rounds). Touches no training
+ * state: the weights are restored bit for bit afterwards and the sampler's noise is its own.
+ */
+export async function validateIfDue<T, Extra extends unknown[] = []>(trainer: StageTrainer, student: T, validation: StageValidation<T, Extra> | undefined,
+  sampleShape: [number, number, number] | undefined, stepOffset = 0, ...extra: Extra): Promise<void> {
+  if (!validation || !sampleShape || !validationDue(validation, trainer.step, trainer.config.iterations)) return;
+  await trainer.withResultWeights(() => validation.run(student, stepOffset + trainer.step, sampleShape, ...extra));
+}
+
+/** Wraps an evaluation so that each value is reported with the step it was measured at. */
+export function reportingEvaluation(evaluate: (() => Promise<number>) | undefined, step: () => number,
+  report?: (step: number, evalLoss: number) => void): (() => Promise<number>) | undefined {
+  if (!evaluate || !report) return evaluate;
+  return async () => {
+    const value = await evaluate();
+    report(step(), value);
+    return value;
+  };
 }
 
 /** A running stage, so that a node's saveState can checkpoint it. */
@@ -71,9 +104,9 @@ export interface StageHandle {
 export async function runDenoisingStage<T extends StageModel<T> = TrainableDenoiser>(o: DenoisingStageOptions<T>, handle: StageHandle = {}): Promise<T> {
   const c = o.optimization;
   let trainerRef: StageTrainer | undefined;
-  const evaluate = o.heldOut && (o.evalBatches ?? 0) > 0
-    ? (): Promise<number> => trainerRef!.withResultWeights(() => evaluationLoss(o.heldOut, o.evalBatchSize ?? 64, o.evalBatches ?? 0, o.seed, o.lossFor))
-    : undefined;
+  const evaluate = reportingEvaluation(o.heldOut && (o.evalBatches ?? 0) > 0
+    ? (): Promise<number> => trainerRef!.withResultWeights(() => evaluationLoss(o.heldOut, o.evalBatchSize ?? 64, o.evalBatches ?? 0, o.seed, o.lossFor, o.signal))
+    : undefined, () => trainerRef!.step, o.onEvaluation);
   const trainer: StageTrainer = new StageTrainer({
     student: o.student, config: c, checkpointDir: o.checkpointDir, signal: o.signal,
     hooks: {
@@ -86,15 +119,21 @@ export async function runDenoisingStage<T extends StageModel<T> = TrainableDenoi
   try {
     const start = o.resume ? await trainer.restore() : 0;
     const pending: HeldBatch[] = [];
+    let sampleShape: [number, number, number] | undefined;
     if (o.replay && o.replay.blockBatches > 0) {
       await runReplayLoop({
         stage: o.name, seed: o.seed, dir: o.replay.dir, blockBatches: o.replay.blockBatches, times: o.replay.times, shuffle: o.replay.shuffle,
         batches: o.batches, trainer, accumulation: c.accumulation, iterations: c.iterations, compute: o.replay.compute, loss: o.replay.loss,
         ...(c.scaleLr ? { beforeStep: (items: readonly ReplayItem[]) => trainer.setLrScale(scaledLrFactor(items, c.accumulation)) } : {}),
         ...(o.signal ? { signal: o.signal } : {}),
+        afterStep: async (items: readonly ReplayItem[]) => {
+          sampleShape ??= [items[0].x.shape[1], items[0].x.shape[2], items[0].x.shape[3]];
+          await validateIfDue(trainer, o.student, o.validation, sampleShape);
+        },
       });
     } else try {
     await forEachBatch(o.batches, start * c.accumulation, c.iterations * c.accumulation, async (b) => {
+      sampleShape ??= [b.x.shape[1], b.x.shape[2], b.x.shape[3]];
       pending.push(holdBatch(b));
       if (pending.length < c.accumulation) return;
       if (c.scaleLr) trainer.setLrScale(scaledLrFactor(pending, c.accumulation));
@@ -105,6 +144,7 @@ export async function runDenoisingStage<T extends StageModel<T> = TrainableDenoi
       } finally {
         micro.forEach(releaseBatch);
       }
+      await validateIfDue(trainer, o.student, o.validation, sampleShape);
     }, o.signal);
     } finally {
       pending.forEach(releaseBatch);

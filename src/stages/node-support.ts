@@ -12,6 +12,7 @@ import { LOSS_WEIGHTINGS, lossWeightingDescription, type LossWeighting } from '.
 import { optimizationSchemaProperties, type OptimizationConfig } from './trainer';
 import type { StageProgress } from './denoising';
 import type { WeightModule } from '../models/types';
+import type { ValidationConfig } from './validation';
 
 /** Resource type of model ports. */
 export const MODEL_PORT_TYPE = 'model';
@@ -33,17 +34,34 @@ export function deferred<T>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
-/** Progress bar updates every step; metrics logged every `logEvery` steps and at the end. */
-export function stageProgress(ctx: NodeContext<unknown>, label: string, total: number, logEvery: number): { report: StageProgress; done(): void } {
+export interface StageProgressHandle {
+  report: StageProgress;
+  /** An evaluation loss at a step: logged at once (logs.jsonl) and shown on the progress line from then on. */
+  evaluation(step: number, evalLoss: number, extra?: Record<string, number>): void;
+  done(): void;
+}
+
+/**
+ * Progress bar updates every step; metrics logged every `logEvery` steps and at the end. `logged` may add
+ * keys to what is logged (not to the progress display), e.g. stage two's per-round copies.
+ */
+export function stageProgress(ctx: NodeContext<unknown>, label: string, total: number, logEvery: number,
+  logged: (values: Record<string, number>) => Record<string, number> = (v) => v): StageProgressHandle {
   const handle = ctx.progress(label, total);
   const started = Date.now();
+  let lastEval: number | undefined;
   const report: StageProgress = (step, all, metrics) => {
     const elapsed = (Date.now() - started) / 1000;
     const values = { ...metrics, stepsPerSecond: elapsed > 0 ? step / elapsed : 0 };
-    handle.update(step, values);
-    if (logEvery > 0 && (step % logEvery === 0 || step === all)) ctx.log.metrics(step, values);
+    handle.update(step, lastEval !== undefined ? { ...values, evalLoss: lastEval } : values);
+    if (logEvery > 0 && (step % logEvery === 0 || step === all)) ctx.log.metrics(step, logged(values));
   };
-  return { report, done: () => handle.done() };
+  const evaluation = (step: number, evalLoss: number, extra: Record<string, number> = {}): void => {
+    if (!Number.isFinite(evalLoss)) return;
+    lastEval = evalLoss;
+    ctx.log.metrics(step, { ...extra, evalLoss });
+  };
+  return { report, evaluation, done: () => handle.done() };
 }
 
 /** Writes a model's weights (PyTorch layout) with its config in the metadata and in `<name>.json`. */
@@ -63,6 +81,8 @@ export interface StageNodeCommonConfig extends OptimizationConfig {
   evalBatches: number;
   evalBatchSize: number;
   logEvery: number;
+  /** Validation grids (the denoising stages; absent on autoencoder and classifier training). */
+  validation?: ValidationConfig;
 }
 
 /** JSON-schema properties every training-stage node has. */
@@ -90,6 +110,7 @@ export function optimizationOf(c: OptimizationConfig): OptimizationConfig {
     iterations: c.iterations, accumulation: c.accumulation, lr: c.lr, lrSchedule: c.lrSchedule, warmupSteps: c.warmupSteps, lrCycles: c.lrCycles, lrEnd: c.lrEnd, lrPower: c.lrPower,
     weightDecay: c.weightDecay, beta1: c.beta1, beta2: c.beta2, adamEpsilon: c.adamEpsilon, gradClip: c.gradClip,
     emaDecay: c.emaDecay, emaWarmup: c.emaWarmup, checkpointEvery: c.checkpointEvery, keepLast: c.keepLast, evalEvery: c.evalEvery, scaleLr: c.scaleLr,
+    ...(c.bestBy ? { bestBy: c.bestBy } : {}),
   };
 }
 

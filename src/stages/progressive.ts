@@ -21,11 +21,12 @@ import { addNoise } from '../diffusion/noising';
 import { isTargetSnrWeighting, snrWeight, targetSnrWeight, weightedMse, type SnrWeighting, type TargetSnrWeighting } from '../training/losses';
 import { randomUniform, type Rng } from '../training/rng';
 import { loadSafetensorsAsTf, writeSafetensors } from '../io/safetensors';
-import { ConfigError, type Problem } from '../errors';
+import { CancelledError, ConfigError, type Problem } from '../errors';
+import { eventLoopTurn } from '../event-loop';
 import { denoisingLoss, drawNoise, evaluationLoss, forEachBatch, holdBatch, releaseBatch, stepRng, type HeldBatch, type LossWeighting } from './common';
 import { concatReplayItems, deleteReplayBlock, disposeReplayItems, gatherReplayItem, readReplayBlock, replayBlockFile, replayPassOrder, writeReplayBlock, type ReplayItem } from './replay';
 import { checkpointOnCancel, StageTrainer, type OptimizationConfig } from './trainer';
-import { scaledLrFactor, type StageHandle, type StageProgress } from './denoising';
+import { reportingEvaluation, scaledLrFactor, validateIfDue, type StageHandle, type StageProgress, type StageValidation } from './denoising';
 import type { TrainableDenoiser } from './types';
 
 export interface DistillationRound {
@@ -83,6 +84,13 @@ export interface ProgressiveOptions {
   signal?: AbortSignal;
   progress?: StageProgress;
   log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** Each evaluation loss with the stage's step (counted across rounds), the round and its student steps. */
+  onEvaluation?: (step: number, evalLoss: number, round: number, steps: number) => void;
+  /**
+   * Validation grids of each round's student at its own step count; `step` counts across rounds. Due
+   * every `every` steps of a round and at its end.
+   */
+  validation?: StageValidation<TrainableDenoiser, [round: number, steps: number]>;
 }
 
 export interface DistilledStudent {
@@ -219,16 +227,16 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
   const replayDir = path.join(o.outDir, 'replay', `round-${r}`);
   const stageName = `round-${r}`;
   let trainerRef: StageTrainer | undefined;
-  const evaluate = o.heldOut && (o.evalBatches ?? 0) > 0
+  const evaluate = reportingEvaluation(o.heldOut && (o.evalBatches ?? 0) > 0
     ? (): Promise<number> => trainerRef!.withResultWeights(() => evaluationLoss(o.heldOut, o.evalBatchSize ?? 64, o.evalBatches ?? 0, o.seed,
       (x, labels, rng) => tf.tidy(() => {
         const item = computeReplayItem(itemOptions, x, labels, rng);
         return studentLoss(o, student, item);
-      })))
-    : undefined;
+      }), o.signal))
+    : undefined, () => doneBefore + trainerRef!.step, o.onEvaluation && ((step, value) => o.onEvaluation!(step, value, r, round.steps)));
   const trainer: StageTrainer = new StageTrainer({
     student, config, checkpointDir: path.join(dir, 'checkpoints'), signal: o.signal,
-    hooks: { evaluate, onStep: (step, res) => o.progress?.(doneBefore + step, totalIterations, { round: r, steps: round.steps, loss: res.loss, lr: res.lr }) },
+    hooks: { evaluate, onStep: (step, res) => o.progress?.(doneBefore + step, totalIterations, { round: r, steps: round.steps, loss: res.loss, lr: res.lr, gradNorm: res.gradNorm }) },
   });
   trainerRef = trainer;
   handle.trainer = trainer;
@@ -245,11 +253,13 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
       if (pending.length < acc) return;
       const batch = pending.splice(0);
       if (config.scaleLr) trainer.setLrScale(scaledLrFactor(batch, acc));
+      const sampleShape: [number, number, number] = [item.x.shape[1], item.x.shape[2], item.x.shape[3]];
       try {
         await trainer.update(batch.map((it) => () => studentLoss(o, student, it)));
       } finally {
         if (owned) disposeReplayItems(batch);
       }
+      await validateIfDue(trainer, student, o.validation, sampleShape, doneBefore, r, round.steps);
     };
     try {
       if (o.replay.blockBatches === 0) {
@@ -269,8 +279,15 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
         const runBlock = async (block: number, batches: HeldBatch[]): Promise<void> => {
           const file = replayBlockFile(replayDir, block);
           if (!fs.existsSync(file)) {
-            const items = batches.map((b, j) => computeReplayItem(itemOptions, b.x, b.labels, stepRng(o.seed, stageName, block, j)));
+            // Teacher targets of a whole block: the longest stretch without a training step, so it gives the
+            // event loop its turns (and honours Ctrl-C) item by item.
+            const items: ReplayItem[] = [];
             try {
+              for (const [j, b] of batches.entries()) {
+                await eventLoopTurn();
+                if (o.signal?.aborted) throw new CancelledError();
+                items.push(computeReplayItem(itemOptions, b.x, b.labels, stepRng(o.seed, stageName, block, j)));
+              }
               await writeReplayBlock(replayDir, block, items);
             } finally {
               disposeReplayItems(items);

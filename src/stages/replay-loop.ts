@@ -17,6 +17,8 @@ import {
   writeReplayBlock, type ReplayItem,
 } from './replay';
 import type { StageTrainer } from './trainer';
+import { CancelledError } from '../errors';
+import { eventLoopTurn } from '../event-loop';
 
 export interface ReplayLoopOptions {
   stage: string;
@@ -35,6 +37,8 @@ export interface ReplayLoopOptions {
   loss(item: ReplayItem): tf.Scalar;
   /** Called before each optimizer step with its micro-batch items (e.g. to set the lr scale). */
   beforeStep?(items: readonly ReplayItem[]): void;
+  /** Called after each optimizer step with its micro-batch items (e.g. a validation grid when due). */
+  afterStep?(items: readonly ReplayItem[]): Promise<void>;
   signal?: AbortSignal;
 }
 
@@ -57,6 +61,7 @@ export async function runReplayLoop(o: ReplayLoopOptions): Promise<void> {
     try {
       o.beforeStep?.(step);
       await o.trainer.update(step.map((it) => () => o.loss(it)));
+      await o.afterStep?.(step);
     } finally {
       for (const it of step) if (owned.delete(it)) disposeReplayItems([it]);
     }
@@ -66,11 +71,16 @@ export async function runReplayLoop(o: ReplayLoopOptions): Promise<void> {
     if (!fs.existsSync(file)) {
       // Batch n of the stream (n = block·B + j) draws what lock-step training would draw for it, so one
       // in-order pass (times 1, no shuffle) gives exactly the lock-step numbers.
-      const items = batches.map((b, j) => {
-        const n = block * B + j;
-        return o.compute(b.x, b.labels, stepRng(o.seed, o.stage, Math.floor(n / o.accumulation), n % o.accumulation));
-      });
+      // Targets of a whole block: the longest stretch without a training step, so it gives the event loop
+      // its turns (and honours Ctrl-C) item by item.
+      const items: ReplayItem[] = [];
       try {
+        for (const [j, b] of batches.entries()) {
+          await eventLoopTurn();
+          if (o.signal?.aborted) throw new CancelledError();
+          const n = block * B + j;
+          items.push(o.compute(b.x, b.labels, stepRng(o.seed, o.stage, Math.floor(n / o.accumulation), n % o.accumulation)));
+        }
         await writeReplayBlock(o.dir, block, items);
       } finally {
         disposeReplayItems(items);

@@ -16,6 +16,10 @@ import { denoisingStageLoss, runDenoisingStage, type MicroBatchLoss, type StageH
 import type { LossWeighting } from './common';
 import { deferred, optimizationOf, reuseFinishedModel, saveModelFile, stageProgress, type StageNodeCommonConfig } from './node-support';
 import type { TrainableDenoiser } from './types';
+import { nodeValidation, validationClasses } from './validation';
+import type { ConditionalDenoiser } from '../models/types';
+import type { LatentDecoder } from '../eval/evaluate';
+import { FIRST_STAGE_PORT_TYPE, latentDecoder, type FirstStage } from '../eval/first-stage';
 
 type SavableModel<T> = StageModel<T> & { getWeights(): Record<string, tf.Tensor>; config: unknown };
 
@@ -35,6 +39,11 @@ export interface TrainingStageNodeOptions<T extends SavableModel<T>> {
   metadata?: Record<string, string>;
   /** Measures the trained model on held-out data; adds what it measured to the file's metadata. */
   afterTraining?(trained: T, data: DatasetResource, metadata: Record<string, string>): Promise<void>;
+  /**
+   * For the denoising stages: validation grids (config key `validation`) sample the student with this
+   * schedule, decoding through the node's optional `autoencoder` input.
+   */
+  validation?: (student: T, step: number, sampleShape: [number, number, number]) => Promise<void>;
 }
 
 export function trainingStageInstance<T extends SavableModel<T>>(
@@ -60,11 +69,15 @@ export function trainingStageInstance<T extends SavableModel<T>>(
       const progress = stageProgress(ctx, options.progressLabel, c.iterations, c.logEvery);
       const replay = options.replay?.(student);
       try {
+        // Fail before training, not at the first grid.
+        if (options.validation && c.validation) validationClasses(c.validation, student as unknown as ConditionalDenoiser);
         trained = await runDenoisingStage<T>({
           name: options.stage, student, batches: ctx.streams.batches as Observable<Batch>, optimization: optimizationOf(c),
           lossFor: options.lossFor(student), seed: ctx.seed, checkpointDir: path.join(ctx.outDir, 'checkpoints'), resume: ctx.resume,
           heldOut: data?.test, evalBatches: c.evalBatches, evalBatchSize: c.evalBatchSize, signal: ctx.signal, progress: progress.report,
           ...(replay ? { replay: { ...replay, dir: path.join(ctx.outDir, 'replay') } } : {}),
+          onEvaluation: (step, value) => progress.evaluation(step, value),
+          ...(options.validation && c.validation && c.validation.every > 0 ? { validation: { every: c.validation.every, run: options.validation } } : {}),
         }, handle);
         const metadata: Record<string, string> = {
           stage: options.nodeType, ...options.metadata, iterations: String(c.iterations), seed: String(ctx.seed),
@@ -104,5 +117,23 @@ export function denoisingStageInstance(
   return trainingStageInstance<TrainableDenoiser>(ctx, {
     ...options,
     lossFor: (student) => denoisingStageLoss(student, ctx.resources.schedule as NoiseSchedule, { weighting: c.lossWeighting, minSnrGamma: c.minSnrGamma, noiseOffset: c.noiseOffset }),
+    validation: denoiserValidation(ctx),
   });
 }
+
+/** The validation hook of a denoising stage node (inputs `schedule` and the optional `autoencoder`). */
+export function denoiserValidation(ctx: NodeContext<StageNodeCommonConfig>): TrainingStageNodeOptions<TrainableDenoiser>['validation'] {
+  const hook = nodeValidation(ctx, ctx.config.validation, () => ctx.resources.schedule as NoiseSchedule, () => firstStageDecoder(ctx.resources.autoencoder));
+  return hook ? (student, step, shape) => hook.run(student, step, shape) : undefined;
+}
+
+/** A decoder over an optional first-stage input (absent: samples are images already). */
+export function firstStageDecoder(model: unknown): LatentDecoder | undefined {
+  return model ? latentDecoder(model as FirstStage) : undefined;
+}
+
+/** The optional `autoencoder` input of the denoising stage nodes. */
+export const VALIDATION_DECODER_PORT = {
+  kind: 'resource', type: FIRST_STAGE_PORT_TYPE, optional: true,
+  description: 'First stage (decode(latents) → images) for the validation grids; absent: the samples are shown as they are (images, or a latent\'s first channel).',
+} as const;

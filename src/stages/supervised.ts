@@ -7,6 +7,7 @@ import type { ArrayDataset } from '../data/dataset';
 import type { WeightModule } from '../models/types';
 import type { MicroBatchLoss } from './denoising';
 import { heldOutBatches } from './common';
+import { eventLoopTurn } from '../event-loop';
 
 export interface TrainableAutoencoder extends WeightModule {
   encode(x: tf.Tensor4D): tf.Tensor4D;
@@ -47,6 +48,7 @@ export async function classifierAccuracy(model: TrainableClassifier, data: Array
   let hits = 0;
   const batches = heldOutBatches(data, batchSize, Math.ceil(data.shape[0] / batchSize));
   for (const b of batches) {
+    await eventLoopTurn();
     const predicted = tf.tidy(() => tf.argMax(model.logits(tf.tensor4d(b.x, b.shape)), 1));
     let p: ArrayLike<number>;
     try {
@@ -72,6 +74,7 @@ export async function autoencoderStatistics(model: TrainableAutoencoder, data: A
   let count = 0;
   let latentShape: number[] = [];
   for (const b of batches) {
+    await eventLoopTurn();
     const [err, z] = tf.tidy(() => {
       const x = tf.tensor4d(b.x, b.shape);
       const zz = model.encode(x);

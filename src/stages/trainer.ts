@@ -16,6 +16,7 @@ import { createLrSchedule, LR_SCHEDULE_KINDS, lrScheduleDecays, type LrScheduleK
 import { trainStep, type LossFunction, type TrainStepResult } from '../training/train-step';
 import { CheckpointManager, latestCheckpoint, readCheckpoint, restoreCheckpoint } from '../training/checkpoint';
 import { CancelledError } from '../errors';
+import { eventLoopTurn } from '../event-loop';
 import type { WeightModule } from '../models/types';
 
 /** The optimisation settings of a stage (the stage nodes' shared config keys). */
@@ -50,7 +51,14 @@ export interface OptimizationConfig {
   evalEvery: number;
   /** The seed's --scale_lr: the stage multiplies lr by the global batch (examples per micro-batch × accumulation × processes). */
   scaleLr: boolean;
+  /**
+   * What selects `best.safetensors`: the evaluation loss (default), or the mean training loss over the
+   * steps since the previous checkpoint (for stages without held-out data).
+   */
+  bestBy?: BestCheckpointMetric;
 }
+
+export type BestCheckpointMetric = 'evalLoss' | 'trainLoss';
 
 export const OPTIMIZATION_DEFAULTS: Omit<OptimizationConfig, 'iterations'> = {
   accumulation: 1, lr: 1e-5, lrSchedule: 'constant', warmupSteps: 0, lrCycles: 1, lrEnd: 1e-7, lrPower: 1, weightDecay: 1e-2, beta1: 0.9, beta2: 0.999,
@@ -78,8 +86,9 @@ export function optimizationSchemaProperties(defaults: Partial<OptimizationConfi
     emaWarmup: { type: 'boolean', default: d.emaWarmup, description: 'Warm the EMA up as the seed does (diffusers\' EMAModel): the k-th update uses decay min(emaDecay, (1 + n)/(10 + n)) with n = k − 1 (0 at the first update, which copies the weights). false: emaDecay from the first update.' },
     checkpointEvery: { type: 'integer', minimum: 0, default: d.checkpointEvery, description: 'Write a checkpoint every this many optimizer steps (0: only when the run is cancelled).' },
     keepLast: { type: 'integer', minimum: 1, default: d.keepLast, description: 'Checkpoints to keep (the best one by evaluation loss is kept separately).' },
-    evalEvery: { type: 'integer', minimum: 0, default: d.evalEvery, description: 'Measure the evaluation loss on held-out batches every this many steps (0: at checkpoints only).' },
+    evalEvery: { type: 'integer', minimum: 0, default: d.evalEvery, description: 'Measure the evaluation loss on held-out batches every this many steps (0: at checkpoints only); each value is logged (logs.jsonl, the progress line) as evalLoss.' },
     scaleLr: { type: 'boolean', default: d.scaleLr, description: 'The seed\'s --scale_lr: the peak learning rate (lr, or a round\'s lr) is multiplied by the global batch, examples per batch × accumulation (× processes under distributed training), as the seed does; the schedule\'s shape and lrEnd stay.' },
+    bestBy: { enum: ['evalLoss', 'trainLoss'], default: d.bestBy ?? 'evalLoss', description: 'What selects checkpoints/best.safetensors (lowest wins): "evalLoss", the evaluation loss at the checkpoint (needs the data input and evalBatches > 0), or "trainLoss", the mean training loss over the steps since the previous checkpoint.' },
   };
 }
 
@@ -122,6 +131,8 @@ export class StageTrainer {
   private current = 0;
   private readonly checkpoints: CheckpointManager;
   private lastLoss = NaN;
+  private lossSum = 0;
+  private lossCount = 0;
   private disposed = false;
 
   constructor(options: StageTrainerOptions) {
@@ -132,7 +143,7 @@ export class StageTrainer {
     this.hooks = options.hooks ?? {};
     this.signal = options.signal;
     this.optimizer = new AdamW(this.student.variables, { lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.adamEpsilon, weightDecay: c.weightDecay });
-    this.checkpoints = new CheckpointManager({ dir: options.checkpointDir, keepLast: c.keepLast, best: { metric: 'evalLoss', mode: 'min' } });
+    this.checkpoints = new CheckpointManager({ dir: options.checkpointDir, keepLast: c.keepLast, best: { metric: c.bestBy ?? 'evalLoss', mode: 'min' } });
     this.ema = c.emaDecay > 0 ? new EmaWeights(this.student.variables, { decay: c.emaDecay, warmup: c.emaWarmup }) : undefined;
     this.lrAt = scheduleOf(c, c.lr);
   }
@@ -179,12 +190,18 @@ export class StageTrainer {
    * update, and an evaluation / checkpoint when due.
    */
   async update(losses: LossFunction[], extra?: Record<string, unknown>): Promise<TrainStepResult> {
+    // Timers (progress lines), signal handlers (Ctrl-C) and I/O get a turn between steps.
+    await eventLoopTurn();
     if (this.signal?.aborted) throw new CancelledError();
     const lr = this.lrAt(this.current);
     const result = await trainStep(this.optimizer, losses, { lr, ...(this.config.gradClip > 0 ? { maxGradNorm: this.config.gradClip } : {}) });
     this.ema?.update();
     this.current += 1;
     this.lastLoss = result.loss;
+    if (Number.isFinite(result.loss)) {
+      this.lossSum += result.loss;
+      this.lossCount += 1;
+    }
     this.hooks.onStep?.(this.current, result);
     const c = this.config;
     const checkpointDue = c.checkpointEvery > 0 && this.current % c.checkpointEvery === 0;
@@ -195,14 +212,21 @@ export class StageTrainer {
     return result;
   }
 
-  /** Writes a checkpoint of the current step (also used on cancellation); keeps `best.safetensors` by evaluation loss. */
+  /** Writes a checkpoint of the current step (also used on cancellation); keeps `best.safetensors` by `bestBy`. */
   async checkpoint(evalLoss?: number, extra?: Record<string, unknown>): Promise<string> {
+    const metrics: Record<string, number> = {};
+    if (evalLoss !== undefined && Number.isFinite(evalLoss)) metrics.evalLoss = evalLoss;
+    if (this.lossCount > 0) metrics.trainLoss = this.lossSum / this.lossCount;
+    // The manager refuses metrics without the one that selects the best; such a checkpoint records none.
+    const selecting = metrics[this.config.bestBy ?? 'evalLoss'] !== undefined;
     const result = await this.checkpoints.save({
       step: this.current, model: this.student.variables, optimizer: this.optimizer,
       ...(this.ema ? { ema: this.ema } : {}),
-      ...(evalLoss !== undefined && Number.isFinite(evalLoss) ? { metrics: { evalLoss } } : {}),
+      ...(selecting ? { metrics } : {}),
       ...(extra ? { extra } : {}),
     });
+    this.lossSum = 0;
+    this.lossCount = 0;
     return result.file;
   }
 

@@ -6,7 +6,8 @@
 import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
 import type { PredictionType } from '../../src/models/types';
-import { NoiseSchedule, convertPrediction, ddimStep, sampleDdim, sampleDdpm } from '../../src/diffusion';
+import { NoiseSchedule, convertPrediction, ddimStep, sampleDdim, sampleDdimAsync, sampleDdpm, sampleDdpmAsync } from '../../src/diffusion';
+import { EVENT_LOOP_SLICE_MS } from '../../src/event-loop';
 import { FunctionDenoiser, assertClose, assertNoLeak } from './helpers';
 
 const SHAPE: [number, number, number] = [2, 2, 1];
@@ -132,5 +133,54 @@ describe('diffusion/sampler: sampleDdpm', () => {
       tf.dispose([a, b]);
     });
     assert.deepEqual(model.calls.map((c) => c.t[0]), [751, 501, 251, 1]);
+  });
+});
+
+describe('diffusion/sampler: the asynchronous samplers', () => {
+  const cin = NoiseSchedule.fromConfig({ numTrainTimesteps: 1000, betaSchedule: 'scaled_linear', betaStart: 0.0015, betaEnd: 0.0195, predictionType: 'epsilon', setAlphaToOne: false });
+  const slowModel = (ms: number) => new FunctionDenoiser('epsilon', (z) => {
+    const until = performance.now() + ms;
+    while (performance.now() < until) { /* a step that computes for `ms` */ }
+    return tf.mul(z, 0.1) as tf.Tensor4D;
+  });
+
+  it('sampleDdimAsync / sampleDdpmAsync give bit-identical results to the synchronous samplers, with no leaked tensor', async () => {
+    const before = tf.memory().numTensors;
+    for (const eta of [0, 0.5]) {
+      const a = sampleDdim(slowModel(0), cin, { steps: 5, labels: [0, 3], shape: [2, 2, 1], seed: 4, eta });
+      const b = await sampleDdimAsync(slowModel(0), cin, { steps: 5, labels: [0, 3], shape: [2, 2, 1], seed: 4, eta });
+      assert.deepEqual(Array.from(b.dataSync()), Array.from(a.dataSync()));
+      tf.dispose([a, b]);
+    }
+    const c = sampleDdpm(slowModel(0), cin, { steps: 4, labels: [1], shape: [2, 2, 1], seed: 9 });
+    const d = await sampleDdpmAsync(slowModel(0), cin, { steps: 4, labels: [1], shape: [2, 2, 1], seed: 9 });
+    assert.deepEqual(Array.from(d.dataSync()), Array.from(c.dataSync()));
+    tf.dispose([c, d]);
+    assert.equal(tf.memory().numTensors, before);
+  });
+
+  it('gives timers a turn while it samples (a step computing for 1.5 × the slice lets a 1 ms timer fire before the last step)', async () => {
+    let fired = 0;
+    const timer = setInterval(() => fired++, 1);
+    let firedAtLastStep = -1;
+    try {
+      const out = await sampleDdimAsync(slowModel(1.5 * EVENT_LOOP_SLICE_MS), cin, {
+        steps: 4, labels: [1], shape: [2, 2, 1], seed: 1, onStep: (i, n) => { if (i === n) firedAtLastStep = fired; },
+      });
+      out.dispose();
+    } finally {
+      clearInterval(timer);
+    }
+    // Synchronous sampling would run all four steps before the timer's first turn (firedAtLastStep 0).
+    assert.ok(firedAtLastStep >= 2, `timer callbacks before the last step: ${firedAtLastStep}`);
+  });
+
+  it('stops at the next step when the signal aborts, and releases its tensors', async () => {
+    const before = tf.memory().numTensors;
+    const controller = new AbortController();
+    await assert.rejects(sampleDdimAsync(slowModel(0), cin, {
+      steps: 10, labels: [1], shape: [2, 2, 1], seed: 1, signal: controller.signal, onStep: (i) => { if (i === 3) controller.abort(); },
+    }), { name: 'CancelledError', message: 'sampling cancelled' });
+    assert.equal(tf.memory().numTensors, before);
   });
 });

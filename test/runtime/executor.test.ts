@@ -214,7 +214,7 @@ describe('runtime/executor', () => {
     assert.equal(result.status, 'completed');
     assert.equal(path.dirname(result.runDir), tmp);
     assert.match(path.basename(result.runDir), /^fixture-\d{8}-\d{6}$/);
-    assert.deepEqual(fs.readdirSync(result.runDir).sort(), ['graph.resolved.json', 'logs.jsonl', 'manifest.json']);
+    assert.deepEqual(fs.readdirSync(result.runDir).sort(), ['graph.resolved.json', 'logs.jsonl', 'manifest.json', 'tensorboard']);
     const resolved = JSON.parse(fs.readFileSync(path.join(result.runDir, 'graph.resolved.json'), 'utf8'));
     assert.equal(resolved.name, 'fixture');
     const manifest = JSON.parse(fs.readFileSync(path.join(result.runDir, 'manifest.json'), 'utf8'));

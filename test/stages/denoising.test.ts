@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { batchStream } from '../../src/data/stream';
 import { OPTIMIZATION_DEFAULTS } from '../../src/stages/trainer';
-import { denoisingStageLoss, guidanceDistillationLoss, guidanceDistillationParts, runDenoisingStage, type StageReplay } from '../../src/stages/denoising';
+import { denoisingStageLoss, guidanceDistillationLoss, guidanceDistillationParts, runDenoisingStage, type StageReplay, type StageValidation } from '../../src/stages/denoising';
+import type { TrainableDenoiser } from '../../src/stages/types';
 import { perturbWeights } from '../helpers/tiny';
 import { denoisingLoss } from '../../src/stages/common';
 import { tinyLatents, tinySchedule, tinyUNet } from '../helpers/tiny';
@@ -106,7 +107,8 @@ describe('stages/denoising', () => {
     const schedule = tinySchedule('v_prediction');
     const lossOptions = { guidanceScale: 3, distillWeight: 1, targetWeight: 0, loss: { weighting: 'target' as const } };
     /** Trains a copy of a fixed student; returns its final weights (flattened), the step losses and the stage's replay folder. */
-    async function train(dir: string, extra: { replay?: Omit<StageReplay, 'dir' | 'compute' | 'loss'>; accumulation?: number; resume?: boolean; abortAt?: number }) {
+    async function train(dir: string, extra: { replay?: Omit<StageReplay, 'dir' | 'compute' | 'loss'>; accumulation?: number; resume?: boolean; abortAt?: number;
+      validation?: StageValidation<TrainableDenoiser> }) {
       const teacher = perturbWeights(tinyUNet('v_prediction'));
       const student = teacher.clone();
       const controller = new AbortController();
@@ -120,6 +122,7 @@ describe('stages/denoising', () => {
           resume: extra.resume ?? false, signal: controller.signal,
           progress: (step, _total, m) => { losses.push(m.loss); if (step === extra.abortAt) controller.abort(); },
           ...(extra.replay ? { replay: { ...extra.replay, dir: replayDir, ...guidanceDistillationParts(student, teacher, schedule, lossOptions) } } : {}),
+          ...(extra.validation ? { validation: extra.validation } : {}),
         });
         const weights = Object.values(result.getWeights());
         const flat = weights.flatMap((t) => Array.from(t.dataSync()));
@@ -142,6 +145,28 @@ describe('stages/denoising', () => {
       const shuffled = await train(path.join(dir, 'c'), { accumulation: 2, replay: { blockBatches: 3, times: 2, shuffle: true } });
       assert.notDeepEqual(shuffled.flat, lockStep.flat);
       assert.equal(fs.existsSync(shuffled.replayDir), false, 'the spill folder is removed at the end');
+      assert.equal(tf.memory().numTensors, before);
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('draws validation grids when due under replay too, with the training unchanged', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'den-'));
+      const before = tf.memory().numTensors;
+      const replay = { blockBatches: 3, times: 2, shuffle: true };
+      const plain = await train(path.join(dir, 'a'), { replay });
+      const calls: [number, number[]][] = [];
+      // The hook runs with the result (EMA) weights swapped in; a forward pass there must not touch training.
+      const validation: StageValidation<TrainableDenoiser> = {
+        every: 3,
+        run: async (model, step, shape) => {
+          calls.push([step, shape]);
+          tf.tidy(() => { model.predict(tf.zeros([1, ...shape]) as tf.Tensor4D, tf.tensor1d([1], 'int32'), tf.tensor1d([0], 'int32')); });
+        },
+      };
+      const validated = await train(path.join(dir, 'b'), { replay, validation });
+      assert.deepEqual(calls, [[3, [4, 4, 2]], [6, [4, 4, 2]], [8, [4, 4, 2]]]);
+      assert.deepEqual(validated.losses, plain.losses);
+      assert.deepEqual(validated.flat, plain.flat);
       assert.equal(tf.memory().numTensors, before);
       fs.rmSync(dir, { recursive: true, force: true });
     });

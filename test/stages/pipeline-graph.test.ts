@@ -19,6 +19,7 @@ import { writeLatentShard } from '../../src/io/shards';
 import { tinyLatents } from '../helpers/tiny';
 import { testFlatScorerNode, testTinyUNetNode } from '../helpers/test-node-types';
 import type { EvaluationMetrics } from '../../src/report/metrics';
+import { assertTensorBoardMatchesLogs, readerPython } from '../helpers/tensorboard-reader';
 
 function graphText(shards: string): string {
   const data = (seed: number) => `{ type: 'latent-dataset', config: { path: '${shards}/train', testPath: '${shards}/test.safetensors', batchSize: 8, labelDropout: 0.1, nullClass: 3, numClasses: 3, seed: ${seed} } }`;
@@ -90,6 +91,19 @@ describe('stages: the whole pipeline graph on tiny shapes', () => {
     ]);
     assert.match(fs.readFileSync(path.join(reference.runDir, 'report.html'), 'utf8'), /data:image\/png;base64,/);
     assert.equal(fs.existsSync(path.join(reference.runDir, 'stage-two', 'replay')), false);
+    // TensorBoard holds what logs.jsonl holds: each stage's metrics, stage two's per round, the evaluate
+    // node's FID/accuracy and grids at x = sampling steps.
+    const { python, reason } = readerPython();
+    if (python) {
+      const tb = assertTensorBoardMatchesLogs(python, reference.runDir);
+      const tags = new Set(tb.scalars.map((s) => s.tag));
+      for (const tag of ['finetune/loss', 'finetune/lr', 'stage-one/loss', 'stage-two/loss', 'stage-two/round-1-1steps/loss', 'stage-two/round-1-1steps/gradNorm']) assert.ok(tags.has(tag), `${tag} missing from ${[...tags].join(', ')}`);
+      assert.deepEqual(tb.scalars.filter((s) => s.tag.endsWith('/fid')).map((s) => [s.tag, s.step, s.value]),
+        refMetrics.cells.map((c) => [`evaluate/${c.model.split('-')[0]}/fid`, c.steps, Math.fround(c.fid)]));
+      assert.deepEqual(tb.images.map((i) => [i.tag, i.step]), [['evaluate/teacher/grid', 4], ['evaluate/teacher/grid', 1], ['evaluate/student/grid', 2], ['evaluate/student/grid', 1]]);
+    } else {
+      console.log(`      NOTICE: TensorBoard check skipped, the Python reader cannot run: ${reason}`);
+    }
 
     // Kill the second run once round 1 (the 1-step round) has its step-2 checkpoint.
     const outDir = path.join(tmp, 'runs', 'killed');

@@ -24,6 +24,14 @@ export interface RunCommandOptions {
   out?: string;
   resume?: boolean;
   progress: ProgressMode;
+  progressInterval?: string;
+}
+
+function parseProgressInterval(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const seconds = Number(value);
+  if (!(Number.isFinite(seconds) && seconds > 0)) throw new UsageError(`--progress-interval must be a positive number of seconds (found "${value}")`);
+  return Math.round(seconds * 1000);
 }
 
 function parseThreads(value: string | undefined): number | undefined {
@@ -66,6 +74,7 @@ export function registerRunCommand(program: Command, io: CliIO, setExit: (code: 
     .option('--out <dir>', 'run folder (default runs/<graph-name>-<timestamp>)')
     .option('--resume', 'continue the run in --out (default: the newest run folder of this graph under runs/): nodes resume from their saved state; logs are appended')
     .addOption(new Option('--progress <mode>', 'progress display: bars on a terminal, lines elsewhere (auto)').choices([...PROGRESS_MODES]).default('auto'))
+    .option('--progress-interval <seconds>', 'lines mode: seconds between progress lines (default 10)')
     .addHelpText('after', [
       '',
       'Examples:',
@@ -76,6 +85,7 @@ export function registerRunCommand(program: Command, io: CliIO, setExit: (code: 
     .action(async (file: string, options: RunCommandOptions) => {
       const threads = parseThreads(options.threads);
       const seed = parseSeed(options.seed);
+      const progressIntervalMs = parseProgressInterval(options.progressInterval);
       const registry = createRegistry();
       const graph = await loadGraph(file, { registry, sets: options.set });
       if (options.resume && options.out === undefined) {
@@ -120,6 +130,7 @@ export function registerRunCommand(program: Command, io: CliIO, setExit: (code: 
           resume: options.resume,
           signal: controller.signal,
           progress: options.progress,
+          ...(progressIntervalMs !== undefined ? { progressIntervalMs } : {}),
           output: io.progressStream,
           argv: process.argv,
         });
