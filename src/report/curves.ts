@@ -75,7 +75,9 @@ export function readRunLogs(file: string): RunLogs {
       }
     } else if (record.kind === 'image') {
       const r = record as ImageRecord;
-      if (r.file) images.set(`${r.node}\u0000${r.tag}`, { node: r.node, tag: r.tag, step: r.step, file: r.file });
+      // Only training stages' validation grids: the evaluate node logs its cells' grids too (TensorBoard),
+      // and the report shows those in its side-by-side table already.
+      if (r.file && r.tag.startsWith('validation')) images.set(`${r.node}\u0000${r.tag}`, { node: r.node, tag: r.tag, step: r.step, file: r.file });
     }
   });
   const toSeries = (m: Map<string, Map<number, number>>): ChartSeries[] =>
