@@ -65,7 +65,9 @@ describe('nodes/progressive-distillation', () => {
     assert.deepEqual(logged.map((m) => m.step), [2, 4]);
     for (const [{ values }, r, n] of [[logged[0], 0, 2], [logged[1], 1, 1]] as const) {
       const prefix = `round-${r}-${n}steps`;
-      assert.deepEqual(Object.keys(values).sort(), ['gradNorm', 'loss', 'lr', 'round', `${prefix}/gradNorm`, `${prefix}/loss`, `${prefix}/lr`, 'stepsPerSecond', 'steps'].sort());
+      assert.deepEqual(Object.keys(values).sort(), ['distillLoss', 'gradNorm', 'loss', 'lr', 'round', `${prefix}/distillLoss`, `${prefix}/gradNorm`, `${prefix}/loss`, `${prefix}/lr`, 'stepsPerSecond', 'steps'].sort());
+      // targetWeight 0: the distillation term is the whole loss (float32, same terms: 1e-6 relative).
+      assert.ok(Math.abs(values.distillLoss - values.loss) <= 1e-6 * values.loss);
       assert.deepEqual([values.round, values.steps, values[`${prefix}/loss`], values[`${prefix}/lr`]], [r, n, values.loss, values.lr]);
       assert.ok(Number.isFinite(values.loss) && values.loss > 0);
     }
@@ -91,6 +93,32 @@ describe('nodes/progressive-distillation', () => {
     await instance.run!();
     const [student] = await (instance.resources!.students as Promise<StudentsResource>);
     assert.equal(student.model.takesGuidanceWeight, true);
+    await instance.dispose!();
+    teacher.dispose();
+    await new Promise((r) => setTimeout(r, 10));
+    assert.equal(tf.memory().numTensors, before);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('logs distillLoss and targetLoss (targetWeight > 0), averaged over micro-batches, summing to loss (1e-6 relative); no leak', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pdp-'));
+    const before = tf.memory().numTensors;
+    const teacher = perturbWeights(tinyUNet('v_prediction'));
+    const data = tinyDataResource();
+    const config = validateNodeConfig(progressiveDistillationNode, {
+      baseSteps: 2, rounds: [{ steps: 1, iterations: 3 }], accumulation: 2, lr: 1e-3, targetWeight: 0.5, replay: { blockBatches: 2, times: 1 }, evalBatches: 0, logEvery: 2,
+    }).config as unknown as ProgressiveDistillationConfig;
+    const ctx = nodeContext(config, { outDir: dir, runDir: dir, resources: { model: teacher, schedule: tinySchedule('v_prediction') }, streams: { batches: batchStream(data.train, { batchSize: 4, seed: 1 }) } });
+    const instance = await progressiveDistillationNode.create(ctx);
+    await instance.run!();
+    // loss = mean_i(d_i + t_i) in float32 per micro-batch; the parts are means of the same float32 terms:
+    // they differ only by the rounding of each float32 sum (≤ 6e-8 relative).
+    assert.deepEqual(ctx.metricsLogged.map((m) => m.step), [2, 3]);
+    for (const { values } of ctx.metricsLogged) {
+      assert.ok(values.distillLoss > 0 && values.targetLoss > 0, JSON.stringify(values));
+      assert.ok(Math.abs(values.distillLoss + values.targetLoss - values.loss) <= 1e-6 * values.loss, JSON.stringify(values));
+      assert.equal(values['round-0-1steps/targetLoss'], values.targetLoss);
+    }
     await instance.dispose!();
     teacher.dispose();
     await new Promise((r) => setTimeout(r, 10));

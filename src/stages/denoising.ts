@@ -22,11 +22,71 @@ import type { ReplayItem } from './replay';
 import { runReplayLoop } from './replay-loop';
 import { validationDue } from './validation';
 
-/** A micro-batch loss: (student, x, labels, rng) → scalar. Runs inside tf.variableGrads. */
-export type MicroBatchLoss = (x: tf.Tensor4D, labels: tf.Tensor1D, rng: Rng) => tf.Scalar;
+/**
+ * A micro-batch loss: (student, x, labels, rng) → scalar. Runs inside tf.variableGrads. A loss made of
+ * weighted terms records each term in `parts` when given (for the logs; the value is not changed).
+ */
+export type MicroBatchLoss = (x: tf.Tensor4D, labels: tf.Tensor1D, rng: Rng, parts?: LossParts) => tf.Scalar;
+
+/**
+ * The weighted terms of the micro-batch losses of one optimizer step (e.g. `distillLoss`, `targetLoss`),
+ * recorded as kept clones inside the loss's gradient scope (only extra reads: the loss and its gradients
+ * are the same ops as without a recorder). `read` averages each term over the micro-batches with one
+ * asynchronous read (any backend, WebGPU included) and releases them; `clear` releases them unread.
+ */
+export class LossParts {
+  private held = new Map<string, tf.Scalar[]>();
+
+  record(key: string, term: tf.Scalar): void {
+    const list = this.held.get(key) ?? [];
+    list.push(tf.keep(term.clone()));
+    this.held.set(key, list);
+  }
+
+  async read(): Promise<Record<string, number>> {
+    const entries = [...this.held.entries()];
+    this.held = new Map();
+    const all = entries.flatMap(([, list]) => list);
+    if (all.length === 0) return {};
+    try {
+      const stacked = tf.stack(all);
+      let values: Float32Array;
+      try {
+        values = await stacked.data() as Float32Array;
+      } finally {
+        stacked.dispose();
+      }
+      const out: Record<string, number> = {};
+      let i = 0;
+      for (const [key, list] of entries) {
+        let sum = 0;
+        for (let j = 0; j < list.length; j++) sum += values[i++];
+        out[key] = sum / list.length;
+      }
+      return out;
+    } finally {
+      tf.dispose(all);
+    }
+  }
+
+  clear(): void {
+    for (const list of this.held.values()) tf.dispose(list);
+    this.held = new Map();
+  }
+}
 
 export interface StageProgress {
-  (step: number, total: number, metrics: Record<string, number>): void;
+  /** `logged`: keys added to what is logged at this step (not to the progress display). */
+  (step: number, total: number, metrics: Record<string, number>, logged?: Record<string, number>): void;
+  /** Whether `step` of `total` is logged (so a stage reads loss parts only then). */
+  logs?(step: number, total: number): boolean;
+}
+
+/** An onStep hook's logged-only keys: the loss parts when the step is logged, else nothing (and they are released). */
+export async function partsIfLogged(parts: LossParts, progress: StageProgress | undefined, step: number, total: number): Promise<Record<string, number>> {
+  if (progress?.logs?.(step, total)) return parts.read();
+  parts.clear();
+  return {};
 }
 
 /** Any model a stage can train: named variables, and a copy for the result. */
@@ -62,7 +122,7 @@ export interface StageReplay {
   shuffle: boolean;
   dir: string;
   compute(x: tf.Tensor4D, labels: tf.Tensor1D, rng: Rng): ReplayItem;
-  loss(item: ReplayItem): tf.Scalar;
+  loss(item: ReplayItem, parts?: LossParts): tf.Scalar;
 }
 
 /** What a stage calls to draw a validation grid (with `Extra` arguments, e.g. stage two's round); `every` = 0 disables it. */
@@ -104,6 +164,7 @@ export interface StageHandle {
 export async function runDenoisingStage<T extends StageModel<T> = TrainableDenoiser>(o: DenoisingStageOptions<T>, handle: StageHandle = {}): Promise<T> {
   const c = o.optimization;
   let trainerRef: StageTrainer | undefined;
+  const parts = new LossParts();
   const evaluate = reportingEvaluation(o.heldOut && (o.evalBatches ?? 0) > 0
     ? (): Promise<number> => trainerRef!.withResultWeights(() => evaluationLoss(o.heldOut, o.evalBatchSize ?? 64, o.evalBatches ?? 0, o.seed, o.lossFor, o.signal))
     : undefined, () => trainerRef!.step, o.onEvaluation);
@@ -111,7 +172,10 @@ export async function runDenoisingStage<T extends StageModel<T> = TrainableDenoi
     student: o.student, config: c, checkpointDir: o.checkpointDir, signal: o.signal,
     hooks: {
       evaluate,
-      onStep: (step, r) => o.progress?.(step, c.iterations, { loss: r.loss, lr: r.lr, gradNorm: r.gradNorm }),
+      onStep: async (step, r) => {
+        const logged = await partsIfLogged(parts, o.progress, step, c.iterations);
+        o.progress?.(step, c.iterations, { loss: r.loss, lr: r.lr, gradNorm: r.gradNorm }, logged);
+      },
     },
   });
   trainerRef = trainer;
@@ -123,7 +187,7 @@ export async function runDenoisingStage<T extends StageModel<T> = TrainableDenoi
     if (o.replay && o.replay.blockBatches > 0) {
       await runReplayLoop({
         stage: o.name, seed: o.seed, dir: o.replay.dir, blockBatches: o.replay.blockBatches, times: o.replay.times, shuffle: o.replay.shuffle,
-        batches: o.batches, trainer, accumulation: c.accumulation, iterations: c.iterations, compute: o.replay.compute, loss: o.replay.loss,
+        batches: o.batches, trainer, accumulation: c.accumulation, iterations: c.iterations, compute: o.replay.compute, loss: (item) => o.replay!.loss(item, parts),
         ...(c.scaleLr ? { beforeStep: (items: readonly ReplayItem[]) => trainer.setLrScale(scaledLrFactor(items, c.accumulation)) } : {}),
         ...(o.signal ? { signal: o.signal } : {}),
         afterStep: async (items: readonly ReplayItem[]) => {
@@ -140,7 +204,7 @@ export async function runDenoisingStage<T extends StageModel<T> = TrainableDenoi
       const step = trainer.step;
       const micro = pending.splice(0);
       try {
-        await trainer.update(micro.map((m, i) => () => o.lossFor(m.x, m.labels, stepRng(o.seed, o.name, step, i))));
+        await trainer.update(micro.map((m, i) => () => o.lossFor(m.x, m.labels, stepRng(o.seed, o.name, step, i), parts)));
       } finally {
         micro.forEach(releaseBatch);
       }
@@ -159,6 +223,7 @@ export async function runDenoisingStage<T extends StageModel<T> = TrainableDenoi
     await checkpointOnCancel(trainer, o.signal);
     throw err;
   } finally {
+    parts.clear();
     trainer.dispose();
     handle.trainer = undefined;
   }
@@ -204,7 +269,7 @@ export function guidanceDistillationLoss(student: TrainableDenoiser, teacher: Tr
     throw new ConfigError('guidance distillation', [{ path: 'variant', message: 'the paper variant needs a student with a guidance-weight embedding (guidance_embed: true)' }]);
   }
   const parts = guidanceDistillationParts(student, teacher, schedule, o);
-  return (x, labels, rng) => tf.tidy(() => parts.loss(parts.compute(x, labels, rng)));
+  return (x, labels, rng, recorder) => tf.tidy(() => parts.loss(parts.compute(x, labels, rng), recorder));
 }
 
 /**
@@ -213,7 +278,7 @@ export function guidanceDistillationLoss(student: TrainableDenoiser, teacher: Tr
  * guidanceDistillationLoss.
  */
 export function guidanceDistillationParts(student: TrainableDenoiser, teacher: TrainableDenoiser, schedule: NoiseSchedule,
-  o: GuidanceDistillationLossOptions): { compute(x: tf.Tensor4D, labels: tf.Tensor1D, rng: Rng): ReplayItem; loss(item: ReplayItem): tf.Scalar } {
+  o: GuidanceDistillationLossOptions): { compute(x: tf.Tensor4D, labels: tf.Tensor1D, rng: Rng): ReplayItem; loss(item: ReplayItem, parts?: LossParts): tf.Scalar } {
   return {
     compute: (x, labels, rng) => tf.tidy(() => {
       const { eps, t, z } = drawNoised(schedule, x, rng, o.loss.noiseOffset);
@@ -225,12 +290,15 @@ export function guidanceDistillationParts(student: TrainableDenoiser, teacher: T
       const target = convertPrediction(schedule, teacherOut, z, t, teacher.predictionType, 'v_prediction') as tf.Tensor4D;
       return { x: x.clone(), eps, t, z, labels: labels.clone(), target, ...(w ? { w } : {}) };
     }),
-    loss: (item) => tf.tidy(() => {
+    loss: (item, parts) => tf.tidy(() => {
       const studentOut = student.predict(item.z, item.t, item.labels, item.w);
       const vStudent = convertPrediction(schedule, studentOut, item.z, item.t, student.predictionType, 'v_prediction');
       let total = tf.mul(o.distillWeight, weightedMse(vStudent, item.target)) as tf.Scalar;
+      parts?.record('distillLoss', total);
       if (o.targetWeight > 0) {
-        total = tf.add(total, tf.mul(o.targetWeight, denoisingLoss(schedule, studentOut, student.predictionType, item.x, item.eps, item.z, item.t, o.loss))) as tf.Scalar;
+        const target = tf.mul(o.targetWeight, denoisingLoss(schedule, studentOut, student.predictionType, item.x, item.eps, item.z, item.t, o.loss)) as tf.Scalar;
+        parts?.record('targetLoss', target);
+        total = tf.add(total, target) as tf.Scalar;
       }
       return total;
     }),

@@ -50,12 +50,13 @@ export function stageProgress(ctx: NodeContext<unknown>, label: string, total: n
   const handle = ctx.progress(label, total);
   const started = Date.now();
   let lastEval: number | undefined;
-  const report: StageProgress = (step, all, metrics) => {
+  const logs = (step: number, all: number): boolean => logEvery > 0 && (step % logEvery === 0 || step === all);
+  const report: StageProgress = Object.assign((step: number, all: number, metrics: Record<string, number>, loggedOnly: Record<string, number> = {}) => {
     const elapsed = (Date.now() - started) / 1000;
     const values = { ...metrics, stepsPerSecond: elapsed > 0 ? step / elapsed : 0 };
     handle.update(step, lastEval !== undefined ? { ...values, evalLoss: lastEval } : values);
-    if (logEvery > 0 && (step % logEvery === 0 || step === all)) ctx.log.metrics(step, logged(values));
-  };
+    if (logs(step, all)) ctx.log.metrics(step, logged({ ...values, ...loggedOnly }));
+  }, { logs });
   const evaluation = (step: number, evalLoss: number, extra: Record<string, number> = {}): void => {
     if (!Number.isFinite(evalLoss)) return;
     lastEval = evalLoss;

@@ -26,7 +26,7 @@ import { eventLoopTurn } from '../event-loop';
 import { denoisingLoss, drawNoise, evaluationLoss, forEachBatch, holdBatch, releaseBatch, stepRng, type HeldBatch, type LossWeighting } from './common';
 import { concatReplayItems, deleteReplayBlock, disposeReplayItems, gatherReplayItem, readReplayBlock, replayBlockFile, replayPassOrder, writeReplayBlock, type ReplayItem } from './replay';
 import { checkpointOnCancel, StageTrainer, type OptimizationConfig } from './trainer';
-import { reportingEvaluation, scaledLrFactor, validateIfDue, type StageHandle, type StageProgress, type StageValidation } from './denoising';
+import { LossParts, partsIfLogged, reportingEvaluation, scaledLrFactor, validateIfDue, type StageHandle, type StageProgress, type StageValidation } from './denoising';
 import type { TrainableDenoiser } from './types';
 
 export interface DistillationRound {
@@ -140,16 +140,19 @@ export function computeReplayItem(o: { schedule: NoiseSchedule; teacher: Trainab
 
 /** The student's loss on one replay item: weighted x-space MSE to x̃, plus the optional data target loss. */
 export function studentLoss(o: Pick<ProgressiveOptions, 'schedule' | 'lossWeighting' | 'minSnrGamma' | 'distillWeight' | 'targetWeight' | 'targetLoss'>,
-  student: TrainableDenoiser, item: ReplayItem): tf.Scalar {
+  student: TrainableDenoiser, item: ReplayItem, parts?: LossParts): tf.Scalar {
   return tf.tidy(() => {
     const out = student.predict(item.z, item.t, item.labels, item.w);
     const xHat = predictSample(o.schedule, out, item.z, item.t, student.predictionType);
     const snr = gatherSchedule(o.schedule, 'snr', item.t);
     const weight = isTargetSnrWeighting(o.lossWeighting) ? targetSnrWeight(o.lossWeighting, snr, o.minSnrGamma) : snrWeight(o.lossWeighting, snr, o.minSnrGamma);
     let loss = tf.mul(o.distillWeight, weightedMse(xHat, item.target, weight)) as tf.Scalar;
+    parts?.record('distillLoss', loss);
     if (o.targetWeight > 0) {
-      loss = tf.add(loss, tf.mul(o.targetWeight, denoisingLoss(o.schedule, out, student.predictionType, item.x, item.eps, item.z, item.t,
-        { weighting: o.targetLoss, minSnrGamma: o.minSnrGamma }))) as tf.Scalar;
+      const target = tf.mul(o.targetWeight, denoisingLoss(o.schedule, out, student.predictionType, item.x, item.eps, item.z, item.t,
+        { weighting: o.targetLoss, minSnrGamma: o.minSnrGamma })) as tf.Scalar;
+      parts?.record('targetLoss', target);
+      loss = tf.add(loss, target) as tf.Scalar;
     }
     return loss;
   });
@@ -227,6 +230,7 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
   const replayDir = path.join(o.outDir, 'replay', `round-${r}`);
   const stageName = `round-${r}`;
   let trainerRef: StageTrainer | undefined;
+  const parts = new LossParts();
   const evaluate = reportingEvaluation(o.heldOut && (o.evalBatches ?? 0) > 0
     ? (): Promise<number> => trainerRef!.withResultWeights(() => evaluationLoss(o.heldOut, o.evalBatchSize ?? 64, o.evalBatches ?? 0, o.seed,
       (x, labels, rng) => tf.tidy(() => {
@@ -236,7 +240,13 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
     : undefined, () => doneBefore + trainerRef!.step, o.onEvaluation && ((step, value) => o.onEvaluation!(step, value, r, round.steps)));
   const trainer: StageTrainer = new StageTrainer({
     student, config, checkpointDir: path.join(dir, 'checkpoints'), signal: o.signal,
-    hooks: { evaluate, onStep: (step, res) => o.progress?.(doneBefore + step, totalIterations, { round: r, steps: round.steps, loss: res.loss, lr: res.lr, gradNorm: res.gradNorm }) },
+    hooks: {
+      evaluate,
+      onStep: async (step, res) => {
+        const logged = await partsIfLogged(parts, o.progress, doneBefore + step, totalIterations);
+        o.progress?.(doneBefore + step, totalIterations, { round: r, steps: round.steps, loss: res.loss, lr: res.lr, gradNorm: res.gradNorm }, logged);
+      },
+    },
   });
   trainerRef = trainer;
   handle.trainer = trainer;
@@ -255,7 +265,7 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
       if (config.scaleLr) trainer.setLrScale(scaledLrFactor(batch, acc));
       const sampleShape: [number, number, number] = [item.x.shape[1], item.x.shape[2], item.x.shape[3]];
       try {
-        await trainer.update(batch.map((it) => () => studentLoss(o, student, it)));
+        await trainer.update(batch.map((it) => () => studentLoss(o, student, it, parts)));
       } finally {
         if (owned) disposeReplayItems(batch);
       }
@@ -343,6 +353,7 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
     await checkpointOnCancel(trainer, o.signal);
     throw err;
   } finally {
+    parts.clear();
     trainer.dispose();
     student.dispose();
     handle.trainer = undefined;

@@ -106,7 +106,7 @@ export interface TrainerHooks {
   /** Loss on held-out data with the current (EMA if kept) weights; used for the best checkpoint. */
   evaluate?: () => Promise<number> | number;
   /** Called after each optimizer step. */
-  onStep?: (step: number, result: TrainStepResult) => void;
+  onStep?: (step: number, result: TrainStepResult) => void | Promise<void>;
 }
 
 export interface StageTrainerOptions {
@@ -202,7 +202,7 @@ export class StageTrainer {
       this.lossSum += result.loss;
       this.lossCount += 1;
     }
-    this.hooks.onStep?.(this.current, result);
+    await this.hooks.onStep?.(this.current, result);
     const c = this.config;
     const checkpointDue = c.checkpointEvery > 0 && this.current % c.checkpointEvery === 0;
     const evalDue = this.hooks.evaluate && ((c.evalEvery > 0 && this.current % c.evalEvery === 0) || checkpointDue);
