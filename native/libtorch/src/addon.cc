@@ -827,15 +827,37 @@ Napi::Value SearchSorted(const Napi::CallbackInfo& info) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// bf16 autocast (issue 17). When on, convolutions (forward and both gradients) and matmuls take
+// their float32 operands as bfloat16, run oneDNN's bf16 kernels (products of 8-bit-mantissa values,
+// accumulated in float32 inside oneDNN) and hand back float32 tensors, as torch.autocast('cpu',
+// dtype=torch.bfloat16) computes those ops; everything else (element-wise ops, normalisation, softmax,
+// reductions, the optimiser) stays float32. The result is rounded to bf16 by the kernel before it is
+// widened back (ATen's bf16 kernels write bf16), exactly the values PyTorch's autocast produces.
+bool autocastBf16 = false;
+
+// A float32 operand of an autocast op, as the op computes it.
+inline at::Tensor lowp(const at::Tensor& t) {
+  return autocastBf16 && t.scalar_type() == at::kFloat ? t.to(at::kBFloat16) : t;
+}
+// The op's result back in float32 (layout kept: a channels-last result stays channels-last).
+inline at::Tensor widen(const at::Tensor& t) { return t.scalar_type() == at::kBFloat16 ? t.to(at::kFloat) : t; }
+
+Napi::Value SetAutocast(const Napi::CallbackInfo& info) {
+  autocastBf16 = flag(info[0]);
+  return Napi::Boolean::New(info.Env(), autocastBf16);
+}
+Napi::Value GetAutocast(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), autocastBf16); }
+
+// ---------------------------------------------------------------------------------------------
 // Linear algebra
 
 Napi::Value MatMul(const Napi::CallbackInfo& info) {
-  at::Tensor a = get(info[0]), b = get(info[1]);
+  at::Tensor a = lowp(get(info[0])), b = lowp(get(info[1]));
   if (flag(info[2])) a = a.transpose(-1, -2);
   if (flag(info[3])) b = b.transpose(-1, -2);
-  if (a.dim() == 2 && b.dim() == 2) return ret(info.Env(), at::mm(a, b));
-  if (a.dim() == 3 && b.dim() == 3 && a.size(0) == b.size(0)) return ret(info.Env(), at::bmm(a, b));
-  return ret(info.Env(), at::matmul(a, b));
+  if (a.dim() == 2 && b.dim() == 2) return ret(info.Env(), widen(at::mm(a, b)));
+  if (a.dim() == 3 && b.dim() == 3 && a.size(0) == b.size(0)) return ret(info.Env(), widen(at::bmm(a, b)));
+  return ret(info.Env(), widen(at::matmul(a, b)));
 }
 
 Napi::Value Einsum(const Napi::CallbackInfo& info) {
@@ -896,9 +918,10 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
     input = padImage(x, a.pad, a.channelsLast, 0.0);
     pad = {0, 0};
   }
-  at::Tensor y = at::convolution(toNCHW(input, a.channelsLast), torchWeight(w, a.depthwise), bias, a.stride, pad,
+  if (bias) bias = lowp(*bias);
+  at::Tensor y = at::convolution(lowp(toNCHW(input, a.channelsLast)), lowp(torchWeight(w, a.depthwise)), bias, a.stride, pad,
                                  a.dilation, false, {0, 0}, groups);
-  return ret(info.Env(), fromNCHW(y, a.channelsLast));
+  return ret(info.Env(), fromNCHW(widen(y), a.channelsLast));
 }
 
 // conv2dBackpropInput(dy, filter, inputShape[4], stride, pad, dilation, depthwise, channelsLast)
@@ -917,10 +940,11 @@ Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
   }
   int64_t groups = a.depthwise ? nchw[1] : 1;
   // Only the input's shape and layout matter for the input gradient.
-  at::Tensor shapeOnly = at::empty(nchw, dy.options().memory_format(a.channelsLast ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous));
-  auto grads = at::convolution_backward(toNCHW(dy, a.channelsLast), shapeOnly, torchWeight(w, a.depthwise), c10::nullopt,
+  at::Tensor dyc = lowp(toNCHW(dy, a.channelsLast));
+  at::Tensor shapeOnly = at::empty(nchw, dyc.options().memory_format(a.channelsLast ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous));
+  auto grads = at::convolution_backward(dyc, shapeOnly, lowp(torchWeight(w, a.depthwise)), c10::nullopt,
                                         a.stride, pad, a.dilation, false, {0, 0}, groups, {true, false, false});
-  at::Tensor dx = fromNCHW(std::get<0>(grads), a.channelsLast);
+  at::Tensor dx = fromNCHW(widen(std::get<0>(grads)), a.channelsLast);
   if (!sym) dx = cropImage(dx, a.pad, a.channelsLast);
   return ret(info.Env(), dx);
 }
@@ -940,10 +964,11 @@ Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
   std::vector<int64_t> wShape = a.depthwise ? std::vector<int64_t>{fs[2] * fs[3], 1, fs[0], fs[1]}
                                             : std::vector<int64_t>{fs[3], fs[2], fs[0], fs[1]};
   int64_t groups = a.depthwise ? fs[2] : 1;
-  at::Tensor shapeOnly = at::empty(wShape, dy.options());
-  auto grads = at::convolution_backward(toNCHW(dy, a.channelsLast), toNCHW(input, a.channelsLast), shapeOnly, c10::nullopt,
+  at::Tensor dyc = lowp(toNCHW(dy, a.channelsLast));
+  at::Tensor shapeOnly = at::empty(wShape, dyc.options());
+  auto grads = at::convolution_backward(dyc, lowp(toNCHW(input, a.channelsLast)), shapeOnly, c10::nullopt,
                                         a.stride, pad, a.dilation, false, {0, 0}, groups, {false, true, false});
-  at::Tensor dw = std::get<1>(grads).permute({2, 3, 1, 0});  // [kh, kw, in/groups, out]
+  at::Tensor dw = widen(std::get<1>(grads)).permute({2, 3, 1, 0});  // [kh, kw, in/groups, out]
   if (a.depthwise) dw = dw.reshape({fs[0], fs[1], fs[2], fs[3]});
   return ret(info.Env(), dw);
 }
@@ -1469,6 +1494,8 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   EXPORT("scan", Scan);
   EXPORT("topk", TopK);
   EXPORT("searchSorted", SearchSorted);
+  EXPORT("setAutocast", SetAutocast);
+  EXPORT("getAutocast", GetAutocast);
   EXPORT("matmul", MatMul);
   EXPORT("einsum", Einsum);
   EXPORT("conv2d", Conv2d);
