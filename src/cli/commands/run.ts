@@ -1,12 +1,12 @@
 /**
- * `distillery run <graph> [--set …] [--backend …] [--threads N] [--out dir] [--resume] [--progress …]`.
+ * `distillery run <graph> [--set …] [--backend …] [--threads N] [--precision fp32|bf16] [--out dir] [--resume] [--progress …]`.
  * First SIGINT/SIGTERM: cancel (nodes save state, then are disposed), exit 130. Second: exit at once.
  */
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { UsageError } from '../../errors';
 import { loadGraph } from '../../graph/validate';
-import { BACKEND_CHOICES, shutdownBackend } from '../../backends';
+import { BACKEND_CHOICES, PRECISION_CHOICES, shutdownBackend, type Precision } from '../../backends';
 import { createRegistry } from '../../runtime/create-registry';
 import { runGraph, type RunResult } from '../../runtime/executor';
 import { displayPath } from '../../registry/plugins';
@@ -17,6 +17,8 @@ export interface RunCommandOptions {
   set: string[];
   backend: string;
   threads?: string;
+  /** Overrides the graph's `precision` key (absent: the graph's, else fp32). */
+  precision?: Precision;
   out?: string;
   resume?: boolean;
   progress: ProgressMode;
@@ -34,6 +36,7 @@ export function resumeCommand(file: string, options: RunCommandOptions, runDir: 
   for (const s of options.set) words.push('--set', s);
   if (options.backend !== 'auto') words.push('--backend', options.backend);
   if (options.threads !== undefined) words.push('--threads', options.threads);
+  if (options.precision !== undefined) words.push('--precision', options.precision);
   return words.map(shellQuote).join(' ');
 }
 
@@ -51,6 +54,8 @@ export function registerRunCommand(program: Command, io: CliIO, setExit: (code: 
     .option('--set <nodeId.config.key=value>', 'override a node config value (repeatable; value parsed as JSON5)', collect, [])
     .addOption(new Option('--backend <name>', 'compute backend').choices([...BACKEND_CHOICES]).default('auto'))
     .option('--threads <N>', 'threads for the backend (default: all cores)')
+    .addOption(new Option('--precision <p>', 'compute precision: bf16 = autocast of convolutions and matmuls on libtorch with native bf16 (default: the graph\'s precision, else fp32)')
+      .choices([...PRECISION_CHOICES]))
     .option('--out <dir>', 'run folder (default runs/<graph-name>-<timestamp>)')
     .option('--resume', 'continue the run in --out: nodes resume from their saved state; logs are appended')
     .addOption(new Option('--progress <mode>', 'progress display: bars on a terminal, lines elsewhere (auto)').choices([...PROGRESS_MODES]).default('auto'))
@@ -81,6 +86,7 @@ export function registerRunCommand(program: Command, io: CliIO, setExit: (code: 
           registry,
           backend: options.backend,
           threads,
+          precision: options.precision,
           outDir: options.out,
           resume: options.resume,
           signal: controller.signal,
