@@ -65,7 +65,7 @@ function absArray(a: NdArray): NdArray {
  * |got − ref| ≤ bf16Bound(k)·S (S from the op on |operands|), and every output a bf16 value.
  */
 async function expectAutocastClose(precision: 'fp32' | 'bf16', actual: tf.Tensor, expected: NdArray, magnitude: () => NdArray, k: number,
-  what: string): Promise<void> {
+  what: string, mayStayFloat32 = false): Promise<void> {
   if (precision === 'fp32') return expectCloseAsync(actual, expected, what);
   const got = await actual.data();
   assert.deepEqual(actual.shape, expected.shape, `${what}: shape`);
@@ -77,6 +77,11 @@ async function expectAutocastClose(precision: 'fp32' | 'bf16', actual: tf.Tensor
     assert.ok(err <= c * s[i], `${what} (bf16): |error| ${err.toExponential(3)} at element ${i} (got ${got[i]}, expected ${expected.data[i]}) ` +
       `exceeds ${c.toExponential(3)}·Σ|a||b| = ${(c * s[i]).toExponential(3)}`);
     if (!isBf16Value(got[i])) notBf16++;
+  }
+  if (mayStayFloat32 && notBf16 > 0) {
+    // Computed in float32 (allowed for this op): then it must meet the float32 tolerance.
+    assertCloseValues(got, actual.shape, expected, `${what} (kept in float32)`);
+    return;
   }
   assert.equal(notBf16, 0, `${what} (bf16): ${notBf16} of ${got.length} outputs are not bf16 values: the kernel did not run in bf16`);
 }
@@ -181,8 +186,10 @@ function convSuite(precision: 'fp32' | 'bf16'): void {
     it(`Conv2DBackpropFilter: ${c.name}`, () => noLeak(async () => {
       const dw = tf.tidy(() => tf.engine().runKernel('Conv2DBackpropFilter', { x: toTensor(x), dy: toTensor(dy) },
         { strides: c.strides, pad: tfPad(c.pad), dataFormat: 'NHWC', filterShape: c.w } as unknown as tf.NamedAttrMap) as tf.Tensor);
+      // A strided filter gradient may stay float32 under autocast (libtorch keeps it: oneDNN 2.6's bf16
+      // kernel for it is slower than float32; docs/backends.md).
       await expectAutocastClose(precision, dw, ref.conv2dBackpropFilter(x, dy, c.w, p), () => ref.conv2dBackpropFilter(absArray(x), absArray(dy), c.w, p),
-        c.x[0] * r.outH * r.outW, 'dw');
+        c.x[0] * r.outH * r.outW, 'dw', c.strides[0] !== 1 || c.strides[1] !== 1);
       dw.dispose();
     }));
   });
@@ -199,7 +206,7 @@ function convSuite(precision: 'fp32' | 'bf16'): void {
     await expectAutocastClose(precision, dx, ref.conv2dBackpropInput(g, w, x.shape, p), () => ref.conv2dBackpropInput(absArray(g), absArray(w), x.shape, p),
       3 * 3 * 4, 'dx');
     await expectAutocastClose(precision, dw, ref.conv2dBackpropFilter(x, g, w.shape, p), () => ref.conv2dBackpropFilter(absArray(x), absArray(g), w.shape, p),
-      2 * 3 * 3, 'dw');
+      2 * 3 * 3, 'dw', true);
     // The bias gradient is a float32 reduction under autocast too.
     await expectCloseAsync(db, ref.reduce(g, [0, 1, 2], false, false), 'dbias');
     tf.dispose([dx, dw, db]);

@@ -964,9 +964,15 @@ Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
   std::vector<int64_t> wShape = a.depthwise ? std::vector<int64_t>{fs[2] * fs[3], 1, fs[0], fs[1]}
                                             : std::vector<int64_t>{fs[3], fs[2], fs[0], fs[1]};
   int64_t groups = a.depthwise ? fs[2] : 1;
-  at::Tensor dyc = lowp(toNCHW(dy, a.channelsLast));
+  // Strided filter gradients stay float32 under autocast: oneDNN 2.6's bf16 kernel for them (as ATen 1.13
+  // calls it) is slower than float32 — batch 32, 32×32×32 → 16×16×32, stride 2: 119 ms (pre-padded) and
+  // 775 ms (padding 1) against 52 and 66 ms in float32 (torch 1.13, same library), while stride-1 filter
+  // gradients and all input gradients and forwards are faster in bf16.
+  const bool lowpFilterGrad = a.stride[0] == 1 && a.stride[1] == 1;
+  at::Tensor dyc = lowpFilterGrad ? lowp(toNCHW(dy, a.channelsLast)) : toNCHW(dy, a.channelsLast);
+  at::Tensor xc = lowpFilterGrad ? lowp(toNCHW(input, a.channelsLast)) : toNCHW(input, a.channelsLast);
   at::Tensor shapeOnly = at::empty(wShape, dyc.options());
-  auto grads = at::convolution_backward(dyc, lowp(toNCHW(input, a.channelsLast)), shapeOnly, c10::nullopt,
+  auto grads = at::convolution_backward(dyc, xc, shapeOnly, c10::nullopt,
                                         a.stride, pad, a.dilation, false, {0, 0}, groups, {false, true, false});
   at::Tensor dw = widen(std::get<1>(grads)).permute({2, 3, 1, 0});  // [kh, kw, in/groups, out]
   if (a.depthwise) dw = dw.reshape({fs[0], fs[1], fs[2], fs[3]});
