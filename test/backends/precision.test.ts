@@ -1,6 +1,8 @@
 // Run-level precision (src/backends/precision.ts, issue 17): the native-bf16 check and how selection
 // refuses bf16 where it cannot run.
 import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { PrecisionError } from '../../src/errors';
 import { selectBackend, setActivePrecision, shutdownBackend } from '../../src/backends';
@@ -49,6 +51,23 @@ describe('backends/precision', () => {
       await shutdownBackend();
       await tf.setBackend(before);
     }
+  });
+
+  it('auto with bf16 and no libtorch addon: a PrecisionError with libtorch\'s reason, no fallback to a float32 backend', function () {
+    this.timeout(60_000);
+    const script = [
+      "const { selectBackend } = require('./src/backends');",
+      "selectBackend('auto', { threads: 1, precision: 'bf16' }).then((i) => { console.log(JSON.stringify({ picked: i.name })); },",
+      "  (e) => { console.log(JSON.stringify({ error: e.message, name: e.name })); });",
+    ].join('\n');
+    const out = execFileSync(process.execPath, ['--require', 'tsx/cjs', '-e', script], {
+      cwd: path.resolve(__dirname, '..', '..'), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, DISTILLERY_LIBTORCH_ADDON: '/no-such-dir/distillery_libtorch.node' },
+    });
+    const r = JSON.parse(out.trim().split('\n').pop()!) as { picked?: string; error?: string; name?: string };
+    assert.equal(r.picked, undefined, 'no backend may be picked');
+    assert.equal(r.name, 'PrecisionError');
+    assert.match(r.error ?? '', /^precision bf16 needs the libtorch backend \(the only one with bf16 autocast\), which is not available here \(libtorch: the native addon \/no-such-dir\/distillery_libtorch\.node could not be loaded: .*\); use --precision fp32$/);
   });
 
   const canBf16 = libtorchUnavailableReason() === undefined && nativeBf16Flags().length > 0;
