@@ -334,10 +334,13 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+void clearLowpCache();  // bf16 autocast, below
+
 Napi::Value FreeAll(const Napi::CallbackInfo& info) {
   slots.clear();
   freeSlots.clear();
   liveCount = 0;
+  clearLowpCache();
   CachingCpuAllocator::instance().empty();
   return info.Env().Undefined();
 }
@@ -835,15 +838,48 @@ Napi::Value SearchSorted(const Napi::CallbackInfo& info) {
 // widened back (ATen's bf16 kernels write bf16), exactly the values PyTorch's autocast produces.
 bool autocastBf16 = false;
 
+// bf16 copies of float32 operands, reused while their source lives (tensors are immutable here: TF.js
+// never writes into a tensor after it is made). A training step casts each weight and each activation
+// once instead of once per use (forward, input gradient, filter gradient; the tape's saved copies are
+// aliases of the same storage), as PyTorch's autocast reuses the bf16 tensors it saved for backward.
+// An entry holds its source's storage weakly: it is dropped once the storage is freed, and its address
+// cannot be reused while the weak pointer is alive.
+struct LowpEntry {
+  c10::weak_intrusive_ptr<c10::StorageImpl> storage;
+  int64_t offset;
+  std::vector<int64_t> sizes, strides;
+  at::Tensor low;
+};
+std::vector<LowpEntry> lowpCache;
+size_t lowpCalls = 0;
+
+void clearLowpCache() { lowpCache.clear(); }
+
 // A float32 operand of an autocast op, as the op computes it.
-inline at::Tensor lowp(const at::Tensor& t) {
-  return autocastBf16 && t.scalar_type() == at::kFloat ? t.to(at::kBFloat16) : t;
+at::Tensor lowp(const at::Tensor& t) {
+  if (!autocastBf16 || t.scalar_type() != at::kFloat) return t;
+  if (++lowpCalls % 16 == 0) {
+    lowpCache.erase(std::remove_if(lowpCache.begin(), lowpCache.end(), [](const LowpEntry& e) { return e.storage.expired(); }),
+                    lowpCache.end());
+  }
+  const c10::StorageImpl* s = t.storage().unsafeGetStorageImpl();
+  for (const LowpEntry& e : lowpCache) {
+    if (!e.storage.expired() && e.storage._unsafe_get_target() == s && e.offset == t.storage_offset() &&
+        t.sizes().equals(e.sizes) && t.strides().equals(e.strides)) {
+      return e.low;
+    }
+  }
+  at::Tensor low = t.to(at::kBFloat16);
+  lowpCache.push_back({t.storage().getWeakStorageImpl(), t.storage_offset(),
+                       t.sizes().vec(), t.strides().vec(), low});
+  return low;
 }
 // The op's result back in float32 (layout kept: a channels-last result stays channels-last).
 inline at::Tensor widen(const at::Tensor& t) { return t.scalar_type() == at::kBFloat16 ? t.to(at::kFloat) : t; }
 
 Napi::Value SetAutocast(const Napi::CallbackInfo& info) {
   autocastBf16 = flag(info[0]);
+  if (!autocastBf16) lowpCache.clear();
   return Napi::Boolean::New(info.Env(), autocastBf16);
 }
 Napi::Value GetAutocast(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), autocastBf16); }

@@ -65,6 +65,38 @@ if (libtorchUnavailableReason() === undefined && nativeBf16Flags().length > 0) {
       await tf.setBackend(previous);
     });
 
+    it('bf16 operand copies are reused only for the same live tensor: freed memory reused by new values gives new results', async () => {
+      const backend = tf.backend() as LibtorchBackend;
+      backend.setPrecision('bf16');
+      try {
+        const w = tf.randomNormal([3, 3, 8, 8], 0, 1, 'float32', 7) as tf.Tensor4D;
+        const conv = (x: tf.Tensor4D): tf.Tensor => tf.conv2d(x, w, 1, 'same');
+        const results: Float32Array[] = [];
+        for (let i = 0; i < 6; i++) {
+          // Same shape each time: the caching allocator hands the freed block to the next tensor.
+          const x = tf.randomNormal([4, 16, 16, 8], 0, 1, 'float32', 50 + i) as tf.Tensor4D;
+          const y = conv(x);
+          const again = conv(x);
+          const a = (await y.data()) as Float32Array;
+          assert.deepEqual(await again.data(), a, 'the same tensor twice gives the same result');
+          results.push(a);
+          tf.dispose([x, y, again]);
+        }
+        // Recompute each with the copies dropped (switching autocast off clears them): equal bit for bit.
+        for (let i = 0; i < 6; i++) {
+          backend.setPrecision('fp32');
+          backend.setPrecision('bf16');
+          const x = tf.randomNormal([4, 16, 16, 8], 0, 1, 'float32', 50 + i) as tf.Tensor4D;
+          const y = conv(x);
+          assert.deepEqual(await y.data(), results[i], `input ${i}: a stale bf16 copy was used`);
+          tf.dispose([x, y]);
+        }
+        w.dispose();
+      } finally {
+        backend.setPrecision('fp32');
+      }
+    });
+
     it(`a ${STEPS}-step UNet run in bf16 tracks the fp32 loss curve within ${BAND * 100} % and leaks nothing`, async () => {
       const backend = tf.backend() as LibtorchBackend;
       backend.setPrecision('fp32');
