@@ -892,7 +892,14 @@ Napi::Value MatMul(const Napi::CallbackInfo& info) {
   if (flag(info[2])) a = a.transpose(-1, -2);
   if (flag(info[3])) b = b.transpose(-1, -2);
   if (a.dim() == 2 && b.dim() == 2) return ret(info.Env(), widen(at::mm(a, b)));
-  if (a.dim() == 3 && b.dim() == 3 && a.size(0) == b.size(0)) return ret(info.Env(), widen(at::bmm(a, b)));
+  if (a.dim() == 3 && b.dim() == 3 && a.size(0) == b.size(0)) {
+    // ATen 1.13's bf16 bmm takes a slow loop (batch 32 of 64×64: 2.5–10 ms against 0.18 ms in float32);
+    // baddbmm with beta 0 reaches oneDNN's bf16 matmul (0.06 ms). beta 0 ignores the uninitialised input.
+    if (a.scalar_type() == at::kBFloat16) {
+      return ret(info.Env(), widen(at::baddbmm(at::empty({a.size(0), a.size(1), b.size(2)}, a.options()), a, b, 0, 1)));
+    }
+    return ret(info.Env(), at::bmm(a, b));
+  }
   return ret(info.Env(), widen(at::matmul(a, b)));
 }
 
@@ -1000,11 +1007,12 @@ Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
   std::vector<int64_t> wShape = a.depthwise ? std::vector<int64_t>{fs[2] * fs[3], 1, fs[0], fs[1]}
                                             : std::vector<int64_t>{fs[3], fs[2], fs[0], fs[1]};
   int64_t groups = a.depthwise ? fs[2] : 1;
-  // Strided filter gradients stay float32 under autocast: oneDNN 2.6's bf16 kernel for them (as ATen 1.13
-  // calls it) is slower than float32 — batch 32, 32×32×32 → 16×16×32, stride 2: 119 ms (pre-padded) and
-  // 775 ms (padding 1) against 52 and 66 ms in float32 (torch 1.13, same library), while stride-1 filter
-  // gradients and all input gradients and forwards are faster in bf16.
-  const bool lowpFilterGrad = a.stride[0] == 1 && a.stride[1] == 1;
+  // Filter gradients stay float32 under autocast: oneDNN 2.6's bf16 backward-weights kernel, as ATen 1.13
+  // calls it, was slower than float32 in every reference-UNet profile but one (per step 1,343 / 672 /
+  // 2,739 ms against 576 / 263 / 478 ms; stride 2 worst: batch 32, 32×32×32 → 16×16×32 took 119 ms
+  // pre-padded and 775 ms with padding 1 against 52 and 66 ms in torch 1.13 on the same library), while
+  // forwards and input gradients are faster in bf16. The switch stays here for a library where it pays.
+  const bool lowpFilterGrad = false;
   at::Tensor dyc = lowpFilterGrad ? lowp(toNCHW(dy, a.channelsLast)) : toNCHW(dy, a.channelsLast);
   at::Tensor xc = lowpFilterGrad ? lowp(toNCHW(input, a.channelsLast)) : toNCHW(input, a.channelsLast);
   at::Tensor shapeOnly = at::empty(wShape, dyc.options());
