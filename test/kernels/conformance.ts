@@ -12,9 +12,9 @@
  *
  * With `precision: 'bf16'` (autocast, issue 17) the convolutions (forward and gradients) and the
  * matrix products are checked against the bound that bf16 operands allow, derived below
- * (`bf16Bound`), and their outputs must be bf16 values (proof that the bf16 path ran; a filter gradient
- * may instead stay float32 and then meets the float32 tolerance); every other kernel keeps its float32
- * tolerance, which checks that autocast leaves them in float32.
+ * (`bf16Bound`), and their outputs must be bf16 values (proof that the bf16 path ran; with
+ * `bf16FilterGradients: false` filter gradients are checked at the float32 tolerance instead); every
+ * other kernel keeps its float32 tolerance, which checks that autocast leaves them in float32.
  */
 import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
@@ -31,6 +31,8 @@ export interface ConformanceOptions {
   teardown: () => Promise<unknown>;
   /** `bf16`: the backend runs with bf16 autocast (convolutions and matmuls); default `fp32`. */
   precision?: 'fp32' | 'bf16';
+  /** With bf16: false when the backend keeps filter gradients in float32 (checked at float32 tolerance). */
+  bf16FilterGradients?: boolean;
 }
 
 /**
@@ -66,7 +68,7 @@ function absArray(a: NdArray): NdArray {
  * |got − ref| ≤ bf16Bound(k)·S (S from the op on |operands|), and every output a bf16 value.
  */
 async function expectAutocastClose(precision: 'fp32' | 'bf16', actual: tf.Tensor, expected: NdArray, magnitude: () => NdArray, k: number,
-  what: string, mayStayFloat32 = false): Promise<void> {
+  what: string, float32Instead = false): Promise<void> {
   if (precision === 'fp32') return expectCloseAsync(actual, expected, what);
   const got = await actual.data();
   assert.deepEqual(actual.shape, expected.shape, `${what}: shape`);
@@ -79,8 +81,8 @@ async function expectAutocastClose(precision: 'fp32' | 'bf16', actual: tf.Tensor
       `exceeds ${c.toExponential(3)}·Σ|a||b| = ${(c * s[i]).toExponential(3)}`);
     if (!isBf16Value(got[i])) notBf16++;
   }
-  if (mayStayFloat32 && notBf16 > 0) {
-    // Computed in float32 (allowed for this op): then it must meet the float32 tolerance.
+  if (float32Instead) {
+    // The backend says it keeps this op in float32: then it must meet the float32 tolerance.
     assertCloseValues(got, actual.shape, expected, `${what} (kept in float32)`);
     return;
   }
@@ -159,7 +161,7 @@ function tfPad(pad: ConvCase['pad']): 'same' | 'valid' | [[number, number], [num
   return typeof pad === 'string' ? pad : [[0, 0], [pad[0], pad[1]], [pad[2], pad[3]], [0, 0]];
 }
 
-function convSuite(precision: 'fp32' | 'bf16'): void {
+function convSuite(precision: 'fp32' | 'bf16', bf16FilterGradients: boolean): void {
   CONV_CASES.forEach((c, idx) => {
     const dil = c.dilations ?? [1, 1];
     const r = ref.resolvePadding(c.x[1], c.x[2], c.w[0], c.w[1], c.strides, dil, c.pad);
@@ -187,10 +189,8 @@ function convSuite(precision: 'fp32' | 'bf16'): void {
     it(`Conv2DBackpropFilter: ${c.name}`, () => noLeak(async () => {
       const dw = tf.tidy(() => tf.engine().runKernel('Conv2DBackpropFilter', { x: toTensor(x), dy: toTensor(dy) },
         { strides: c.strides, pad: tfPad(c.pad), dataFormat: 'NHWC', filterShape: c.w } as unknown as tf.NamedAttrMap) as tf.Tensor);
-      // A filter gradient may stay float32 under autocast (libtorch keeps it: oneDNN 2.6's bf16 kernel
-      // for it is slower than float32; docs/backends.md); then it meets the float32 tolerance.
       await expectAutocastClose(precision, dw, ref.conv2dBackpropFilter(x, dy, c.w, p), () => ref.conv2dBackpropFilter(absArray(x), absArray(dy), c.w, p),
-        c.x[0] * r.outH * r.outW, 'dw', true);
+        c.x[0] * r.outH * r.outW, 'dw', !bf16FilterGradients);
       dw.dispose();
     }));
   });
@@ -207,7 +207,7 @@ function convSuite(precision: 'fp32' | 'bf16'): void {
     await expectAutocastClose(precision, dx, ref.conv2dBackpropInput(g, w, x.shape, p), () => ref.conv2dBackpropInput(absArray(g), absArray(w), x.shape, p),
       3 * 3 * 4, 'dx');
     await expectAutocastClose(precision, dw, ref.conv2dBackpropFilter(x, g, w.shape, p), () => ref.conv2dBackpropFilter(absArray(x), absArray(g), w.shape, p),
-      2 * 3 * 3, 'dw', true);
+      2 * 3 * 3, 'dw', !bf16FilterGradients);
     // The bias gradient is a float32 reduction under autocast too.
     await expectCloseAsync(db, ref.reduce(g, [0, 1, 2], false, false), 'dbias');
     tf.dispose([dx, dw, db]);
@@ -474,7 +474,7 @@ export function runKernelConformance(backendName: string, options: ConformanceOp
       await options.teardown();
     });
     describe('convolution', () => {
-      convSuite(precision);
+      convSuite(precision, options.bf16FilterGradients ?? true);
       fusedConvForwardSuite(precision);
     });
     describe('matrix products', () => matMulSuite(precision));

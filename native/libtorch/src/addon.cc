@@ -858,6 +858,11 @@ void clearLowpCache() { lowpCache.clear(); }
 // A float32 operand of an autocast op, as the op computes it.
 at::Tensor lowp(const at::Tensor& t) {
   if (!autocastBf16 || t.scalar_type() != at::kFloat) return t;
+  static const bool reuse = [] {
+    const char* v = std::getenv("DISTILLERY_BF16_REUSE");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+  if (!reuse) return t.to(at::kBFloat16);
   if (++lowpCalls % 16 == 0) {
     lowpCache.erase(std::remove_if(lowpCache.begin(), lowpCache.end(), [](const LowpEntry& e) { return e.storage.expired(); }),
                     lowpCache.end());
@@ -1007,12 +1012,14 @@ Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
   std::vector<int64_t> wShape = a.depthwise ? std::vector<int64_t>{fs[2] * fs[3], 1, fs[0], fs[1]}
                                             : std::vector<int64_t>{fs[3], fs[2], fs[0], fs[1]};
   int64_t groups = a.depthwise ? fs[2] : 1;
-  // Filter gradients stay float32 under autocast: oneDNN 2.6's bf16 backward-weights kernel, as ATen 1.13
-  // calls it, was slower than float32 in every reference-UNet profile but one (per step 1,343 / 672 /
-  // 2,739 ms against 576 / 263 / 478 ms; stride 2 worst: batch 32, 32×32×32 → 16×16×32 took 119 ms
-  // pre-padded and 775 ms with padding 1 against 52 and 66 ms in torch 1.13 on the same library), while
-  // forwards and input gradients are faster in bf16. The switch stays here for a library where it pays.
-  const bool lowpFilterGrad = false;
+  // Filter gradients in bf16 as autocast does them, unless DISTILLERY_BF16_FILTER_GRAD=0: on a quiet
+  // machine oneDNN 2.6's bf16 backward-weights took 42 ms per reference-UNet step against 59 ms in
+  // float32, but while other processes loaded the cores it degraded far more than float32 (672–2,739
+  // against 263–576 ms per step), so float32 filter gradients are the choice on a busy machine.
+  static const bool lowpFilterGrad = [] {
+    const char* v = std::getenv("DISTILLERY_BF16_FILTER_GRAD");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
   at::Tensor dyc = lowpFilterGrad ? lowp(toNCHW(dy, a.channelsLast)) : toNCHW(dy, a.channelsLast);
   at::Tensor xc = lowpFilterGrad ? lowp(toNCHW(input, a.channelsLast)) : toNCHW(input, a.channelsLast);
   at::Tensor shapeOnly = at::empty(wShape, dyc.options());

@@ -11,6 +11,8 @@ if (libtorchUnavailableReason() === undefined && nativeBf16Flags().length > 0) {
   let previous = 'cpu';
   runKernelConformance('libtorch', {
     precision: 'bf16',
+    // DISTILLERY_BF16_FILTER_GRAD=0 keeps the addon's filter gradients in float32 (docs/backends.md).
+    bf16FilterGradients: process.env.DISTILLERY_BF16_FILTER_GRAD !== '0',
     init: async () => {
       previous = tf.getBackend();
       registerLibtorchBackend(2);
