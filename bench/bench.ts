@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import '../src/util/tf-gradients';
-import { BACKEND_CHOICES, selectBackend, shutdownBackend } from '../src/backends';
+import { BACKEND_CHOICES, parsePrecision, selectBackend, shutdownBackend } from '../src/backends';
 import { setWasmKernelSet } from '../src/backends/wasm';
 import { NoiseSchedule, addNoise, velocity } from '../src/diffusion';
 import { AdamW, trainStep } from '../src/training';
@@ -64,6 +64,7 @@ interface Options {
   byShape?: boolean;
   kernels: string;
   seed: number;
+  precision: string;
   json?: boolean;
 }
 
@@ -89,6 +90,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--kernels <set>', 'wasm only: distillery (default) or package (the package kernels plus only the ' +
       'missing training kernels: the baseline)', 'distillery')
     .option('--seed <n>', 'seed of weights and inputs', nonNegativeInt, 0)
+    .option('--precision <p>', 'fp32 or bf16 (autocast of convolutions and matmuls; libtorch on a CPU with native bf16)', 'fp32')
     .option('--json', 'print one JSON object instead of text')
     .exitOverride();
   program.parse(argv);
@@ -104,7 +106,8 @@ async function main(argv: string[]): Promise<void> {
     if (!o.json) process.stdout.write(s + '\n');
   };
 
-  const info = await selectBackend(o.backend, { threads: o.threads });
+  const precision = parsePrecision(o.precision, '--precision');
+  const info = await selectBackend(o.backend, { threads: o.threads, precision });
   log(`backend: ${info.description}`);
   const model = buildModel(o.model, o.seed);
   const schedule = NoiseSchedule.fromConfig({
@@ -214,7 +217,7 @@ async function main(argv: string[]): Promise<void> {
   log(`tensors alive: ${tensorsBefore} after warm-up, ${tensorsAfterTraining} after training, ${tensorsEnd} at the end` +
     (tensorsEnd === tensorsBefore ? ' (no growth)' : ' (GROWTH: a leak)'));
   const [l1, l5, l15] = os.loadavg();
-  log(`machine: ${os.cpus().length} cpus, load average ${l1.toFixed(2)} ${l5.toFixed(2)} ${l15.toFixed(2)}`);
+  log(`machine: ${os.cpus().length} cpus (${os.cpus()[0]?.model ?? 'unknown CPU'}), load average ${l1.toFixed(2)} ${l5.toFixed(2)} ${l15.toFixed(2)}`);
 
   if (o.json) {
     process.stdout.write(JSON.stringify({
@@ -224,7 +227,7 @@ async function main(argv: string[]): Promise<void> {
       sample: sample && { ...sample, batch: o.sampleBatch, imagesPerSecond: (1000 * o.sampleBatch) / sample.median },
       tensors: { afterWarmup: tensorsBefore, afterTraining: tensorsAfterTraining, end: tensorsEnd },
       profile: profile && { stepMs: profileStepMs, kernels: profile },
-      loadAverage: os.loadavg(), cpus: os.cpus().length,
+      loadAverage: os.loadavg(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, precision,
     }, null, 2) + '\n');
   }
   optimizer.dispose();

@@ -5,13 +5,13 @@
  * own overhead dominates). Medians over `--iters` calls, in ms (tiny ops in µs). Each op's result is
  * made, not read back: libtorch and wasm kernels run synchronously.
  *
- *   npm run build && node dist/bench/micro.js --backend libtorch --threads 2
+ *   npm run build && node dist/bench/micro.js --backend libtorch --threads 2 [--precision bf16]
  *   /usr/bin/python3 bench/micro_twin.py --threads 2
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Command } from 'commander';
 import '../src/util/tf-gradients';
-import { selectBackend, shutdownBackend } from '../src/backends';
+import { parsePrecision, selectBackend, shutdownBackend } from '../src/backends';
 import { median, positiveInt } from './stats';
 
 function time(f: () => tf.Tensor, iters: number): number {
@@ -28,8 +28,10 @@ function time(f: () => tf.Tensor, iters: number): number {
 
 async function main(argv: string[]): Promise<void> {
   const o = new Command('micro').option('--backend <name>', 'backend', 'libtorch').option('--threads <n>', 'threads', positiveInt, 2)
-    .option('--iters <n>', 'timed calls per op', positiveInt, 30).parse(argv).opts<{ backend: string; threads: number; iters: number }>();
-  const info = await selectBackend(o.backend, { threads: o.threads });
+    .option('--iters <n>', 'timed calls per op', positiveInt, 30)
+    .option('--precision <p>', 'fp32 or bf16 (libtorch autocast)', 'fp32')
+    .parse(argv).opts<{ backend: string; threads: number; iters: number; precision: string }>();
+  const info = await selectBackend(o.backend, { threads: o.threads, precision: parsePrecision(o.precision, '--precision') });
   process.stdout.write(`backend: ${info.description}\n`);
   for (const [hw, c] of [[32, 32], [32, 64], [16, 64]]) {
     const x = tf.randomNormal([32, hw, hw, c]) as tf.Tensor4D;

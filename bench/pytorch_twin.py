@@ -24,13 +24,23 @@ import torch.nn.functional as F
 GROUPS = 8
 
 
+class GroupNorm32(nn.GroupNorm):
+    """GroupNorm computed in float32 whatever the input's dtype (guided-diffusion's GroupNorm32, without
+    casting back): PyTorch 1.13's CPU group_norm refuses a bf16 input with float32 weights under autocast,
+    and normalisation stays float32 as in Distillery's bf16. A no-op cast outside autocast."""
+
+    def forward(self, x):
+        return super().forward(x.float())
+
+
+
 class ResBlock(nn.Module):
     def __init__(self, cin, cout, emb_dim):
         super().__init__()
-        self.norm1 = nn.GroupNorm(GROUPS, cin)
+        self.norm1 = GroupNorm32(GROUPS, cin)
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
         self.emb_proj = nn.Linear(emb_dim, cout)
-        self.norm2 = nn.GroupNorm(GROUPS, cout)
+        self.norm2 = GroupNorm32(GROUPS, cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
         self.skip = None if cin == cout else nn.Conv2d(cin, cout, 1)
 
@@ -44,7 +54,7 @@ class ResBlock(nn.Module):
 class SelfAttention(nn.Module):
     def __init__(self, ch):
         super().__init__()
-        self.norm = nn.GroupNorm(GROUPS, ch)
+        self.norm = GroupNorm32(GROUPS, ch)
         self.qkv = nn.Conv2d(ch, 3 * ch, 1)
         self.proj = nn.Conv2d(ch, ch, 1)
 
@@ -81,7 +91,7 @@ class ReferenceUNet(nn.Module):
         self.dec1 = ResBlock(128, 64, 128)
         self.up0 = nn.Conv2d(64, 64, 3, padding=1)
         self.dec0 = ResBlock(96, 32, 128)
-        self.out_norm = nn.GroupNorm(GROUPS, 32)
+        self.out_norm = GroupNorm32(GROUPS, 32)
         self.out_conv = nn.Conv2d(32, 1, 3, padding=1)
 
     def forward(self, z, t, labels):
@@ -116,6 +126,9 @@ def main():
     p.add_argument('--sample-batch', type=int, default=256)
     p.add_argument('--sample-iters', type=int, default=20)
     p.add_argument('--nchw', action='store_true', help='plain NCHW memory format instead of channels-last')
+    p.add_argument('--autocast', choices=['none', 'bf16'], default='none',
+                   help="bf16: forward passes (training and sampling) under torch.autocast('cpu', dtype=torch.bfloat16), "
+                        "as Distillery's --precision bf16; weights, gradients and AdamW state stay float32")
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--json', action='store_true')
     p.add_argument('--profile', action='store_true', help='also print torch.profiler\'s per-op table over the timed steps')
@@ -139,9 +152,14 @@ def main():
         so = (1 - ac[t]).sqrt()[:, None, None, None]
         return sa * x0 + so * eps, t.float(), labels, sa * eps - so * x0
 
+    # Autocast as a PyTorch user writes it: the forward and the loss inside, backward and step outside.
+    def autocast():
+        return torch.autocast('cpu', dtype=torch.bfloat16, enabled=a.autocast == 'bf16')
+
     def step():
         z, t, labels, v = batch(a.batch)
-        loss = F.mse_loss(model(z, t, labels), v)
+        with autocast():
+            loss = F.mse_loss(model(z, t, labels), v)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -171,7 +189,7 @@ def main():
     sample_ms = None
     if a.sample_iters > 0:
         z, t, labels, _ = batch(a.sample_batch)
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             model(z, t, labels)
             st = []
             sc = []
@@ -184,6 +202,7 @@ def main():
 
     result = {
         'torch': torch.__version__, 'threads': torch.get_num_threads(), 'format': 'NCHW' if a.nchw else 'channels_last',
+        'autocast': a.autocast,
         'parameters': n_params, 'batch': a.batch,
         'train': {'median_ms': train_ms, 'min_ms': min(times) * 1000, 'max_ms': max(times) * 1000, 'n': len(times),
                   'cpu_ms': median_ms(cpu), 'images_per_second': 1000 * a.batch / train_ms, 'loss': loss},
@@ -194,7 +213,8 @@ def main():
     if a.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"pytorch {result['torch']} ({result['format']}, {result['threads']} threads), {n_params} parameters")
+        autocast_note = ', autocast bf16' if a.autocast == 'bf16' else ''
+        print(f"pytorch {result['torch']} ({result['format']}, {result['threads']} threads{autocast_note}), {n_params} parameters")
         print(f"training step, batch {a.batch}: median {train_ms:.1f} ms (min {result['train']['min_ms']:.1f}, "
               f"max {result['train']['max_ms']:.1f}, {len(times)} steps), {result['train']['images_per_second']:.1f} images/s, "
               f"CPU time {result['train']['cpu_ms']:.1f} ms/step, loss {loss:.4f}")

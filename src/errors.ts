@@ -104,6 +104,16 @@ export class BackendError extends DistilleryError {
   }
 }
 
+/**
+ * A compute precision that cannot run here: `bf16` on a CPU without native bf16 instructions, or on a
+ * backend that has no bf16 autocast.
+ */
+export class PrecisionError extends DistilleryError {
+  constructor(message: string) {
+    super('PRECISION', message);
+  }
+}
+
 /** Invalid noise schedule / sampler configuration or use. */
 export class ScheduleError extends DistilleryError {
   constructor(message: string) {

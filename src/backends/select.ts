@@ -6,7 +6,8 @@
  */
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
-import { BackendError } from '../errors';
+import { BackendError, PrecisionError } from '../errors';
+import type { Precision } from './precision';
 import type { BackendInfo, BackendName, BackendOptions, BackendProvider } from './types';
 import { tensorflowGpuProvider, tensorflowProvider } from './tfjs-node';
 import { cpuProvider, silenceCpuBackendGreeting } from './cpu';
@@ -44,7 +45,14 @@ export async function selectBackend(name: string = 'auto', options: BackendOptio
   if (name !== 'auto' && !(name in providers)) {
     throw new BackendError(`unknown backend "${name}"; choose one of: ${BACKEND_CHOICES.join(', ')}`);
   }
-  const candidates = name === 'auto' ? AUTO_ORDER : [name as BackendName];
+  const precision: Precision = opts.precision ?? 'fp32';
+  // bf16 autocast lives in the libtorch backend's kernels only: `auto` then means libtorch, and any
+  // other backend named is refused before it starts.
+  if (precision !== 'fp32' && name !== 'auto' && !providers[name as BackendName].setPrecision) {
+    throw new PrecisionError(`precision ${precision} is not available on the ${name} backend (it computes in float32 only); ` +
+      'bf16 autocast runs on --backend libtorch, or use --precision fp32');
+  }
+  const candidates = name === 'auto' ? (precision === 'fp32' ? AUTO_ORDER : AUTO_ORDER.filter((n) => providers[n].setPrecision)) : [name as BackendName];
   const reasons: string[] = [];
   for (const candidate of candidates) {
     const provider = providers[candidate];
@@ -66,8 +74,13 @@ export async function selectBackend(name: string = 'auto', options: BackendOptio
     if (tf.getBackend() !== info.tfBackend) {
       throw new BackendError(`backend "${candidate}" initialised but tf.getBackend() is "${tf.getBackend()}"`);
     }
+    info.precision = precision;
     active = { info, provider };
     return info;
+  }
+  if (precision !== 'fp32') {
+    throw new PrecisionError(`precision ${precision} needs the libtorch backend (the only one with bf16 autocast), which is not available here` +
+      (reasons.length ? ` (${reasons.join('; ')})` : '') + '; use --precision fp32');
   }
   throw new BackendError(`no compute backend available (${reasons.join('; ')})`);
 }
@@ -75,6 +88,26 @@ export async function selectBackend(name: string = 'auto', options: BackendOptio
 /** The backend that runs now, if one was selected through selectBackend. */
 export function activeBackend(): BackendInfo | undefined {
   return active?.info;
+}
+
+/**
+ * Sets the compute precision of the backend selected through selectBackend (for a run whose backend
+ * was chosen before its precision was known). fp32 on a backend without autocast is a no-op.
+ */
+export function setActivePrecision(precision: Precision): void {
+  if (!active) {
+    if (precision === 'fp32') return;
+    throw new PrecisionError(`precision ${precision} needs a backend selected through Distillery (--backend libtorch); none is`);
+  }
+  if (!active.provider.setPrecision) {
+    if (precision === 'fp32') return;
+    throw new PrecisionError(`precision ${precision} is not available on the ${active.info.name} backend (it computes in float32 only); ` +
+      'bf16 autocast runs on --backend libtorch, or use --precision fp32');
+  }
+  active.provider.setPrecision(precision);
+  active.info.precision = precision;
+  const base = active.info.description.replace(/, bf16 autocast\)$/, ')');
+  active.info.description = precision === 'bf16' ? base.replace(/\)$/, ', bf16 autocast)') : base;
 }
 
 /** Stops worker threads / native pools so the process can exit. Safe to call twice. */

@@ -7,6 +7,7 @@ import {
   FileFormatError,
   GraphValidationError,
   PluginError,
+  PrecisionError,
   RegistryError,
   ScheduleError,
   UsageError,
@@ -43,7 +44,7 @@ export function exitCodeFor(err: unknown): number {
   if (err instanceof CancelledError) return EXIT_CANCELLED;
   if (
     err instanceof UsageError || err instanceof GraphValidationError || err instanceof ConfigError || err instanceof PluginError
-    || err instanceof RegistryError || err instanceof BackendError || err instanceof ScheduleError || err instanceof FileFormatError
+    || err instanceof RegistryError || err instanceof BackendError || err instanceof PrecisionError || err instanceof ScheduleError || err instanceof FileFormatError
   ) return EXIT_INVALID;
   return EXIT_FAILURE;
 }

@@ -47,12 +47,17 @@ export interface LoadedPlugin {
   plugin: DistilleryPlugin;
 }
 
+/** The graph file's `precision` (schemas/graph.schema.json): the run's compute precision. */
+export type GraphPrecision = 'fp32' | 'bf16';
+
 export interface ResolvedGraph {
   /** Absolute path of the graph file. */
   file: string;
   name: string;
   description?: string;
   seed: number;
+  /** Compute precision (absent: fp32; `--precision` overrides it). */
+  precision?: GraphPrecision;
   /** Plugin specs as written in the graph file. */
   plugins: string[];
   /** The plugins those specs loaded, in the same order. */

@@ -21,7 +21,7 @@ import { definitionsSchema, graphFileSchema, DEFINITIONS_FILE } from '../schema/
 import { ajvErrorsToProblems, joinPointer, pointerToPath, type PointerLocator } from '../schema/problems';
 import { applySets, type AppliedSet } from './overrides';
 import { locatePointer, parseSource, pointerExists, type ParsedSource } from './source';
-import type { GraphEdge, LoadedPlugin, LoadGraphOptions, PortRef, ResolvedGraph, ResolvedNode, ValidationResult } from './types';
+import type { GraphEdge, GraphPrecision, LoadedPlugin, LoadGraphOptions, PortRef, ResolvedGraph, ResolvedNode, ValidationResult } from './types';
 
 const PORT_REFERENCE = /^([A-Za-z][A-Za-z0-9_-]*)\.([A-Za-z][A-Za-z0-9_]*)$/;
 
@@ -406,6 +406,8 @@ export async function validateGraphText(text: string, file: string, options: Loa
     version: d0.version, name: d0.name,
     ...(typeof d0.description === 'string' ? { description: d0.description } : {}),
     seed: (d0.seed as number | undefined) ?? 0,
+    // Written only when the file sets it, so resolved graphs of fp32 runs stay as they were.
+    ...(d0.precision !== undefined ? { precision: d0.precision } : {}),
     plugins: (d0.plugins as string[] | undefined) ?? [],
     nodes: rawNodes,
   };
@@ -413,6 +415,7 @@ export async function validateGraphText(text: string, file: string, options: Loa
     file: absFile,
     name: d0.name as string,
     seed: raw.seed as number,
+    precision: (d0.precision as GraphPrecision | undefined) ?? 'fp32',
     plugins: raw.plugins as string[],
     loadedPlugins,
     nodes,

@@ -18,7 +18,7 @@ import { CancelledError, DistilleryError, NodeRuntimeError } from '../errors';
 import type { ResolvedGraph, ResolvedNode } from '../graph/types';
 import type { NodeRegistry } from '../registry/registry';
 import type { NodeContext, NodeInstance, NodeLogger } from '../registry/types';
-import { activeBackend, selectBackend, type BackendInfo } from '../backends';
+import { activeBackend, selectBackend, setActivePrecision, type BackendInfo, type Precision } from '../backends';
 import { StreamGate } from './gate';
 import { displayPath } from '../registry/plugins';
 import { ProgressReporter, formatMetrics, type ProgressMode } from './progress';
@@ -46,6 +46,8 @@ export interface RunOptions {
   /** Compute backend to select first (`auto`, `cpu`, `wasm` …); absent: keep the active TF.js backend. */
   backend?: string;
   threads?: number;
+  /** Compute precision; default the graph's `precision` key, else fp32 (bf16: libtorch autocast, docs/backends.md). */
+  precision?: Precision;
   /** Continue the run in `outDir`: nodes see `ctx.resume = true`; logs are appended. */
   resume?: boolean;
   /** Aborting it cancels the run (status `cancelled`; nodes save state, then are disposed). */
@@ -158,9 +160,14 @@ function asNodeError(nodeId: string, err: unknown, what: string, port?: string):
 export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): Promise<RunResult> {
   const startedAt = new Date();
   const output = options.output ?? process.stderr;
-  const backend: BackendInfo = options.backend !== undefined
-    ? await selectBackend(options.backend, { threads: options.threads })
-    : activeBackend() ?? { name: tf.getBackend() as BackendInfo['name'], tfBackend: tf.getBackend(), threads: 1, description: `${tf.getBackend()} (selected outside Distillery)` };
+  const precision: Precision = options.precision ?? graph.precision ?? 'fp32';
+  let backend: BackendInfo;
+  if (options.backend !== undefined) {
+    backend = await selectBackend(options.backend, { threads: options.threads, precision });
+  } else {
+    setActivePrecision(precision);
+    backend = activeBackend() ?? { name: tf.getBackend() as BackendInfo['name'], tfBackend: tf.getBackend(), threads: 1, description: `${tf.getBackend()} (selected outside Distillery)` };
+  }
 
   const states = new Map<string, NodeState>();
   const creationOrder: NodeState[] = [];
@@ -186,7 +193,7 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
     distillery: distilleryVersion(),
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
-    backend: { name: backend.name, description: backend.description, threads: backend.threads },
+    backend: { name: backend.name, description: backend.description, threads: backend.threads, precision },
     argv,
     git: gitInfo(path.dirname(graph.file)),
     startedAt: startedAt.toISOString(),

@@ -32,7 +32,7 @@ export interface RunManifest {
   distillery: string;
   node: string;
   platform: string;
-  backend: { name: string; description: string; threads: number };
+  backend: { name: string; description: string; threads: number; precision?: 'fp32' | 'bf16' };
   argv: string[];
   /** The commit of the repository holding the graph file, when it is in one. */
   git?: { commit: string; dirty: boolean };

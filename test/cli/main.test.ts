@@ -181,6 +181,34 @@ describe('cli', () => {
     assert.match(r.err, /unknown command 'frobnicate'/);
   });
 
+  it('--precision: bf16 on a backend without autocast is refused before the run (exit 2); fp32 runs; bad values are usage errors', async () => {
+    const out = path.join(tmp, 'bf16');
+    let r = await cli('run', PIPELINE, '--backend', 'cpu', '--precision', 'bf16', '--out', out, '--progress', 'none');
+    assert.equal(r.code, 2);
+    assert.equal(r.err, 'error: precision bf16 is not available on the cpu backend (it computes in float32 only); ' +
+      'bf16 autocast runs on --backend libtorch, or use --precision fp32\n');
+    assert.ok(!fs.existsSync(out), 'no run folder before the backend is settled');
+    r = await cli('run', PIPELINE, '--backend', 'cpu', '--precision', 'fp16');
+    assert.equal(r.code, 2);
+    assert.match(r.err, /argument 'fp16' is invalid\. Allowed choices are fp32, bf16\./);
+    const ok = path.join(tmp, 'fp32');
+    r = await cli('run', PIPELINE, '--backend', 'cpu', '--precision', 'fp32', '--out', ok, '--progress', 'none');
+    assert.equal(r.code, 0, r.err);
+    assert.equal(JSON.parse(fs.readFileSync(path.join(ok, 'manifest.json'), 'utf8')).backend.precision, 'fp32');
+  });
+
+  it('the graph\'s precision key applies to the run; --precision overrides it', async () => {
+    const graph = path.join(tmp, 'bf16.json5');
+    fs.writeFileSync(graph, fs.readFileSync(PIPELINE, 'utf8').replace(/seed: 3,/, "seed: 3,\n  precision: 'bf16',")
+      .replace("'../plugin'", JSON.stringify(path.resolve(FIX, '../plugin'))));
+    let r = await cli('run', graph, '--backend', 'cpu', '--out', path.join(tmp, 'a'), '--progress', 'none');
+    assert.equal(r.code, 2, r.err);
+    assert.match(r.err, /^error: precision bf16 is not available on the cpu backend/);
+    r = await cli('run', graph, '--backend', 'cpu', '--precision', 'fp32', '--out', path.join(tmp, 'b'), '--progress', 'none');
+    assert.equal(r.code, 0, r.err);
+    assert.equal(JSON.parse(fs.readFileSync(path.join(tmp, 'b', 'graph.resolved.json'), 'utf8')).precision, 'bf16');
+  });
+
   it('a failing run: exit 1, names the node and port, prints the resume command', async () => {
     const out = path.join(tmp, 'failing');
     const r = await cli('run', PIPELINE, '--set', 'sink.config.failAt=1', '--backend', 'cpu', '--out', out, '--progress', 'none');

@@ -14,7 +14,7 @@ describe('graph validation corner cases', () => {
     assert.deepEqual(await problems(
       "{version:1, name:'x', nodes:{a:{type:'test-model', config: {__proto__: {width: 'bad'}}}}, __proto__: {evil: 1}}"), [
       'g.json5:1:61: nodes.a.config.__proto__: unknown property "__proto__" — known properties: "width", "activation"',
-      'g.json5:1:91: __proto__: unknown property "__proto__" — known properties: "$schema", "version", "name", "description", "seed", "plugins", "nodes"',
+      'g.json5:1:91: __proto__: unknown property "__proto__" — known properties: "$schema", "version", "name", "description", "seed", "precision", "plugins", "nodes"',
     ]);
     assert.equal(({} as Record<string, unknown>).evil, undefined);
   });

@@ -9,11 +9,18 @@
  * makes the backend current (e.g. `selectBackend('wasm', {threads: 2})`), `teardown` restores the
  * previous one. Tolerance: |got − ref| ≤ atol + rtol·max|ref| elementwise (float32 arithmetic against a
  * float64 reference; rtol 1e-5 unless a case says otherwise).
+ *
+ * With `precision: 'bf16'` (autocast, issue 17) the convolutions (forward and gradients) and the
+ * matrix products are checked against the bound that bf16 operands allow, derived below
+ * (`bf16Bound`), and their outputs must be bf16 values (proof that the bf16 path ran; with
+ * `bf16FilterGradients: false` filter gradients are checked at the float32 tolerance instead); every
+ * other kernel keeps its float32 tolerance, which checks that autocast leaves them in float32.
  */
 import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
 import '../../src/util/tf-gradients';
 import { groupNorm } from '../../src/backends/wasm/fused';
+import { conv2dWithBias } from '../../src/models/fused-conv2d';
 import * as ref from './reference';
 import type { ConvParams, NdArray } from './reference';
 
@@ -22,6 +29,64 @@ export interface ConformanceOptions {
   init: () => Promise<unknown>;
   /** Restores what was there before. */
   teardown: () => Promise<unknown>;
+  /** `bf16`: the backend runs with bf16 autocast (convolutions and matmuls); default `fp32`. */
+  precision?: 'fp32' | 'bf16';
+  /** With bf16: false when the backend keeps filter gradients in float32 (checked at float32 tolerance). */
+  bf16FilterGradients?: boolean;
+}
+
+/**
+ * The error bound of one output of a bf16-autocast convolution or matmul, as a multiple of
+ * S = Σ|aₖ|·|bₖ| (the same operation on the operands' absolute values), K terms per output.
+ *
+ * bf16 keeps 8 significant bits (7 stored + the implicit one); round-to-nearest gives unit roundoff
+ * u = 2⁻⁸. (1) Each float32 operand is rounded to bf16: â = a(1 + δ), |δ| ≤ u. (2) The product of two
+ * 8-bit significands has at most 16 bits, so it is exact in float32: âb̂ = ab(1 + δ₁)(1 + δ₂), off by at
+ * most (2u + u²)|ab|. (3) The K products are summed in float32 (unit roundoff 2⁻²⁴): at most
+ * γ_K = K·2⁻²⁴/(1 − K·2⁻²⁴) relative to Σ|âb̂| ≤ (1 + u)²·S; for K ≤ 200 that is below 1.01·K·2⁻²⁴·(1 + u)²·S.
+ * (4) ATen's bf16 kernels write a bf16 result: one more rounding, at most u·|sum| ≤ u·(1 + 3u)·S.
+ * Together: |ŷ − y| ≤ [(2u + u²) + 1.01·K·2⁻²⁴·(1 + u)² + u(1 + 3u)]·S < (3u + 4u² + 1.02·K·2⁻²⁴)·S.
+ * With u = 2⁻⁸ the leading term is 3u ≈ 1.17 % of S: bf16 arithmetic is about 2.3 decimal digits.
+ */
+export function bf16Bound(k: number): number {
+  const u = 2 ** -8;
+  return 3 * u + 4 * u * u + 1.02 * k * 2 ** -24;
+}
+
+/** True when a float32 value is exactly a bf16 value (its low 16 bits are zero). */
+export function isBf16Value(v: number): boolean {
+  const f = new Float32Array([v]);
+  return (new Uint32Array(f.buffer)[0] & 0xffff) === 0;
+}
+
+function absArray(a: NdArray): NdArray {
+  return { shape: a.shape, data: a.data.map(Math.abs) };
+}
+
+/**
+ * The check of an autocast op's output: in fp32 the usual rtol 1e-5; in bf16 elementwise
+ * |got − ref| ≤ bf16Bound(k)·S (S from the op on |operands|), and every output a bf16 value.
+ */
+async function expectAutocastClose(precision: 'fp32' | 'bf16', actual: tf.Tensor, expected: NdArray, magnitude: () => NdArray, k: number,
+  what: string, float32Instead = false): Promise<void> {
+  if (precision === 'fp32') return expectCloseAsync(actual, expected, what);
+  const got = await actual.data();
+  assert.deepEqual(actual.shape, expected.shape, `${what}: shape`);
+  const s = magnitude().data;
+  const c = bf16Bound(k);
+  let notBf16 = 0;
+  for (let i = 0; i < got.length; i++) {
+    const err = Math.abs(got[i] - expected.data[i]);
+    assert.ok(err <= c * s[i], `${what} (bf16): |error| ${err.toExponential(3)} at element ${i} (got ${got[i]}, expected ${expected.data[i]}) ` +
+      `exceeds ${c.toExponential(3)}·Σ|a||b| = ${(c * s[i]).toExponential(3)}`);
+    if (!isBf16Value(got[i])) notBf16++;
+  }
+  if (float32Instead) {
+    // The backend says it keeps this op in float32: then it must meet the float32 tolerance.
+    assertCloseValues(got, actual.shape, expected, `${what} (kept in float32)`);
+    return;
+  }
+  assert.equal(notBf16, 0, `${what} (bf16): ${notBf16} of ${got.length} outputs are not bf16 values: the kernel did not run in bf16`);
 }
 
 function toTensor(a: NdArray): tf.Tensor {
@@ -96,7 +161,7 @@ function tfPad(pad: ConvCase['pad']): 'same' | 'valid' | [[number, number], [num
   return typeof pad === 'string' ? pad : [[0, 0], [pad[0], pad[1]], [pad[2], pad[3]], [0, 0]];
 }
 
-function convSuite(): void {
+function convSuite(precision: 'fp32' | 'bf16', bf16FilterGradients: boolean): void {
   CONV_CASES.forEach((c, idx) => {
     const dil = c.dilations ?? [1, 1];
     const r = ref.resolvePadding(c.x[1], c.x[2], c.w[0], c.w[1], c.strides, dil, c.pad);
@@ -107,7 +172,8 @@ function convSuite(): void {
 
     it(`Conv2D: ${c.name}`, () => noLeak(async () => {
       const y = tf.tidy(() => tf.conv2d(toTensor(x) as tf.Tensor4D, toTensor(w) as tf.Tensor4D, c.strides, tfPad(c.pad), 'NHWC', dil));
-      await expectCloseAsync(y, ref.conv2d(x, w, p, r.outH, r.outW), 'conv2d');
+      await expectAutocastClose(precision, y, ref.conv2d(x, w, p, r.outH, r.outW), () => ref.conv2d(absArray(x), absArray(w), p, r.outH, r.outW),
+        c.w[0] * c.w[1] * c.w[2], 'conv2d');
       y.dispose();
     }));
     if (dil[0] !== 1 || dil[1] !== 1) return;
@@ -115,14 +181,16 @@ function convSuite(): void {
     it(`Conv2DBackpropInput: ${c.name}`, () => noLeak(async () => {
       const dx = tf.tidy(() => tf.engine().runKernel('Conv2DBackpropInput', { dy: toTensor(dy), filter: toTensor(w) },
         { strides: c.strides, pad: tfPad(c.pad), dataFormat: 'NHWC', inputShape: c.x } as unknown as tf.NamedAttrMap) as tf.Tensor);
-      await expectCloseAsync(dx, ref.conv2dBackpropInput(dy, w, c.x, p), 'dx');
+      await expectAutocastClose(precision, dx, ref.conv2dBackpropInput(dy, w, c.x, p), () => ref.conv2dBackpropInput(absArray(dy), absArray(w), c.x, p),
+        c.w[0] * c.w[1] * c.w[3], 'dx');
       dx.dispose();
     }));
 
     it(`Conv2DBackpropFilter: ${c.name}`, () => noLeak(async () => {
       const dw = tf.tidy(() => tf.engine().runKernel('Conv2DBackpropFilter', { x: toTensor(x), dy: toTensor(dy) },
         { strides: c.strides, pad: tfPad(c.pad), dataFormat: 'NHWC', filterShape: c.w } as unknown as tf.NamedAttrMap) as tf.Tensor);
-      await expectCloseAsync(dw, ref.conv2dBackpropFilter(x, dy, c.w, p), 'dw');
+      await expectAutocastClose(precision, dw, ref.conv2dBackpropFilter(x, dy, c.w, p), () => ref.conv2dBackpropFilter(absArray(x), absArray(dy), c.w, p),
+        c.x[0] * r.outH * r.outW, 'dw', !bf16FilterGradients);
       dw.dispose();
     }));
   });
@@ -136,10 +204,28 @@ function convSuite(): void {
     const [dx, dw, db] = tf.tidy(() => tf.grads((xt: tf.Tensor, wt: tf.Tensor, bt: tf.Tensor) => tf.sum(tf.mul(
       tf.fused.conv2d({ x: xt as tf.Tensor4D, filter: wt as tf.Tensor4D, strides: 2, pad: 1, bias: bt }), toTensor(g))))(
       [toTensor(x), toTensor(w), toTensor(b)]));
-    await expectCloseAsync(dx, ref.conv2dBackpropInput(g, w, x.shape, p), 'dx');
-    await expectCloseAsync(dw, ref.conv2dBackpropFilter(x, g, w.shape, p), 'dw');
+    await expectAutocastClose(precision, dx, ref.conv2dBackpropInput(g, w, x.shape, p), () => ref.conv2dBackpropInput(absArray(g), absArray(w), x.shape, p),
+      3 * 3 * 4, 'dx');
+    await expectAutocastClose(precision, dw, ref.conv2dBackpropFilter(x, g, w.shape, p), () => ref.conv2dBackpropFilter(absArray(x), absArray(g), w.shape, p),
+      2 * 3 * 3, 'dw', !bf16FilterGradients);
+    // The bias gradient is a float32 reduction under autocast too.
     await expectCloseAsync(db, ref.reduce(g, [0, 1, 2], false, false), 'dbias');
     tf.dispose([dx, dw, db]);
+  }));
+}
+
+function fusedConvForwardSuite(precision: 'fp32' | 'bf16'): void {
+  it('conv2dWithBias (FusedConv2D, the models\' convolution) forward: Σ x·w + b', () => noLeak(async () => {
+    const x = ref.randomArray([2, 8, 8, 5], 21);
+    const w = ref.randomArray([3, 3, 5, 6], 22);
+    const b = ref.randomArray([6], 23);
+    const p: ConvParams = { strides: [1, 1], dilations: [1, 1], pad: [1, 1, 1, 1] };
+    const plusBias = (y: NdArray, bias: NdArray): NdArray => ({ shape: y.shape, data: y.data.map((v, i) => v + bias.data[i % 6]) });
+    const y = tf.tidy(() => conv2dWithBias(toTensor(x) as tf.Tensor4D, toTensor(w) as tf.Tensor4D, toTensor(b) as tf.Tensor1D, 1, 1));
+    // The bias is one more product (b·1) of the sum: K = 3·3·5 + 1.
+    await expectAutocastClose(precision, y, plusBias(ref.conv2d(x, w, p, 8, 8), b),
+      () => plusBias(ref.conv2d(absArray(x), absArray(w), p, 8, 8), absArray(b)), 3 * 3 * 5 + 1, 'conv2dWithBias');
+    y.dispose();
   }));
 }
 
@@ -160,13 +246,14 @@ const MATMUL_CASES: MatMulCase[] = [
   { a: [2, 3], b: [3, 4], ta: false, tb: false, note: 'tiny' },
 ];
 
-function matMulSuite(): void {
+function matMulSuite(precision: 'fp32' | 'bf16'): void {
   MATMUL_CASES.forEach((c, i) => {
     it(`BatchMatMul: ${c.note} ${JSON.stringify(c.a)}${c.ta ? 'ᵀ' : ''} × ${JSON.stringify(c.b)}${c.tb ? 'ᵀ' : ''}`, () => noLeak(async () => {
       const a = ref.randomArray(c.a, 400 + i);
       const b = ref.randomArray(c.b, 500 + i);
       const y = tf.tidy(() => tf.matMul(toTensor(a), toTensor(b), c.ta, c.tb));
-      await expectCloseAsync(y, ref.matMul(a, b, c.ta, c.tb), 'matMul');
+      const k = c.ta ? c.a[c.a.length - 2] : c.a[c.a.length - 1];
+      await expectAutocastClose(precision, y, ref.matMul(a, b, c.ta, c.tb), () => ref.matMul(absArray(a), absArray(b), c.ta, c.tb), k, 'matMul');
       y.dispose();
     }));
   });
@@ -377,7 +464,8 @@ function identitySuite(): void {
 
 /** Registers the suite (mocha `describe`) for the backend `backendName`. */
 export function runKernelConformance(backendName: string, options: ConformanceOptions): void {
-  describe(`kernel conformance on ${backendName}`, function () {
+  const precision = options.precision ?? 'fp32';
+  describe(`kernel conformance on ${backendName}${precision === 'fp32' ? '' : ` (${precision} autocast)`}`, function () {
     before(async function () {
       await options.init();
       assert.equal(tf.getBackend(), backendName, `init() did not make "${backendName}" current`);
@@ -385,8 +473,11 @@ export function runKernelConformance(backendName: string, options: ConformanceOp
     after(async function () {
       await options.teardown();
     });
-    describe('convolution', convSuite);
-    describe('matrix products', matMulSuite);
+    describe('convolution', () => {
+      convSuite(precision, options.bf16FilterGradients ?? true);
+      fusedConvForwardSuite(precision);
+    });
+    describe('matrix products', () => matMulSuite(precision));
     describe('reductions', reduceSuite);
     describe('slicing', sliceSuite);
     describe('segment sums', segmentSuite);

@@ -334,10 +334,13 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+void clearLowpCache();  // bf16 autocast, below
+
 Napi::Value FreeAll(const Napi::CallbackInfo& info) {
   slots.clear();
   freeSlots.clear();
   liveCount = 0;
+  clearLowpCache();
   CachingCpuAllocator::instance().empty();
   return info.Env().Undefined();
 }
@@ -827,15 +830,82 @@ Napi::Value SearchSorted(const Napi::CallbackInfo& info) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// bf16 autocast (issue 17). When on, convolutions (forward and both gradients) and matmuls take
+// their float32 operands as bfloat16, run oneDNN's bf16 kernels (products of 8-bit-mantissa values,
+// accumulated in float32 inside oneDNN) and hand back float32 tensors, as torch.autocast('cpu',
+// dtype=torch.bfloat16) computes those ops; everything else (element-wise ops, normalisation, softmax,
+// reductions, the optimiser) stays float32. The result is rounded to bf16 by the kernel before it is
+// widened back (ATen's bf16 kernels write bf16), exactly the values PyTorch's autocast produces.
+bool autocastBf16 = false;
+
+// bf16 copies of float32 operands, reused while their source lives (tensors are immutable here: TF.js
+// never writes into a tensor after it is made). A training step casts each weight and each activation
+// once instead of once per use (forward, input gradient, filter gradient; the tape's saved copies are
+// aliases of the same storage), as PyTorch's autocast reuses the bf16 tensors it saved for backward.
+// An entry holds its source's storage weakly: it is dropped once the storage is freed, and its address
+// cannot be reused while the weak pointer is alive.
+struct LowpEntry {
+  c10::weak_intrusive_ptr<c10::StorageImpl> storage;
+  int64_t offset;
+  std::vector<int64_t> sizes, strides;
+  at::Tensor low;
+};
+std::vector<LowpEntry> lowpCache;
+size_t lowpCalls = 0;
+
+void clearLowpCache() { lowpCache.clear(); }
+
+// A float32 operand of an autocast op, as the op computes it.
+at::Tensor lowp(const at::Tensor& t) {
+  if (!autocastBf16 || t.scalar_type() != at::kFloat) return t;
+  static const bool reuse = [] {
+    const char* v = std::getenv("DISTILLERY_BF16_REUSE");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+  if (!reuse) return t.to(at::kBFloat16);
+  if (++lowpCalls % 16 == 0) {
+    lowpCache.erase(std::remove_if(lowpCache.begin(), lowpCache.end(), [](const LowpEntry& e) { return e.storage.expired(); }),
+                    lowpCache.end());
+  }
+  const c10::StorageImpl* s = t.storage().unsafeGetStorageImpl();
+  for (const LowpEntry& e : lowpCache) {
+    if (!e.storage.expired() && e.storage._unsafe_get_target() == s && e.offset == t.storage_offset() &&
+        t.sizes().equals(e.sizes) && t.strides().equals(e.strides)) {
+      return e.low;
+    }
+  }
+  at::Tensor low = t.to(at::kBFloat16);
+  lowpCache.push_back({t.storage().getWeakStorageImpl(), t.storage_offset(),
+                       t.sizes().vec(), t.strides().vec(), low});
+  return low;
+}
+// The op's result back in float32 (layout kept: a channels-last result stays channels-last).
+inline at::Tensor widen(const at::Tensor& t) { return t.scalar_type() == at::kBFloat16 ? t.to(at::kFloat) : t; }
+
+Napi::Value SetAutocast(const Napi::CallbackInfo& info) {
+  autocastBf16 = flag(info[0]);
+  if (!autocastBf16) lowpCache.clear();
+  return Napi::Boolean::New(info.Env(), autocastBf16);
+}
+Napi::Value GetAutocast(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), autocastBf16); }
+
+// ---------------------------------------------------------------------------------------------
 // Linear algebra
 
 Napi::Value MatMul(const Napi::CallbackInfo& info) {
-  at::Tensor a = get(info[0]), b = get(info[1]);
+  at::Tensor a = lowp(get(info[0])), b = lowp(get(info[1]));
   if (flag(info[2])) a = a.transpose(-1, -2);
   if (flag(info[3])) b = b.transpose(-1, -2);
-  if (a.dim() == 2 && b.dim() == 2) return ret(info.Env(), at::mm(a, b));
-  if (a.dim() == 3 && b.dim() == 3 && a.size(0) == b.size(0)) return ret(info.Env(), at::bmm(a, b));
-  return ret(info.Env(), at::matmul(a, b));
+  if (a.dim() == 2 && b.dim() == 2) return ret(info.Env(), widen(at::mm(a, b)));
+  if (a.dim() == 3 && b.dim() == 3 && a.size(0) == b.size(0)) {
+    // ATen 1.13's bf16 bmm takes a slow loop (batch 32 of 64×64: 2.5–10 ms against 0.18 ms in float32);
+    // baddbmm with beta 0 reaches oneDNN's bf16 matmul (0.06 ms). beta 0 ignores the uninitialised input.
+    if (a.scalar_type() == at::kBFloat16) {
+      return ret(info.Env(), widen(at::baddbmm(at::empty({a.size(0), a.size(1), b.size(2)}, a.options()), a, b, 0, 1)));
+    }
+    return ret(info.Env(), at::bmm(a, b));
+  }
+  return ret(info.Env(), widen(at::matmul(a, b)));
 }
 
 Napi::Value Einsum(const Napi::CallbackInfo& info) {
@@ -896,9 +966,10 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
     input = padImage(x, a.pad, a.channelsLast, 0.0);
     pad = {0, 0};
   }
-  at::Tensor y = at::convolution(toNCHW(input, a.channelsLast), torchWeight(w, a.depthwise), bias, a.stride, pad,
+  if (bias) bias = lowp(*bias);
+  at::Tensor y = at::convolution(lowp(toNCHW(input, a.channelsLast)), lowp(torchWeight(w, a.depthwise)), bias, a.stride, pad,
                                  a.dilation, false, {0, 0}, groups);
-  return ret(info.Env(), fromNCHW(y, a.channelsLast));
+  return ret(info.Env(), fromNCHW(widen(y), a.channelsLast));
 }
 
 // conv2dBackpropInput(dy, filter, inputShape[4], stride, pad, dilation, depthwise, channelsLast)
@@ -917,10 +988,11 @@ Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
   }
   int64_t groups = a.depthwise ? nchw[1] : 1;
   // Only the input's shape and layout matter for the input gradient.
-  at::Tensor shapeOnly = at::empty(nchw, dy.options().memory_format(a.channelsLast ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous));
-  auto grads = at::convolution_backward(toNCHW(dy, a.channelsLast), shapeOnly, torchWeight(w, a.depthwise), c10::nullopt,
+  at::Tensor dyc = lowp(toNCHW(dy, a.channelsLast));
+  at::Tensor shapeOnly = at::empty(nchw, dyc.options().memory_format(a.channelsLast ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous));
+  auto grads = at::convolution_backward(dyc, shapeOnly, lowp(torchWeight(w, a.depthwise)), c10::nullopt,
                                         a.stride, pad, a.dilation, false, {0, 0}, groups, {true, false, false});
-  at::Tensor dx = fromNCHW(std::get<0>(grads), a.channelsLast);
+  at::Tensor dx = fromNCHW(widen(std::get<0>(grads)), a.channelsLast);
   if (!sym) dx = cropImage(dx, a.pad, a.channelsLast);
   return ret(info.Env(), dx);
 }
@@ -940,10 +1012,20 @@ Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
   std::vector<int64_t> wShape = a.depthwise ? std::vector<int64_t>{fs[2] * fs[3], 1, fs[0], fs[1]}
                                             : std::vector<int64_t>{fs[3], fs[2], fs[0], fs[1]};
   int64_t groups = a.depthwise ? fs[2] : 1;
-  at::Tensor shapeOnly = at::empty(wShape, dy.options());
-  auto grads = at::convolution_backward(toNCHW(dy, a.channelsLast), toNCHW(input, a.channelsLast), shapeOnly, c10::nullopt,
+  // Filter gradients in bf16 as autocast does them, unless DISTILLERY_BF16_FILTER_GRAD=0: on a quiet
+  // machine oneDNN 2.6's bf16 backward-weights took 42 ms per reference-UNet step against 59 ms in
+  // float32, but while other processes loaded the cores it degraded far more than float32 (672–2,739
+  // against 263–576 ms per step), so float32 filter gradients are the choice on a busy machine.
+  static const bool lowpFilterGrad = [] {
+    const char* v = std::getenv("DISTILLERY_BF16_FILTER_GRAD");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+  at::Tensor dyc = lowpFilterGrad ? lowp(toNCHW(dy, a.channelsLast)) : toNCHW(dy, a.channelsLast);
+  at::Tensor xc = lowpFilterGrad ? lowp(toNCHW(input, a.channelsLast)) : toNCHW(input, a.channelsLast);
+  at::Tensor shapeOnly = at::empty(wShape, dyc.options());
+  auto grads = at::convolution_backward(dyc, xc, shapeOnly, c10::nullopt,
                                         a.stride, pad, a.dilation, false, {0, 0}, groups, {false, true, false});
-  at::Tensor dw = std::get<1>(grads).permute({2, 3, 1, 0});  // [kh, kw, in/groups, out]
+  at::Tensor dw = widen(std::get<1>(grads)).permute({2, 3, 1, 0});  // [kh, kw, in/groups, out]
   if (a.depthwise) dw = dw.reshape({fs[0], fs[1], fs[2], fs[3]});
   return ret(info.Env(), dw);
 }
@@ -1469,6 +1551,8 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   EXPORT("scan", Scan);
   EXPORT("topk", TopK);
   EXPORT("searchSorted", SearchSorted);
+  EXPORT("setAutocast", SetAutocast);
+  EXPORT("getAutocast", GetAutocast);
   EXPORT("matmul", MatMul);
   EXPORT("einsum", Einsum);
   EXPORT("conv2d", Conv2d);

@@ -6,6 +6,7 @@
 import { KernelBackend, engine, util } from '@tensorflow/tfjs-core';
 import type { BackendTimingInfo, BackendValues, DataId, DataType, TensorInfo } from '@tensorflow/tfjs-core';
 import { BackendError } from '../../errors';
+import type { Precision } from '../precision';
 import { DTYPE_CODE, DTYPE_OF_CODE, type LibtorchAddon, type NativeDType } from './native';
 
 interface TensorEntry {
@@ -41,6 +42,7 @@ export class LibtorchBackend extends KernelBackend {
     super();
     this.native = native;
     native.init(this.meta);
+    native.setAutocast(false);
     native.unaryOps.forEach((name, i) => this.unaryCodes.set(name, i));
     native.binaryOps.forEach((name, i) => this.binaryCodes.set(name, i));
     native.reduceOps.forEach((name, i) => this.reduceCodes.set(name, i));
@@ -55,6 +57,18 @@ export class LibtorchBackend extends KernelBackend {
 
   threads(): number {
     return this.native.getThreads();
+  }
+
+  /**
+   * bf16 autocast on or off (issue 17; src/backends/precision.ts): the addon's convolution and matmul
+   * kernels then compute in bf16 and return float32. The caller checks that the CPU has native bf16.
+   */
+  setPrecision(precision: Precision): void {
+    this.native.setAutocast(precision === 'bf16');
+  }
+
+  precision(): Precision {
+    return this.native.getAutocast() ? 'bf16' : 'fp32';
   }
 
   // ----- storage -------------------------------------------------------------------------------
@@ -156,6 +170,8 @@ export class LibtorchBackend extends KernelBackend {
     if (this.disposed) return;
     this.disposed = true;
     this.native.freeAll();
+    // The autocast switch lives in the addon (process-wide); a later instance starts in float32.
+    this.native.setAutocast(false);
   }
 
   // ----- helpers for kernels -------------------------------------------------------------------

@@ -12,6 +12,7 @@ import type { BackendInfo, BackendOptions, BackendProvider } from '../types';
 import { LIBTORCH_BACKEND_NAME, LibtorchBackend } from './backend';
 import { libtorchKernelConfigs, LIBTORCH_KERNEL_NAMES } from './kernels';
 import { loadAddon, ompWaitPolicy } from './native';
+import { checkNativeBf16, type Precision } from '../precision';
 import * as os from 'node:os';
 
 export { LibtorchBackend, LIBTORCH_BACKEND_NAME } from './backend';
@@ -60,17 +61,25 @@ export const libtorchProvider: BackendProvider = {
   },
   async init(options: BackendOptions): Promise<BackendInfo> {
     const threads = options.threads ?? allCores();
+    const precision = options.precision ?? 'fp32';
+    if (precision === 'bf16') checkNativeBf16();
     if (!registerLibtorchBackend(threads)) throw new BackendError(`libtorch: ${libtorchUnavailableReason()}`);
     const ok = await tf.setBackend(LIBTORCH_BACKEND_NAME);
     if (!ok || !instance) throw new BackendError('libtorch: the TF.js backend failed to initialise');
     await tf.ready();
     const actual = instance.threads();
+    instance.setPrecision(precision);
     return {
       name: 'libtorch',
       tfBackend: LIBTORCH_BACKEND_NAME,
       threads: actual,
-      description: `libtorch (ATen native, ${actual} thread${actual === 1 ? '' : 's'}${waitNote()}, ${LIBTORCH_KERNEL_NAMES.length} kernels)`,
+      description: `libtorch (ATen native, ${actual} thread${actual === 1 ? '' : 's'}${waitNote()}, ${LIBTORCH_KERNEL_NAMES.length} kernels${precision === 'bf16' ? ', bf16 autocast' : ''})`,
     };
+  },
+  setPrecision(precision: Precision) {
+    if (!instance) throw new BackendError('libtorch: the backend is not initialised');
+    if (precision === 'bf16') checkNativeBf16();
+    instance.setPrecision(precision);
   },
 };
 

@@ -72,6 +72,9 @@ export interface LibtorchAddon {
   scan(isProd: boolean, x: H, axis: number, exclusive: boolean, reverse: boolean): H;
   topk(x: H, k: number, sorted: boolean): [H, H];
   searchSorted(sorted: H, values: H, right: boolean): H;
+  /** bf16 autocast of convolutions and matmuls on (true) or off; returns the new state. */
+  setAutocast(on: boolean): boolean;
+  getAutocast(): boolean;
   matmul(a: H, b: H, transposeA: boolean, transposeB: boolean): H;
   einsum(equation: string, xs: H[]): H;
   conv2d(x: H, filter: H, bias: H, stride: number[], pad: number[], dilation: number[], depthwise: boolean, channelsLast: boolean): H;

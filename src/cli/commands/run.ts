@@ -1,5 +1,5 @@
 /**
- * `distillery run <graph> [--set …] [--seed N] [--backend …] [--threads N] [--out dir] [--resume] [--progress …]`.
+ * `distillery run <graph> [--set …] [--seed N] [--backend …] [--threads N] [--precision fp32|bf16] [--out dir] [--resume] [--progress …]`.
  * First SIGINT/SIGTERM: cancel (nodes save state, then are disposed), exit 130. Second: exit at once.
  * `--resume` without `--out` continues the newest run folder of the graph under runs/ (and says which);
  * a resumed run keeps the seed its manifest records (a different `--seed` is refused: the numbers would change).
@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { UsageError } from '../../errors';
 import { loadGraph } from '../../graph/validate';
-import { BACKEND_CHOICES, shutdownBackend } from '../../backends';
+import { BACKEND_CHOICES, PRECISION_CHOICES, shutdownBackend, type Precision } from '../../backends';
 import { createRegistry } from '../../runtime/create-registry';
 import { runGraph, type RunResult } from '../../runtime/executor';
 import { displayPath } from '../../registry/plugins';
@@ -21,6 +21,8 @@ export interface RunCommandOptions {
   seed?: string;
   backend: string;
   threads?: string;
+  /** Overrides the graph's `precision` key (absent: the graph's, else fp32). */
+  precision?: Precision;
   out?: string;
   resume?: boolean;
   progress: ProgressMode;
@@ -53,6 +55,7 @@ export function resumeCommand(file: string, options: RunCommandOptions, runDir: 
   if (options.seed !== undefined) words.push('--seed', options.seed);
   if (options.backend !== 'auto') words.push('--backend', options.backend);
   if (options.threads !== undefined) words.push('--threads', options.threads);
+  if (options.precision !== undefined) words.push('--precision', options.precision);
   return words.map(shellQuote).join(' ');
 }
 
@@ -71,6 +74,8 @@ export function registerRunCommand(program: Command, io: CliIO, setExit: (code: 
     .option('--seed <N>', 'override the graph\'s seed (every node\'s seed derives from it); a resumed run keeps its own')
     .addOption(new Option('--backend <name>', 'compute backend').choices([...BACKEND_CHOICES]).default('auto'))
     .option('--threads <N>', 'threads for the backend (default: all cores)')
+    .addOption(new Option('--precision <p>', 'compute precision: bf16 = autocast of convolutions and matmuls on libtorch with native bf16 (default: the graph\'s precision, else fp32)')
+      .choices([...PRECISION_CHOICES]))
     .option('--out <dir>', 'run folder (default runs/<graph-name>-<timestamp>)')
     .option('--resume', 'continue the run in --out (default: the newest run folder of this graph under runs/): nodes resume from their saved state; logs are appended')
     .addOption(new Option('--progress <mode>', 'progress display: bars on a terminal, lines elsewhere (auto)').choices([...PROGRESS_MODES]).default('auto'))
@@ -126,6 +131,7 @@ export function registerRunCommand(program: Command, io: CliIO, setExit: (code: 
           registry,
           backend: options.backend,
           threads,
+          precision: options.precision,
           outDir: options.out,
           resume: options.resume,
           signal: controller.signal,
