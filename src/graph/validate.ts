@@ -374,7 +374,8 @@ export async function validateGraphText(text: string, file: string, options: Loa
     }
   }
 
-  for (const { cycle, closing } of findCycles(drafts)) {
+  const cycles = findCycles(drafts);
+  for (const { cycle, closing } of cycles) {
     const self = cycle.length === 2;
     problemAt(closing.pointer, `cycle: ${cycle.join(' → ')}`, {
       hint: self
@@ -382,6 +383,42 @@ export async function validateGraphText(text: string, file: string, options: Loa
         : 'a node cannot depend, directly or through others, on its own output; remove one of these connections',
     });
   }
+  // A resource input waits for its producer's value, and a stage's trained model exists only once that stage
+  // has read its stream. A node that reads a stream and waits, through resource inputs, for another reader of
+  // the same stream never subscribes while that reader needs it: the stream, moving in lock step to all its
+  // readers, holds both back for ever (and the run would stop with nothing left to do).
+  const streamKeys = new Map<string, Set<string>>(); // reader -> `producer.port` of the streams it reads
+  for (const e of edges) {
+    if (e.kind !== 'stream') continue;
+    if (!streamKeys.has(e.to.node)) streamKeys.set(e.to.node, new Set());
+    streamKeys.get(e.to.node)!.add(`${e.from.node}.${e.from.port}`);
+  }
+  // (A cycle is reported as such: waiting in a circle is its own problem.)
+  for (const d of cycles.length ? [] : drafts) {
+    const mine = streamKeys.get(d.id);
+    if (!mine) continue;
+    const firstHops = edges.filter((e) => e.kind === 'resource' && e.to.node === d.id);
+    for (const hop of firstHops) {
+      const seen = new Set<string>();
+      const queue = [hop.from.node];
+      let culprit: { node: string; stream: string } | undefined;
+      while (queue.length && !culprit) {
+        const n = queue.shift()!;
+        if (seen.has(n) || n === d.id) continue;
+        seen.add(n);
+        const shared = [...(streamKeys.get(n) ?? [])].find((k) => mine.has(k));
+        if (shared) culprit = { node: n, stream: shared };
+        for (const e of edges) if (e.kind === 'resource' && e.to.node === n) queue.push(e.from.node);
+      }
+      if (!culprit) continue;
+      problemAt(joinPointer(joinPointer(joinPointer('/nodes', d.id), 'inputs'), hop.to.port),
+        `node "${d.id}" reads the stream "${culprit.stream}" and waits for "${hop.from.node}.${hop.from.port}", which needs "${culprit.node}" to finish reading the same stream: a stream moves in lock step to all its readers, so both would wait for ever`, {
+          hint: `give "${d.id}" its own data node (as graphs/mnist/distill.json5 gives each stage one)`,
+        });
+    }
+  }
+
+
 
   const sorted = sortProblems(problems);
   if (sorted.length > 0) return { problems: sorted };
