@@ -285,4 +285,17 @@ describe('cli', () => {
     assert.equal(names[names.length - 1], 'run:run-cancelled');
     assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')).status, 'cancelled');
   });
+
+  it('a run that stops making progress (every node waiting, nothing left to run) fails with exit 1 instead of exiting 0', async function () {
+    this.timeout(60_000);
+    const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'src/cli/main.ts', 'run', 'test/fixtures/stall/stuck.json5', '--backend', 'cpu',
+      '--out', path.join(tmp, 'stuck'), '--progress', 'none'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 50_000);
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    clearTimeout(killer);
+    assert.equal(code, 1, err);
+    assert.match(err, /error: the run stopped making progress: every unfinished node is waiting on another, and nothing is left to run/);
+  });
 });

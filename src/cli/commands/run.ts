@@ -121,9 +121,17 @@ export function registerRunCommand(program: Command, io: CliIO, setExit: (code: 
           process.exit(EXIT_CANCELLED);
         }
       };
+      // Node exits (code 0) when its event loop is empty; with the run unfinished that means every node is
+      // waiting on another (a deadlock `validate` did not foresee). Say so and fail instead of exiting quietly.
+      const onStall = (): void => {
+        io.err('error: the run stopped making progress: every unfinished node is waiting on another, and nothing is left to run ' +
+          '(e.g. two nodes reading one stream where one also waits for the other)\n');
+        process.exit(EXIT_FAILURE);
+      };
       if (io.handleSignals) {
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);
+        process.on('beforeExit', onStall);
       }
       let result: RunResult;
       try {
@@ -144,6 +152,7 @@ export function registerRunCommand(program: Command, io: CliIO, setExit: (code: 
         if (io.handleSignals) {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
+          process.off('beforeExit', onStall);
         }
         await shutdownBackend();
       }
