@@ -18,6 +18,7 @@ import { checkRounds, runProgressiveDistillation, type DistillationRound, type D
 import { deferred, lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, optimizationOf, stageProgress, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stages/node-support';
 import type { TrainableDenoiser } from '../../src/stages/types';
 import schema from './schema.json';
+import { distributedRunOf } from '../../src/distributed/context';
 
 export interface ProgressiveDistillationConfig extends Omit<StageNodeCommonConfig, 'iterations'> {
   baseSteps: number;
@@ -124,6 +125,7 @@ export const progressiveDistillationNode = defineNodeType<ProgressiveDistillatio
       async run() {
         const total = c.rounds.reduce((a, r) => a + r.iterations, 0);
         const progress = stageProgress(ctx, 'stage two', total, c.logEvery);
+        const distributed = distributedRunOf(ctx.container);
         try {
           students = await runProgressiveDistillation({
             teacher: ctx.resources.model as TrainableDenoiser, schedule: ctx.resources.schedule as NoiseSchedule,
@@ -134,6 +136,7 @@ export const progressiveDistillationNode = defineNodeType<ProgressiveDistillatio
             targetLoss: c.targetLoss, replay: c.replay, seed: ctx.seed, outDir: ctx.outDir, resume: ctx.resume,
             heldOut: (ctx.resources.data as DatasetResource | undefined)?.test, evalBatches: c.evalBatches, evalBatchSize: c.evalBatchSize,
             signal: ctx.signal, progress: progress.report, log: (m, f) => ctx.log.info(m, f),
+            ...(distributed ? { distributed } : {}),
           }, handle);
           for (const s of students) ctx.log.info(`${s.steps}-step student written to ${path.relative(ctx.runDir, s.file)}`);
           finalModel.resolve(students[students.length - 1].model);

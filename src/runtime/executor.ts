@@ -14,12 +14,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Container } from 'inversify';
 import * as tf from '@tensorflow/tfjs-core';
-import { CancelledError, DistilleryError, NodeRuntimeError } from '../errors';
+import { CancelledError, DistilleryError, DistributedError, NodeRuntimeError } from '../errors';
 import type { ResolvedGraph, ResolvedNode } from '../graph/types';
 import type { NodeRegistry } from '../registry/registry';
 import type { NodeContext, NodeInstance, NodeLogger } from '../registry/types';
 import { activeBackend, selectBackend, type BackendInfo } from '../backends';
 import { StreamGate } from './gate';
+import { DISTRIBUTED_RUN, type DistributedRun } from '../distributed/context';
+import { broadcastString } from '../distributed/collectives';
 import { displayPath } from '../registry/plugins';
 import { ProgressReporter, formatMetrics, type ProgressMode } from './progress';
 import {
@@ -57,6 +59,12 @@ export interface RunOptions {
   output?: NodeJS.WritableStream;
   /** Recorded in the manifest (default process.argv). */
   argv?: string[];
+  /**
+   * Data-parallel run (src/distributed): bound in the container for the nodes. Rank 0 owns the run
+   * folder; every other rank works in a scratch folder `<run>/rank-<r>` (its node outputs, replay
+   * spills and its own logs.jsonl) and prints nothing.
+   */
+  distributed?: DistributedRun;
 }
 
 export type NodeStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -154,6 +162,8 @@ function asNodeError(nodeId: string, err: unknown, what: string, port?: string):
 
 export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): Promise<RunResult> {
   const startedAt = new Date();
+  const dist = options.distributed && options.distributed.group.worldSize > 1 ? options.distributed : undefined;
+  const scratchRank = dist && dist.group.rank !== 0 ? dist.group.rank : undefined;
   const output = options.output ?? process.stderr;
   const backend: BackendInfo = options.backend !== undefined
     ? await selectBackend(options.backend, { threads: options.threads })
@@ -164,6 +174,7 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
   const container = new Container();
   container.bind('distillery.graph').toConstantValue(graph);
   if (options.registry) container.bind('distillery.registry').toConstantValue(options.registry);
+  if (dist) container.bind(DISTRIBUTED_RUN).toConstantValue(dist);
 
   for (const plugin of graph.loadedPlugins ?? []) {
     try {
@@ -173,7 +184,8 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
     }
   }
 
-  const runDir = prepareRunDir({ graphName: graph.name, outDir: options.outDir, runsDir: options.runsDir, resume: options.resume, now: startedAt });
+  const prepare = (): string => prepareRunDir({ graphName: graph.name, outDir: options.outDir, runsDir: options.runsDir, resume: options.resume, now: startedAt });
+  const runDir = dist ? await agreeRunDir(dist, prepare) : prepare();
   container.bind('distillery.runDir').toConstantValue(runDir);
   const resume = options.resume === true;
   const argv = options.argv ?? process.argv;
@@ -195,13 +207,16 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
   writeJsonAtomic(path.join(runDir, RESOLVED_GRAPH_FILE), graph.raw);
   writeJsonAtomic(path.join(runDir, MANIFEST_FILE), manifest);
   const logs = new JsonLinesWriter(path.join(runDir, LOGS_FILE));
-  const reporter = new ProgressReporter({ mode: options.progress ?? 'auto', output, intervalMs: options.progressIntervalMs });
+  const reporter = new ProgressReporter({ mode: scratchRank === undefined ? options.progress ?? 'auto' : 'none', output, intervalMs: options.progressIntervalMs });
   const event = (node: string | undefined, name: string, fields: Record<string, unknown> = {}): void =>
     logs.write({ time: new Date().toISOString(), kind: 'event', ...(node !== undefined ? { node } : {}), event: name, ...fields });
 
   event(undefined, resume ? 'run-resumed' : 'run-started', { runDir, backend: backend.description });
-  reporter.line(`backend: ${backend.description}`);
-  reporter.line(`run folder: ${displayPath(runDir)}${resume ? ' (resumed)' : ''}`);
+  if (scratchRank === undefined) {
+    reporter.line(`backend: ${backend.description}`);
+    if (dist) reporter.line(`distributed: ${dist.group.worldSize} processes (${dist.group.backend}), global batch = ${dist.group.worldSize} × the per-process batch size`);
+    reporter.line(`run folder: ${displayPath(runDir)}${resume ? ' (resumed)' : ''}`);
+  }
 
   const controller = new AbortController();
   // Every node (and its streams) listens to the run's signal: a graph of more than ten nodes is normal,
@@ -454,6 +469,30 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
     backend,
     nodes: graph.nodes.map((n) => states.get(n.id)!.timing),
   };
+}
+
+/**
+ * Rank 0 prepares the run folder (its default name has a timestamp) and tells the others, whose folder is
+ * the scratch folder `<run>/rank-<r>`. When rank 0 cannot prepare it, every rank fails with rank 0's reason.
+ */
+async function agreeRunDir(dist: DistributedRun, prepare: () => string): Promise<string> {
+  const { group } = dist;
+  let dir = '';
+  let failure: unknown;
+  if (group.rank === 0) {
+    try {
+      dir = prepare();
+    } catch (err) {
+      failure = err;
+    }
+  }
+  const agreed = await broadcastString(group, failure ? `!${message(failure)}` : dir);
+  if (failure) throw failure;
+  if (agreed.startsWith('!')) throw new DistributedError(`rank ${group.rank}: rank 0 could not prepare the run folder: ${agreed.slice(1)}`);
+  if (group.rank === 0) return dir;
+  const scratch = path.join(agreed, `rank-${group.rank}`);
+  fs.mkdirSync(scratch, { recursive: true });
+  return scratch;
 }
 
 export { formatMetrics };

@@ -14,8 +14,8 @@ import { weightedMse } from '../training/losses';
 import type { Rng } from '../training/rng';
 import { randomUniform } from '../training/rng';
 import { ConfigError } from '../errors';
-import { denoisingLoss, drawNoised, evaluationLoss, forEachBatch, holdBatch, releaseBatch, stepRng, type DenoisingLossOptions, type HeldBatch } from './common';
-import { checkpointOnCancel, StageTrainer, type OptimizationConfig } from './trainer';
+import { denoisingLoss, drawNoised, evaluationLoss, forEachBatch, holdBatch, releaseBatch, shardRng, stepRng, type DenoisingLossOptions, type HeldBatch } from './common';
+import { checkpointOnCancel, StageTrainer, type DistributedTraining, type OptimizationConfig } from './trainer';
 import type { TrainableDenoiser } from './types';
 import type { WeightModule } from '../models/types';
 
@@ -44,6 +44,8 @@ export interface DenoisingStageOptions<T extends StageModel<T> = TrainableDenois
   evalBatchSize?: number;
   signal?: AbortSignal;
   progress?: StageProgress;
+  /** Data-parallel run: gradients averaged over ranks; each rank's random draws are its shard of the global batch's. */
+  distributed?: DistributedTraining;
 }
 
 /** A running stage, so that a node's saveState can checkpoint it. */
@@ -62,6 +64,7 @@ export async function runDenoisingStage<T extends StageModel<T> = TrainableDenoi
     : undefined;
   const trainer: StageTrainer = new StageTrainer({
     student: o.student, config: c, checkpointDir: o.checkpointDir, signal: o.signal,
+    ...(o.distributed ? { distributed: o.distributed } : {}),
     hooks: {
       evaluate,
       onStep: (step, r) => o.progress?.(step, c.iterations, { loss: r.loss, lr: r.lr, gradNorm: r.gradNorm }),
@@ -79,7 +82,7 @@ export async function runDenoisingStage<T extends StageModel<T> = TrainableDenoi
       const step = trainer.step;
       const micro = pending.splice(0);
       try {
-        await trainer.update(micro.map((m, i) => () => o.lossFor(m.x, m.labels, stepRng(o.seed, o.name, step, i))));
+        await trainer.update(micro.map((m, i) => () => o.lossFor(m.x, m.labels, shardRng(stepRng(o.seed, o.name, step, i), o.distributed))));
       } finally {
         micro.forEach(releaseBatch);
       }

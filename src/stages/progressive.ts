@@ -22,9 +22,9 @@ import { snrWeight, weightedMse, type SnrWeighting } from '../training/losses';
 import { randomNormal, randomUniform, type Rng } from '../training/rng';
 import { loadSafetensorsAsTf, writeSafetensors } from '../io/safetensors';
 import { ConfigError, type Problem } from '../errors';
-import { denoisingLoss, evaluationLoss, forEachBatch, holdBatch, releaseBatch, stepRng, type HeldBatch, type LossWeighting } from './common';
+import { denoisingLoss, evaluationLoss, forEachBatch, holdBatch, releaseBatch, shardRng, stepRng, type HeldBatch, type LossWeighting } from './common';
 import { deleteReplayBlock, disposeReplayItems, readReplayBlock, replayBlockFile, writeReplayBlock, type ReplayItem } from './replay';
-import { checkpointOnCancel, StageTrainer, type OptimizationConfig } from './trainer';
+import { checkpointOnCancel, StageTrainer, type DistributedTraining, type OptimizationConfig } from './trainer';
 import type { StageHandle, StageProgress } from './denoising';
 import type { TrainableDenoiser } from './types';
 
@@ -74,6 +74,8 @@ export interface ProgressiveOptions {
   evalBatchSize?: number;
   signal?: AbortSignal;
   progress?: StageProgress;
+  /** Data-parallel run: each rank computes the teacher targets of its own shard (replay blocks spill under its own outDir). */
+  distributed?: DistributedTraining;
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -215,6 +217,7 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
     : undefined;
   const trainer: StageTrainer = new StageTrainer({
     student, config, checkpointDir: path.join(dir, 'checkpoints'), signal: o.signal,
+    ...(o.distributed ? { distributed: o.distributed } : {}),
     hooks: { evaluate, onStep: (step, res) => o.progress?.(doneBefore + step, totalIterations, { round: r, steps: round.steps, loss: res.loss, lr: res.lr }) },
   });
   trainerRef = trainer;
@@ -241,7 +244,7 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
       if (o.replay.blockBatches === 0) {
         // Lock-step: one teacher target per micro-batch, nothing spilled.
         await forEachBatch(o.batches, micro, totalMicro, async (b) => {
-          const item = computeReplayItem(itemOptions, b.x, b.labels, stepRng(o.seed, stageName, micro));
+          const item = computeReplayItem(itemOptions, b.x, b.labels, shardRng(stepRng(o.seed, stageName, micro), o.distributed));
           await trainOn(item, true);
         }, o.signal);
       } else {
@@ -255,7 +258,7 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
         const runBlock = async (block: number, batches: HeldBatch[]): Promise<void> => {
           const file = replayBlockFile(replayDir, block);
           if (!fs.existsSync(file)) {
-            const items = batches.map((b, j) => computeReplayItem(itemOptions, b.x, b.labels, stepRng(o.seed, stageName, block, j)));
+            const items = batches.map((b, j) => computeReplayItem(itemOptions, b.x, b.labels, shardRng(stepRng(o.seed, stageName, block, j), o.distributed)));
             try {
               await writeReplayBlock(replayDir, block, items);
             } finally {

@@ -16,6 +16,7 @@ import { denoisingStageLoss, runDenoisingStage, type MicroBatchLoss, type StageH
 import type { LossWeighting } from './common';
 import { deferred, optimizationOf, reuseFinishedModel, saveModelFile, stageProgress, type StageNodeCommonConfig } from './node-support';
 import type { TrainableDenoiser } from './types';
+import { distributedRunOf } from '../distributed/context';
 
 type SavableModel<T> = StageModel<T> & { getWeights(): Record<string, tf.Tensor>; config: unknown };
 
@@ -56,11 +57,13 @@ export function trainingStageInstance<T extends SavableModel<T>>(
       }
       const data = ctx.resources.data as DatasetResource | undefined;
       const progress = stageProgress(ctx, options.progressLabel, c.iterations, c.logEvery);
+      const distributed = distributedRunOf(ctx.container);
       try {
         trained = await runDenoisingStage<T>({
           name: options.stage, student, batches: ctx.streams.batches as Observable<Batch>, optimization: optimizationOf(c),
           lossFor: options.lossFor(student), seed: ctx.seed, checkpointDir: path.join(ctx.outDir, 'checkpoints'), resume: ctx.resume,
           heldOut: data?.test, evalBatches: c.evalBatches, evalBatchSize: c.evalBatchSize, signal: ctx.signal, progress: progress.report,
+          ...(distributed ? { distributed } : {}),
         }, handle);
         const metadata: Record<string, string> = {
           stage: options.nodeType, ...options.metadata, iterations: String(c.iterations), seed: String(ctx.seed),

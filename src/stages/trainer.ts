@@ -16,6 +16,8 @@ import { createLrSchedule, type LrScheduleKind } from '../training/lr-schedule';
 import { trainStep, type LossFunction, type TrainStepResult } from '../training/train-step';
 import { CheckpointManager, latestCheckpoint, readCheckpoint, restoreCheckpoint } from '../training/checkpoint';
 import { CancelledError } from '../errors';
+import type { DistributedRun } from '../distributed/context';
+import { allReduceMeanGradients, broadcastTensors, broadcastVariables, checkParametersAgree, newCommStats, type CommStats } from '../distributed/gradients';
 import type { WeightModule } from '../models/types';
 
 /** The optimisation settings of a stage (the stage nodes' shared config keys). */
@@ -83,7 +85,11 @@ export interface StageTrainerOptions {
   checkpointDir: string;
   hooks?: TrainerHooks;
   signal?: AbortSignal;
+  /** Data-parallel training (src/distributed): gradients are averaged over the group's ranks. */
+  distributed?: DistributedTraining;
 }
+
+export type DistributedTraining = DistributedRun;
 
 export class StageTrainer {
   readonly config: OptimizationConfig;
@@ -98,6 +104,10 @@ export class StageTrainer {
   private readonly checkpoints: CheckpointManager;
   private lastLoss = NaN;
   private disposed = false;
+  private readonly distributed?: DistributedTraining;
+  private synchronized = false;
+  /** Time and bytes of the gradient all-reduce (data-parallel runs). */
+  readonly comm: CommStats = newCommStats();
 
   constructor(options: StageTrainerOptions) {
     const c = options.config;
@@ -106,6 +116,7 @@ export class StageTrainer {
     this.checkpointDir = options.checkpointDir;
     this.hooks = options.hooks ?? {};
     this.signal = options.signal;
+    this.distributed = options.distributed && options.distributed.group.worldSize > 1 ? options.distributed : undefined;
     this.optimizer = new AdamW(this.student.variables, { lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.adamEpsilon, weightDecay: c.weightDecay });
     this.checkpoints = new CheckpointManager({ dir: options.checkpointDir, keepLast: c.keepLast, best: { metric: 'evalLoss', mode: 'min' } });
     this.ema = c.emaDecay > 0 ? new EmaWeights(this.student.variables, { decay: c.emaDecay }) : undefined;
@@ -131,8 +142,17 @@ export class StageTrainer {
     return this.lastLoss;
   }
 
-  /** Continues from the newest checkpoint in the folder, if any; returns the step to continue from. */
+  /**
+   * Continues from the newest checkpoint in the folder, if any; returns the step to continue from. In a
+   * data-parallel run only rank 0 keeps checkpoints: every rank then takes rank 0's state and step.
+   */
   async restore(): Promise<number> {
+    await this.restoreLocal();
+    if (this.distributed) await this.synchronize();
+    return this.current;
+  }
+
+  private async restoreLocal(): Promise<number> {
     const file = await latestCheckpoint(this.checkpointDir);
     if (!file) return 0;
     const loaded = await readCheckpoint(file, this.student.variables);
@@ -151,13 +171,21 @@ export class StageTrainer {
    */
   async update(losses: LossFunction[], extra?: Record<string, unknown>): Promise<TrainStepResult> {
     if (this.signal?.aborted) throw new CancelledError();
+    const dist = this.distributed;
+    if (dist && !this.synchronized) await this.synchronize();
     const lr = this.lrAt(this.current);
-    const result = await trainStep(this.optimizer, losses, { lr, ...(this.config.gradClip > 0 ? { maxGradNorm: this.config.gradClip } : {}) });
+    const result = await trainStep(this.optimizer, losses, {
+      lr, ...(this.config.gradClip > 0 ? { maxGradNorm: this.config.gradClip } : {}),
+      ...(dist ? { reduceGradients: (g: Map<string, tf.Tensor>) => allReduceMeanGradients(dist.group, g, this.comm) } : {}),
+    });
     this.ema?.update();
     this.current += 1;
     this.lastLoss = result.loss;
     this.hooks.onStep?.(this.current, result);
     const c = this.config;
+    if (dist && ((dist.checksumEvery > 0 && this.current % dist.checksumEvery === 0) || this.current === c.iterations)) {
+      await checkParametersAgree(dist.group, this.student.variables, this.current);
+    }
     const checkpointDue = c.checkpointEvery > 0 && this.current % c.checkpointEvery === 0;
     const evalDue = this.hooks.evaluate && ((c.evalEvery > 0 && this.current % c.evalEvery === 0) || checkpointDue);
     let evalLoss: number | undefined;
@@ -166,8 +194,52 @@ export class StageTrainer {
     return result;
   }
 
+  /**
+   * Data-parallel start (or resume): every rank takes rank 0's step, weights, EMA and optimizer moments,
+   * so that all ranks start identical whatever they loaded. Runs before the first update.
+   */
+  async synchronize(): Promise<void> {
+    const dist = this.distributed;
+    this.synchronized = true;
+    if (!dist) return;
+    const group = dist.group;
+    const step = new Float32Array([this.current, this.optimizer.stepCount, this.ema?.updates ?? 0]);
+    await group.broadcast(step, 0);
+    await broadcastVariables(group, [...this.student.variables.values()]);
+    const opt = this.optimizer.getState();
+    const names = [...opt.m.keys()];
+    try {
+      const moments = await broadcastTensors(group, [...names.map((n) => opt.m.get(n)!), ...names.map((n) => opt.v.get(n)!)]);
+      try {
+        this.optimizer.setState({ step: step[1], m: new Map(names.map((n, i) => [n, moments[i]])), v: new Map(names.map((n, i) => [n, moments[names.length + i]])) });
+      } finally {
+        tf.dispose(moments);
+      }
+    } finally {
+      tf.dispose([...opt.m.values(), ...opt.v.values()]);
+    }
+    if (this.ema) {
+      const ema = this.ema.getState();
+      const emaNames = [...ema.weights.keys()];
+      try {
+        const weights = await broadcastTensors(group, emaNames.map((n) => ema.weights.get(n)!));
+        try {
+          this.ema.setState({ updates: step[2], weights: new Map(emaNames.map((n, i) => [n, weights[i]])) });
+        } finally {
+          tf.dispose(weights);
+        }
+      } finally {
+        tf.dispose([...ema.weights.values()]);
+      }
+    }
+    this.current = step[0];
+    await checkParametersAgree(group, this.student.variables, this.current, 'parameters after the start-up broadcast');
+  }
+
   /** Writes a checkpoint of the current step (also used on cancellation); keeps `best.safetensors` by evaluation loss. */
   async checkpoint(evalLoss?: number, extra?: Record<string, unknown>): Promise<string> {
+    // Data-parallel: the ranks hold identical state; rank 0 alone writes it.
+    if (this.distributed && this.distributed.group.rank !== 0) return '';
     const result = await this.checkpoints.save({
       step: this.current, model: this.student.variables, optimizer: this.optimizer,
       ...(this.ema ? { ema: this.ema } : {}),

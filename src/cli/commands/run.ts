@@ -2,6 +2,7 @@
  * `distillery run <graph> [--set …] [--backend …] [--threads N] [--out dir] [--resume] [--progress …]`.
  * First SIGINT/SIGTERM: cancel (nodes save state, then are disposed), exit 130. Second: exit at once.
  */
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { UsageError } from '../../errors';
@@ -11,6 +12,10 @@ import { createRegistry } from '../../runtime/create-registry';
 import { runGraph, type RunResult } from '../../runtime/executor';
 import { displayPath } from '../../registry/plugins';
 import { PROGRESS_MODES, type ProgressMode } from '../../runtime/progress';
+import { readDistributedEnv } from '../../distributed/env';
+import { GlooProcessGroup } from '../../distributed/gloo';
+import type { ProcessGroup } from '../../distributed/process-group';
+import { launchLocal, NPROC_ENV, parseNproc, watchLauncher } from '../launch';
 import { collect, EXIT_CANCELLED, EXIT_FAILURE, EXIT_OK, shellQuote, type CliIO } from '../io';
 
 export interface RunCommandOptions {
@@ -20,6 +25,9 @@ export interface RunCommandOptions {
   out?: string;
   resume?: boolean;
   progress: ProgressMode;
+  nprocPerNode?: string;
+  distTimeout?: string;
+  checksumEvery?: string;
 }
 
 function parseThreads(value: string | undefined): number | undefined {
@@ -33,8 +41,15 @@ export function resumeCommand(file: string, options: RunCommandOptions, runDir: 
   const words = ['npx', 'distillery', 'run', displayPath(path.resolve(file)), '--out', displayPath(runDir), '--resume'];
   for (const s of options.set) words.push('--set', s);
   if (options.backend !== 'auto') words.push('--backend', options.backend);
-  if (options.threads !== undefined) words.push('--threads', options.threads);
+  if (options.threads !== undefined && !process.env[NPROC_ENV]) words.push('--threads', options.threads);
+  if (process.env[NPROC_ENV]) words.push('--nproc-per-node', process.env[NPROC_ENV]!);
   return words.map(shellQuote).join(' ');
+}
+
+function positiveInt(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`${flag} must be a positive integer (found "${value}")`);
+  return Number(value);
 }
 
 function summary(result: RunResult): string {
@@ -54,10 +69,29 @@ export function registerRunCommand(program: Command, io: CliIO, setExit: (code: 
     .option('--out <dir>', 'run folder (default runs/<graph-name>-<timestamp>)')
     .option('--resume', 'continue the run in --out: nodes resume from their saved state; logs are appended')
     .addOption(new Option('--progress <mode>', 'progress display: bars on a terminal, lines elsewhere (auto)').choices([...PROGRESS_MODES]).default('auto'))
+    .option('--nproc-per-node <K>', 'data-parallel training on K local worker processes (like torchrun --standalone); see docs/distributed.md')
+    .option('--dist-timeout <seconds>', 'data-parallel runs: seconds a worker waits for a missing or hung peer before failing (default 60; the first rendezvous waits 5 min)')
+    .option('--checksum-every <N>', 'data-parallel runs: compare a checksum of the parameters across ranks every N optimizer steps (default 100; always at the end of each stage)')
     .action(async (file: string, options: RunCommandOptions) => {
-      const threads = parseThreads(options.threads);
+      const threadsFlag = parseThreads(options.threads);
+      const nproc = parseNproc(options.nprocPerNode);
+      const distTimeout = positiveInt('--dist-timeout', options.distTimeout, 60);
+      const checksumEvery = positiveInt('--checksum-every', options.checksumEvery, 100);
       const registry = createRegistry();
       const graph = await loadGraph(file, { registry, sets: options.set });
+      if (nproc !== undefined && nproc > 1 && !process.env[NPROC_ENV]) {
+        // The graph is valid (checked above, before any worker starts): start the workers.
+        setExit(await launchLocal({ nproc, args: process.argv.slice(2), timeoutSeconds: distTimeout, io, handleSignals: io.handleSignals }));
+        return;
+      }
+      const launch = readDistributedEnv();
+      let group: ProcessGroup | undefined;
+      if (launch) {
+        watchLauncher();
+        group = await GlooProcessGroup.connect({ ...launch, timeoutMs: distTimeout * 1000, rendezvousTimeoutMs: Math.max(300, distTimeout) * 1000 });
+      }
+      const threads = threadsFlag ?? (launch ? Math.max(1, Math.floor(os.cpus().length / launch.localWorldSize)) : undefined);
+      const quiet = group !== undefined && group.rank !== 0;
 
       const controller = new AbortController();
       let signals = 0;
@@ -87,21 +121,24 @@ export function registerRunCommand(program: Command, io: CliIO, setExit: (code: 
           progress: options.progress,
           output: io.progressStream,
           argv: process.argv,
+          ...(group ? { distributed: { group, checksumEvery } } : {}),
         });
+        if (group && result.status === 'completed') await group.barrier();
       } finally {
+        group?.close();
         if (io.handleSignals) {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
         }
         await shutdownBackend();
       }
-      io.err(summary(result));
+      if (!quiet) io.err(summary(result));
       if (result.status === 'completed') {
         setExit(EXIT_OK);
         return;
       }
-      if (result.status === 'failed') io.err(`error: ${result.error?.message ?? 'run failed'}\n`);
-      io.err(`to resume: ${resumeCommand(file, options, result.runDir)}\n`);
+      if (result.status === 'failed') io.err(`${quiet ? `rank ${group!.rank}: ` : ''}error: ${result.error?.message ?? 'run failed'}\n`);
+      if (!quiet) io.err(`to resume: ${resumeCommand(file, options, result.runDir)}\n`);
       setExit(result.status === 'cancelled' ? EXIT_CANCELLED : EXIT_FAILURE);
     });
 }
