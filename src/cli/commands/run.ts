@@ -88,7 +88,10 @@ export function registerRunCommand(program: Command, io: CliIO, setExit: (code: 
       let group: ProcessGroup | undefined;
       if (launch) {
         watchLauncher();
-        group = await GlooProcessGroup.connect({ ...launch, timeoutMs: distTimeout * 1000, rendezvousTimeoutMs: Math.max(300, distTimeout) * 1000 });
+        group = await GlooProcessGroup.connect({
+          ...launch, timeoutMs: distTimeout * 1000, rendezvousTimeoutMs: Math.max(300, distTimeout) * 1000,
+          ...(process.env.GLOO_SOCKET_IFNAME ? { socketInterface: process.env.GLOO_SOCKET_IFNAME } : {}),
+        });
       }
       const threads = threadsFlag ?? (launch ? Math.max(1, Math.floor(os.cpus().length / launch.localWorldSize)) : undefined);
       const quiet = group !== undefined && group.rank !== 0;
