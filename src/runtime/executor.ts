@@ -203,6 +203,7 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
     attempts: previous
       ? [...(previous.attempts ?? []), { startedAt: previous.startedAt, endedAt: previous.endedAt, status: previous.status, argv: previous.argv, error: previous.error }]
       : [],
+    ...(dist ? { distributed: { worldSize: dist.group.worldSize, backend: dist.group.backend } } : {}),
   };
   writeJsonAtomic(path.join(runDir, RESOLVED_GRAPH_FILE), graph.raw);
   writeJsonAtomic(path.join(runDir, MANIFEST_FILE), manifest);
@@ -216,6 +217,14 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
     reporter.line(`backend: ${backend.description}`);
     if (dist) reporter.line(`distributed: ${dist.group.worldSize} processes (${dist.group.backend}), global batch = ${dist.group.worldSize} × the per-process batch size`);
     reporter.line(`run folder: ${displayPath(runDir)}${resume ? ' (resumed)' : ''}`);
+  }
+  const previousWorld = previous ? previous.distributed?.worldSize ?? 1 : undefined;
+  const world = dist?.group.worldSize ?? 1;
+  if (scratchRank === undefined && previousWorld !== undefined && previousWorld !== world) {
+    // Resuming with another process count works (every rank takes rank 0's state) but changes the data shards.
+    const msg = `resuming a ${previousWorld}-process run with ${world} process${world > 1 ? 'es' : ''}: the global batch and the data shards of the remaining steps change, so the result will differ from an uninterrupted run`;
+    logs.write({ time: new Date().toISOString(), kind: 'log', level: 'warn', message: msg });
+    reporter.line(`warning: ${msg}`);
   }
 
   const controller = new AbortController();
