@@ -22,6 +22,8 @@ import type { EvaluationCell, EvaluationMetrics } from '../../src/report/metrics
 import { activeBackend } from '../../src/backends';
 import * as tf from '@tensorflow/tfjs-core';
 import schema from './schema.json';
+import { processGroupOf } from '../../src/distributed/context';
+import type { ProcessGroup } from '../../src/distributed/process-group';
 
 export interface EvaluateConfig {
   title: string;
@@ -108,7 +110,7 @@ export const evaluateNode = defineNodeType<EvaluateConfig>({
             autoencoder: ctx.resources.autoencoder as FirstStage | undefined,
             teacher: ctx.resources.teacher as ConditionalDenoiser | undefined,
             students: ctx.resources.students as StudentEntry[] | undefined,
-            seed: c.seed ?? ctx.seed, outDir: ctx.outDir, runDir: ctx.runDir, signal: ctx.signal,
+            seed: c.seed ?? ctx.seed, outDir: ctx.outDir, runDir: ctx.runDir, signal: ctx.signal, group: processGroupOf(ctx.container),
             log: (m) => ctx.log.info(m),
             progress: (total) => ctx.progress('evaluate', total),
           }));
@@ -132,6 +134,8 @@ interface EvaluateInputs {
   outDir: string;
   runDir: string;
   signal?: AbortSignal;
+  /** Data-parallel run: the sampling is sharded across ranks (every rank then scores all images). */
+  group?: ProcessGroup;
   log(message: string): void;
   progress(total: number): { update(current: number, metrics?: Record<string, number>): void; done(): void };
 }
@@ -198,6 +202,7 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
     const samples = await sampleImages({
       model: job.model, schedule: inp.schedule, steps: job.steps, baseSteps: c.baseSteps, guidanceScale: job.guidance, labels,
       latentShape, batchSize: c.batchSize, seed: inp.seed, ...(decoder ? { decoder } : {}), ...(inp.signal ? { signal: inp.signal } : {}),
+      ...(inp.group ? { group: inp.group } : {}),
     });
     const score = await scoreSamples(inp.classifier, samples, reference, c.batchSize);
     if (c.saveSamples) {

@@ -10,6 +10,7 @@ import { sampleDdim } from '../diffusion/sampler';
 import type { ArrayDataset } from '../data/dataset';
 import { ConfigError } from '../errors';
 import { featureStats, frechetDistance, type GaussianStats } from './frechet';
+import type { ProcessGroup } from '../distributed/process-group';
 
 /** What evaluation needs from a classifier: logits and penultimate features of images in [-1, 1]. */
 export interface ImageScorer {
@@ -39,6 +40,12 @@ export interface SampleOptions {
   /** Latents are decoded through it; absent: the samples are images already. */
   decoder?: LatentDecoder;
   signal?: AbortSignal;
+  /**
+   * Data-parallel run: rank r samples the batches b ≡ r (mod K) and the images are summed across ranks
+   * (the others contribute zeros, so the sum is exact). Each batch's noise depends only on (seed, b), so
+   * every rank ends with exactly the images of a 1-process run.
+   */
+  group?: ProcessGroup;
 }
 
 /** Samples decoded to images: [N, H, W, C] values (clipped to [-1, 1]) and the image shape. */
@@ -65,7 +72,10 @@ export async function sampleImages(o: SampleOptions): Promise<SampledImages> {
   if (!(o.batchSize >= 1)) throw new ConfigError('sampling', [{ path: 'batchSize', message: 'must be a positive integer', found: String(o.batchSize) }]);
   let images: Float32Array | undefined;
   let shape: [number, number, number, number] | undefined;
+  const world = o.group?.worldSize ?? 1;
+  const rank = o.group?.rank ?? 0;
   for (let start = 0, b = 0; start < n; start += o.batchSize, b++) {
+    if (b % world !== rank) continue;
     const labels = o.labels.subarray(start, Math.min(n, start + o.batchSize));
     const guidance = o.guidanceScale === 1 && !o.model.takesGuidanceWeight ? undefined : { scale: o.guidanceScale };
     const latents = sampleDdim(o.model, o.schedule, {
@@ -90,6 +100,15 @@ export async function sampleImages(o: SampleOptions): Promise<SampledImages> {
     } finally {
       decoded.dispose();
     }
+  }
+  if (o.group && world > 1) {
+    // Ranks without a batch (fewer batches than ranks) still join the collective, with the shape agreed first.
+    const dims = new Float32Array(shape ? shape.slice(1) : [0, 0, 0]);
+    const all = await o.group.allGather(dims);
+    const agreed = [0, 1, 2].map((i) => Math.max(...Array.from({ length: world }, (_, r) => all[3 * r + i])));
+    shape = [n, agreed[0], agreed[1], agreed[2]];
+    images ??= new Float32Array(n * agreed[0] * agreed[1] * agreed[2]);
+    await o.group.allReduce(images, 'sum');
   }
   return { images: images!, shape: shape!, labels: o.labels };
 }
