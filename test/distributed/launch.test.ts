@@ -148,4 +148,26 @@ describe('distributed: run --nproc-per-node 2 (tiny teacher training)', function
     const afterResume = readSafetensors(path.join(out, 'teacher', 'model.safetensors'));
     assert.ok(maxAbsDiff(uninterrupted, afterResume).identical, 'resumed run differs from the uninterrupted one');
   });
+
+  it('Ctrl-C (SIGINT to the launcher): one cancellation — rank 0 saves its state once, every worker exits, code 130', async () => {
+    const out = path.join(dir, 'cancelled');
+    const run = cli([graph, '--out', out, '--nproc-per-node', '2']);
+    const first = path.join(out, 'teacher', 'checkpoints', 'checkpoint-000000004.safetensors');
+    let workers = new Map<number, number>();
+    while (!fs.existsSync(first) && run.child.exitCode === null) {
+      await new Promise((r) => setTimeout(r, 50));
+      if (workers.size < 2) workers = workersOf(run.child.pid!);
+    }
+    assert.equal(workers.size, 2, 'both workers seen');
+    workerPids.push(...workers.values());
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    assert.equal(r.code, 130, r.stderr);
+    assert.equal(r.stderr.split('\n').filter((l) => l.startsWith('SIGINT: cancelling the run')).length, 1, r.stderr);
+    assert.match(r.stderr, /to resume: npx distillery run .* --resume --nproc-per-node 2/);
+    for (const pid of workers.values()) assert.ok(!alive(pid), `worker ${pid} left behind`);
+    const saved = fs.readdirSync(path.join(out, 'teacher', 'checkpoints')).filter((f) => f.startsWith('checkpoint-'));
+    assert.ok(saved.length >= 1, 'no checkpoint');
+    assert.ok(!fs.existsSync(path.join(out, 'rank-1', 'teacher', 'checkpoints')), 'rank 1 wrote checkpoints');
+  });
 });
