@@ -1,15 +1,19 @@
 /**
- * `distillery run --nproc-per-node 2` end to end on 127.0.0.1, on a tiny teacher-training run
- * (fixtures/tiny-graph.ts: 24 optimizer steps, accumulation 2, label dropout, EMA, clipping):
+ * `distillery run --nproc-per-node 2` end to end on 127.0.0.1, on a tiny run (fixtures/tiny-graph.ts):
+ * teacher training (24 optimizer steps, accumulation 2, label dropout, EMA, clipping), then progressive
+ * distillation (2 rounds with replay blocks, each rank computing the teacher targets of its shard):
  * - equivalence: 2 workers × batch 4 against 1 worker × batch 8 — the same examples, labels and noise
  *   per global batch (sharded batch plan and sharded random draws), so the weights differ only by float
  *   summation order: the mean of two per-rank gradient means instead of one mean over 8 examples. That is
  *   a relative rounding difference of a few float32 ulps per step, and AdamW's normalised update keeps it
  *   that size; over 24 steps, for weights up to ~3, it stays below 1e-6 absolute (measured: 4.5e-8 on a
- *   12-step MNIST run). The bound is 1e-5 — still ~100× below the change one training step makes (lr 1e-3).
+ *   12-step MNIST teacher; 1.9e-6 for the last progressive student, whose teacher already differs).
+ *   The bound is 1e-5 — ~100× below the change of one AdamW step (≈ lr = 1e-3 per weight).
  * - the ranks hold bit-identical weights (Gloo's ring all-reduce hands every rank the same sums);
- * - a SIGKILLed worker: the launcher exits 137 (that worker's 128 + SIGKILL), rank 0 names rank 1, no worker is left, the printed resume
- *   command finishes the run, and the result is bit-identical to the uninterrupted 2-worker run.
+ * - a worker SIGKILLed in stage two (the second distillation round): the launcher exits 137 (that worker's
+ *   128 + SIGKILL), rank 0 names rank 1, no worker is left, the printed resume command finishes the run,
+ *   and every model is bit-identical to the uninterrupted 2-worker run's;
+ * - Ctrl-C: one cancellation, exit 130, no worker left.
  */
 import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -17,7 +21,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadC10d } from '../../src/distributed/gloo';
-import { readSafetensors, writeTinyRun } from './fixtures/tiny-graph';
+import { readSafetensors, TINY_RUN_MODELS, writeTinyRun } from './fixtures/tiny-graph';
 
 const ROOT = path.join(__dirname, '..', '..');
 const live = new Set<ChildProcess>();
@@ -79,7 +83,7 @@ function maxAbsDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>):
   return { max, identical };
 }
 
-describe('distributed: run --nproc-per-node 2 (tiny teacher training)', function () {
+describe('distributed: run --nproc-per-node 2 (tiny teacher training + progressive distillation)', function () {
   this.timeout(400_000);
   let dir: string;
   let graph: string;
@@ -105,24 +109,27 @@ describe('distributed: run --nproc-per-node 2 (tiny teacher training)', function
     const [two, one] = [path.join(dir, 'two'), path.join(dir, 'one')];
     const r2 = await cli([graph, '--out', two, '--nproc-per-node', '2']).done;
     assert.equal(r2.code, 0, r2.stderr);
-    const r1 = await cli([graph, '--out', one, '--set', 'digits.config.batchSize=8', '--threads', '1']).done;
+    const r1 = await cli([graph, '--out', one, '--set', 'digits.config.batchSize=8', '--set', 'digits-s2.config.batchSize=8', '--threads', '1']).done;
     assert.equal(r1.code, 0, r1.stderr);
     assert.equal(r2.stderr.split('\n').filter((l) => l.startsWith('run folder:')).length, 1, r2.stderr);
     assert.match(r2.stderr, /distributed: 2 processes \(gloo\), global batch = 2 × the per-process batch size/);
-    const rank0 = readSafetensors(path.join(two, 'teacher', 'model.safetensors'));
-    const rank1 = readSafetensors(path.join(two, 'rank-1', 'teacher', 'model.safetensors'));
-    const single = readSafetensors(path.join(one, 'teacher', 'model.safetensors'));
-    assert.ok(maxAbsDiff(rank0, rank1).identical, 'ranks differ');
-    const { max } = maxAbsDiff(rank0, single);
-    assert.ok(max < 1e-5, `2×4 vs 1×8: max |Δw| = ${max}`);
+    for (const model of TINY_RUN_MODELS) {
+      const rank0 = readSafetensors(path.join(two, model));
+      const rank1 = readSafetensors(path.join(two, 'rank-1', model));
+      const single = readSafetensors(path.join(one, model));
+      assert.ok(maxAbsDiff(rank0, rank1).identical, `${model}: ranks differ`);
+      const { max } = maxAbsDiff(rank0, single);
+      assert.ok(max < 1e-5, `${model}: 2×4 vs 1×8: max |Δw| = ${max}`);
+    }
     assert.ok(fs.existsSync(path.join(two, 'teacher', 'checkpoints', 'checkpoint-000000024.safetensors')));
     assert.ok(!fs.existsSync(path.join(two, 'rank-1', 'teacher', 'checkpoints')), 'rank 1 wrote checkpoints');
   });
 
-  it('a SIGKILLed worker: exit 137 (rank 1\'s), rank 0 names rank 1, no worker left, and the printed resume command ends where the uninterrupted run did', async () => {
+  it('a worker SIGKILLed in stage two: exit 137 (rank 1\'s), rank 0 names rank 1, no worker left, and the printed resume command ends where the uninterrupted run did', async () => {
     const out = path.join(dir, 'killed');
     const run = cli([graph, '--out', out, '--nproc-per-node', '2', '--dist-timeout', '10']);
-    const first = path.join(out, 'teacher', 'checkpoints', 'checkpoint-000000004.safetensors');
+    // Mid stage two: after the first checkpoint of the second distillation round (step 3 of 12).
+    const first = path.join(out, 'distill', 'round-1-2steps', 'checkpoints', 'checkpoint-000000003.safetensors');
     let workers = new Map<number, number>();
     while (!fs.existsSync(first)) {
       if (run.child.exitCode !== null) break;
@@ -144,9 +151,11 @@ describe('distributed: run --nproc-per-node 2 (tiny teacher training)', function
     assert.match(resume[1], /--nproc-per-node 2/);
     const resumed = await cli([graph, '--out', out, '--resume', '--nproc-per-node', '2']).done;
     assert.equal(resumed.code, 0, resumed.stderr);
-    const uninterrupted = readSafetensors(path.join(dir, 'two', 'teacher', 'model.safetensors'));
-    const afterResume = readSafetensors(path.join(out, 'teacher', 'model.safetensors'));
-    assert.ok(maxAbsDiff(uninterrupted, afterResume).identical, 'resumed run differs from the uninterrupted one');
+    for (const model of TINY_RUN_MODELS) {
+      const uninterrupted = readSafetensors(path.join(dir, 'two', model));
+      const afterResume = readSafetensors(path.join(out, model));
+      assert.ok(maxAbsDiff(uninterrupted, afterResume).identical, `${model}: the resumed run differs from the uninterrupted one`);
+    }
   });
 
   it('Ctrl-C (SIGINT to the launcher): one cancellation — rank 0 saves its state once, every worker exits, code 130', async () => {
