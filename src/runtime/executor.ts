@@ -22,6 +22,7 @@ import { activeBackend, selectBackend, type BackendInfo } from '../backends';
 import { StreamGate } from './gate';
 import { DISTRIBUTED_RUN, type DistributedRun } from '../distributed/context';
 import { broadcastString } from '../distributed/collectives';
+import { Turns } from '../distributed/turns';
 import { displayPath } from '../registry/plugins';
 import { ProgressReporter, formatMetrics, type ProgressMode } from './progress';
 import {
@@ -175,6 +176,11 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
   container.bind('distillery.graph').toConstantValue(graph);
   if (options.registry) container.bind('distillery.registry').toConstantValue(options.registry);
   if (dist) container.bind(DISTRIBUTED_RUN).toConstantValue(dist);
+  // Data-parallel: the nodes that may use the process group run() one at a time, in topological order
+  // (src/distributed/turns.ts), so their collectives are issued in the same order on every rank.
+  const turns = dist
+    ? new Turns(graph.nodes.filter((n) => !Object.values(n.def.outputs).some((spec) => spec.kind === 'stream')).map((n) => n.id))
+    : undefined;
 
   for (const plugin of graph.loadedPlugins ?? []) {
     try {
@@ -380,6 +386,7 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
       }
       st.created.resolve();
       if (st.instance.run) {
+        if (turns) await untilAborted(turns.wait(node.id), signal);
         event(node.id, 'run-started');
         await st.instance.run();
       }
@@ -414,6 +421,7 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
   const tasks = graph.nodes.map((node) => {
     const st = states.get(node.id)!;
     return lifecycle(st).finally(() => {
+      turns?.release(node.id);
       if (st.instance === undefined) {
         for (const [port, ref] of Object.entries(node.inputs)) {
           if (node.def.inputs[port]?.kind === 'stream') states.get(ref.node)!.gates.get(ref.port)?.release(node.id, port);

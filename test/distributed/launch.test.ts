@@ -1,7 +1,10 @@
 /**
- * `distillery run --nproc-per-node 2` end to end on 127.0.0.1, on a tiny run (fixtures/tiny-graph.ts):
- * teacher training (24 optimizer steps, accumulation 2, label dropout, EMA, clipping), then progressive
- * distillation (2 rounds with replay blocks, each rank computing the teacher targets of its shard):
+ * `distillery run --nproc-per-node 2` end to end on 127.0.0.1, on a tiny whole pipeline (fixtures/tiny-graph.ts)
+ * with every stage type: teacher training (24 optimizer steps, accumulation 2, label dropout, EMA,
+ * clipping) → v-finetune → guidance distillation (fixed variant) → progressive distillation (2 rounds with
+ * replay blocks, each rank computing the teacher targets of its shard) → ddim-sampling and evaluate
+ * (sampling and scoring sharded), plus guidance distillation's w-range variant, classifier training and
+ * autoencoder training (one launcher run covers them all):
  * - equivalence: 2 workers × batch 4 against 1 worker × batch 8 — the same examples, labels and noise
  *   per global batch (sharded batch plan and sharded random draws), so the weights differ only by float
  *   summation order: the mean of two per-rank gradient means instead of one mean over 8 examples. That is
@@ -12,7 +15,7 @@
  * - the ranks hold bit-identical weights (Gloo's ring all-reduce hands every rank the same sums);
  * - a worker SIGKILLed in stage two (the second distillation round): the launcher exits 137 (that worker's
  *   128 + SIGKILL), rank 0 names rank 1, no worker is left, the printed resume command finishes the run,
- *   and every model is bit-identical to the uninterrupted 2-worker run's;
+ *   and every model and the evaluate node's metrics are bit-identical to the uninterrupted 2-worker run's;
  * - Ctrl-C: one cancellation, exit 130, no worker left.
  */
 import { strict as assert } from 'node:assert';
@@ -21,7 +24,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadC10d } from '../../src/distributed/gloo';
-import { readSafetensors, TINY_RUN_MODELS, writeTinyRun } from './fixtures/tiny-graph';
+import type { EvaluationMetrics } from '../../src/report/metrics';
+import { readSafetensors, TINY_RUN_DATA, TINY_RUN_MODELS, writeTinyRun } from './fixtures/tiny-graph';
 
 const ROOT = path.join(__dirname, '..', '..');
 const live = new Set<ChildProcess>();
@@ -69,6 +73,10 @@ function alive(pid: number): boolean {
   }
 }
 
+function metrics(run: string): EvaluationMetrics {
+  return JSON.parse(fs.readFileSync(path.join(run, 'evaluate', 'metrics.json'), 'utf8')) as EvaluationMetrics;
+}
+
 function maxAbsDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>): { max: number; identical: boolean } {
   assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
   let max = 0;
@@ -83,7 +91,7 @@ function maxAbsDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>):
   return { max, identical };
 }
 
-describe('distributed: run --nproc-per-node 2 (tiny teacher training + progressive distillation)', function () {
+describe('distributed: run --nproc-per-node 2 (tiny pipeline with every stage type)', function () {
   this.timeout(400_000);
   let dir: string;
   let graph: string;
@@ -109,7 +117,7 @@ describe('distributed: run --nproc-per-node 2 (tiny teacher training + progressi
     const [two, one] = [path.join(dir, 'two'), path.join(dir, 'one')];
     const r2 = await cli([graph, '--out', two, '--nproc-per-node', '2']).done;
     assert.equal(r2.code, 0, r2.stderr);
-    const r1 = await cli([graph, '--out', one, '--set', 'digits.config.batchSize=8', '--set', 'digits-s2.config.batchSize=8', '--threads', '1']).done;
+    const r1 = await cli([graph, '--out', one, ...TINY_RUN_DATA.flatMap((d) => ['--set', `${d}.config.batchSize=8`]), '--threads', '1']).done;
     assert.equal(r1.code, 0, r1.stderr);
     assert.equal(r2.stderr.split('\n').filter((l) => l.startsWith('run folder:')).length, 1, r2.stderr);
     assert.match(r2.stderr, /distributed: 2 processes \(gloo\), global batch = 2 × the per-process batch size/);
@@ -121,6 +129,19 @@ describe('distributed: run --nproc-per-node 2 (tiny teacher training + progressi
       const { max } = maxAbsDiff(rank0, single);
       assert.ok(max < 1e-5, `${model}: 2×4 vs 1×8: max |Δw| = ${max}`);
     }
+    // The evaluate node (sampling and scoring sharded): the 1-process numbers. Its models (the classifier
+    // too) differ by < 1e-5 (above), which moves the 4-d classifier features of 12 samples by ~1e-5 at
+    // most: FID within 1e-4 (measured: 1.4e-12 for the real half-split FID), the same class decisions.
+    const m2 = metrics(two);
+    const m1 = metrics(one);
+    assert.deepEqual(m2.cells.map((c) => [c.model, c.accuracy]), m1.cells.map((c) => [c.model, c.accuracy]));
+    assert.equal(m2.cells.length, 3);
+    for (const [i, c] of m2.cells.entries()) assert.ok(Math.abs(c.fid - m1.cells[i].fid) < 1e-4, `${c.model}: FID ${c.fid} vs ${m1.cells[i].fid}`);
+    assert.ok(Math.abs(m2.realFid! - m1.realFid!) < 1e-4, `real FID ${m2.realFid} vs ${m1.realFid}`);
+    assert.equal(m2.realAccuracy, m1.realAccuracy);
+    // ddim-sampling, sharded: rank 0 alone writes the grids.
+    assert.ok(fs.existsSync(path.join(two, 'samples', 'samples-2steps.png')));
+    assert.ok(!fs.existsSync(path.join(two, 'rank-1', 'samples', 'samples-2steps.png')), 'rank 1 wrote a grid');
     assert.ok(fs.existsSync(path.join(two, 'teacher', 'checkpoints', 'checkpoint-000000024.safetensors')));
     assert.ok(!fs.existsSync(path.join(two, 'rank-1', 'teacher', 'checkpoints')), 'rank 1 wrote checkpoints');
   });
@@ -156,6 +177,7 @@ describe('distributed: run --nproc-per-node 2 (tiny teacher training + progressi
       const afterResume = readSafetensors(path.join(out, model));
       assert.ok(maxAbsDiff(uninterrupted, afterResume).identical, `${model}: the resumed run differs from the uninterrupted one`);
     }
+    assert.deepEqual(metrics(out).cells.map((c) => [c.model, c.fid, c.accuracy]), metrics(path.join(dir, 'two')).cells.map((c) => [c.model, c.fid, c.accuracy]));
   });
 
   it('Ctrl-C (SIGINT to the launcher): one cancellation — rank 0 saves its state once, every worker exits, code 130', async () => {
