@@ -10,6 +10,7 @@ import type { ConditionalDenoiser } from '../../src/models/types';
 import { classMajorLabels, gridSelection, sampleImages } from '../../src/eval/evaluate';
 import { FIRST_STAGE_PORT_TYPE, latentDecoder, type FirstStage } from '../../src/eval/first-stage';
 import { writeImageGrid } from '../../src/io/png';
+import { isWriter, processGroupOf } from '../../src/distributed/context';
 import { writeSafetensors } from '../../src/io/safetensors';
 import { nhwcToNchw } from '../../src/io/shards';
 import type { Problem } from '../../src/errors';
@@ -76,12 +77,19 @@ export const ddimSamplingNode = defineNodeType<DdimSamplingConfig>({
         const ae = ctx.resources.autoencoder as FirstStage | undefined;
         const labels = classMajorLabels(c.classes, c.samplesPerClass);
         const progress = ctx.progress('sample', c.steps.length);
+        // Data-parallel run: rank r samples the batches b ≡ r (mod K); every rank gets all images, rank 0 writes them.
+        const group = processGroupOf(ctx.container);
         for (const [i, n] of c.steps.entries()) {
           const samples = await sampleImages({
             model, schedule: ctx.resources.schedule as NoiseSchedule, steps: n, guidanceScale: c.guidanceScale, labels,
             latentShape: c.latentShape, batchSize: c.batchSize, seed: c.seed ?? ctx.seed,
             ...(c.baseSteps !== undefined ? { baseSteps: c.baseSteps } : {}), ...(ae ? { decoder: latentDecoder(ae) } : {}), signal: ctx.signal,
+            ...(group ? { group } : {}),
           });
+          if (!isWriter(group)) {
+            progress.update(i + 1);
+            continue;
+          }
           const grid = gridSelection(samples, c.classes, c.samplesPerClass);
           const file = path.join(ctx.outDir, `${c.name}-${n}steps.png`);
           writeImageGrid(file, grid.pixels, grid.shape, { rows: c.classes, cols: c.samplesPerClass, scale: 2 });

@@ -134,7 +134,7 @@ interface EvaluateInputs {
   outDir: string;
   runDir: string;
   signal?: AbortSignal;
-  /** Data-parallel run: the sampling is sharded across ranks (every rank then scores all images). */
+  /** Data-parallel run: the sampling and the classifier scoring are sharded across ranks (batches b ≡ r mod K). */
   group?: ProcessGroup;
   log(message: string): void;
   progress(total: number): { update(current: number, metrics?: Record<string, number>): void; done(): void };
@@ -182,7 +182,7 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
   const labels = classMajorLabels(classes, c.samplesPerClass);
   const latentShape = sampleShape(inp.data, inp.autoencoder);
   const real = await realImages(inp.data, inp.autoencoder, c.batchSize);
-  const reference = await realReference(inp.classifier, real, c.batchSize);
+  const reference = await realReference(inp.classifier, real, c.batchSize, inp.group);
   inp.log(`real held-out images: ${real.shape[0]}, classifier accuracy ${(reference.accuracy * 100).toFixed(1)}%, half-split FID ${reference.halfSplitFid.toFixed(3)}`);
   const cells: EvaluationCell[] = [];
   const teacherSeries = c.teacherSeries ?? `teacher (DDIM, g=${c.guidanceScale})`;
@@ -204,7 +204,7 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
       latentShape, batchSize: c.batchSize, seed: inp.seed, ...(decoder ? { decoder } : {}), ...(inp.signal ? { signal: inp.signal } : {}),
       ...(inp.group ? { group: inp.group } : {}),
     });
-    const score = await scoreSamples(inp.classifier, samples, reference, c.batchSize);
+    const score = await scoreSamples(inp.classifier, samples, reference, c.batchSize, inp.group);
     if (c.saveSamples) {
       const [b, h, w, ch] = samples.shape;
       fs.mkdirSync(path.join(inp.outDir, 'samples'), { recursive: true });

@@ -113,14 +113,22 @@ export async function sampleImages(o: SampleOptions): Promise<SampledImages> {
   return { images: images!, shape: shape!, labels: o.labels };
 }
 
-/** Classifier features ([N, D] float32) and predicted classes of images, in batches (read asynchronously). */
-export async function scoreImages(scorer: ImageScorer, images: Float32Array, shape: readonly [number, number, number, number], batchSize: number): Promise<{ features: Float32Array; dim: number; predicted: Int32Array }> {
+/**
+ * Classifier features ([N, D] float32) and predicted classes of images, in batches (read asynchronously).
+ * With a process group of K ranks, rank r scores the batches b ≡ r (mod K) and the features and
+ * predictions are summed across ranks in one all-reduce (the other ranks contribute exact zeros, and class
+ * indices are exact in float32), so every rank ends with exactly the one-process numbers.
+ */
+export async function scoreImages(scorer: ImageScorer, images: Float32Array, shape: readonly [number, number, number, number], batchSize: number, group?: ProcessGroup): Promise<{ features: Float32Array; dim: number; predicted: Int32Array }> {
   const [n, h, w, c] = shape;
   const per = h * w * c;
+  const world = group?.worldSize ?? 1;
+  const rank = group?.rank ?? 0;
   let features: Float32Array | undefined;
   let dim = 0;
   const predicted = new Int32Array(n);
-  for (let start = 0; start < n; start += batchSize) {
+  for (let start = 0, b = 0; start < n; start += batchSize, b++) {
+    if (b % world !== rank) continue;
     const count = Math.min(batchSize, n - start);
     const [f, p] = tf.tidy(() => {
       const x = tf.tensor4d(images.subarray(start * per, (start + count) * per), [count, h, w, c]);
@@ -136,6 +144,20 @@ export async function scoreImages(scorer: ImageScorer, images: Float32Array, sha
     } finally {
       tf.dispose([f, p]);
     }
+  }
+  if (group && world > 1) {
+    // A rank without a batch (fewer batches than ranks) learns the feature size from the others.
+    const dims = await group.allGather(new Float32Array([dim]));
+    dim = Math.max(...dims);
+    const buffer = new Float32Array(n * dim + n);
+    if (features) buffer.set(features);
+    for (let start = 0, b = 0; start < n; start += batchSize, b++) {
+      if (b % world !== rank) continue;
+      for (let i = start; i < Math.min(n, start + batchSize); i++) buffer[n * dim + i] = predicted[i];
+    }
+    await group.allReduce(buffer, 'sum');
+    features = buffer.slice(0, n * dim);
+    for (let i = 0; i < n; i++) predicted[i] = buffer[n * dim + i];
   }
   return { features: features!, dim, predicted };
 }
@@ -155,8 +177,8 @@ export interface RealReference {
 }
 
 /** Feature statistics of held-out real images, and the real-vs-real floor. */
-export async function realReference(scorer: ImageScorer, real: ArrayDataset, batchSize: number): Promise<RealReference> {
-  const scored = await scoreImages(scorer, real.x, real.shape, batchSize);
+export async function realReference(scorer: ImageScorer, real: ArrayDataset, batchSize: number, group?: ProcessGroup): Promise<RealReference> {
+  const scored = await scoreImages(scorer, real.x, real.shape, batchSize, group);
   const n = real.shape[0];
   const half = Math.floor(n / 2);
   const a = featureStats(scored.features.subarray(0, half * scored.dim), half, scored.dim);
@@ -168,9 +190,9 @@ export async function realReference(scorer: ImageScorer, real: ArrayDataset, bat
   };
 }
 
-/** FID and accuracy of sampled images against a real reference. */
-export async function scoreSamples(scorer: ImageScorer, samples: SampledImages, reference: RealReference, batchSize: number): Promise<{ fid: number; accuracy: number }> {
-  const scored = await scoreImages(scorer, samples.images, samples.shape, batchSize);
+/** FID and accuracy of sampled images against a real reference (scoring sharded across `group`'s ranks). */
+export async function scoreSamples(scorer: ImageScorer, samples: SampledImages, reference: RealReference, batchSize: number, group?: ProcessGroup): Promise<{ fid: number; accuracy: number }> {
+  const scored = await scoreImages(scorer, samples.images, samples.shape, batchSize, group);
   const stats = featureStats(scored.features, samples.shape[0], scored.dim);
   return { fid: frechetDistance(stats, reference.stats), accuracy: accuracy(scored.predicted, samples.labels) };
 }
