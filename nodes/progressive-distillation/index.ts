@@ -135,7 +135,7 @@ export const progressiveDistillationNode = defineNodeType<ProgressiveDistillatio
             lossWeighting: c.lossWeighting, minSnrGamma: c.minSnrGamma, distillWeight: c.distillWeight, targetWeight: c.targetWeight,
             targetLoss: c.targetLoss, replay: c.replay, seed: ctx.seed, outDir: ctx.outDir, resume: ctx.resume,
             heldOut: (ctx.resources.data as DatasetResource | undefined)?.test, evalBatches: c.evalBatches, evalBatchSize: c.evalBatchSize,
-            signal: ctx.signal, progress: progress.report, log: (m, f) => ctx.log.info(m, f),
+            signal: ctx.signal, progress: progress.report, logEvery: c.logEvery, log: (m, f) => ctx.log.info(m, f),
             ...(distributed ? { distributed } : {}),
           }, handle);
           for (const s of students) ctx.log.info(`${s.steps}-step student written to ${path.relative(ctx.runDir, s.file)}`);

@@ -44,6 +44,8 @@ export interface DenoisingStageOptions<T extends StageModel<T> = TrainableDenois
   evalBatchSize?: number;
   signal?: AbortSignal;
   progress?: StageProgress;
+  /** Steps logged every this many steps (and the last): in a data-parallel run their loss is averaged across ranks. */
+  logEvery?: number;
   /** Data-parallel run: gradients averaged over ranks; each rank's random draws are its shard of the global batch's. */
   distributed?: DistributedTraining;
 }
@@ -68,6 +70,7 @@ export async function runDenoisingStage<T extends StageModel<T> = TrainableDenoi
     hooks: {
       evaluate,
       onStep: (step, r) => o.progress?.(step, c.iterations, { loss: r.loss, lr: r.lr, gradNorm: r.gradNorm }),
+      lossLogged: (step) => (o.logEvery ?? 0) > 0 && (step % o.logEvery! === 0 || step === c.iterations),
     },
   });
   trainerRef = trainer;

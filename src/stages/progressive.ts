@@ -74,6 +74,8 @@ export interface ProgressiveOptions {
   evalBatchSize?: number;
   signal?: AbortSignal;
   progress?: StageProgress;
+  /** Steps (counted over all rounds) logged every this many steps (and the last): in a data-parallel run their loss is averaged across ranks. */
+  logEvery?: number;
   /** Data-parallel run: each rank computes the teacher targets of its own shard (replay blocks spill under its own outDir). */
   distributed?: DistributedTraining;
   log?: (message: string, fields?: Record<string, unknown>) => void;
@@ -218,7 +220,10 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
   const trainer: StageTrainer = new StageTrainer({
     student, config, checkpointDir: path.join(dir, 'checkpoints'), signal: o.signal,
     ...(o.distributed ? { distributed: o.distributed } : {}),
-    hooks: { evaluate, onStep: (step, res) => o.progress?.(doneBefore + step, totalIterations, { round: r, steps: round.steps, loss: res.loss, lr: res.lr }) },
+    hooks: {
+      evaluate, onStep: (step, res) => o.progress?.(doneBefore + step, totalIterations, { round: r, steps: round.steps, loss: res.loss, lr: res.lr }),
+      lossLogged: (step) => (o.logEvery ?? 0) > 0 && ((doneBefore + step) % o.logEvery! === 0 || doneBefore + step === totalIterations),
+    },
   });
   trainerRef = trainer;
   handle.trainer = trainer;

@@ -62,7 +62,7 @@ export function trainingStageInstance<T extends SavableModel<T>>(
         trained = await runDenoisingStage<T>({
           name: options.stage, student, batches: ctx.streams.batches as Observable<Batch>, optimization: optimizationOf(c),
           lossFor: options.lossFor(student), seed: ctx.seed, checkpointDir: path.join(ctx.outDir, 'checkpoints'), resume: ctx.resume,
-          heldOut: data?.test, evalBatches: c.evalBatches, evalBatchSize: c.evalBatchSize, signal: ctx.signal, progress: progress.report,
+          heldOut: data?.test, evalBatches: c.evalBatches, evalBatchSize: c.evalBatchSize, signal: ctx.signal, progress: progress.report, logEvery: c.logEvery,
           ...(distributed ? { distributed } : {}),
         }, handle);
         const metadata: Record<string, string> = {

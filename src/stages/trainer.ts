@@ -75,6 +75,11 @@ export interface TrainerHooks {
   evaluate?: () => Promise<number> | number;
   /** Called after each optimizer step. */
   onStep?: (step: number, result: TrainStepResult) => void;
+  /**
+   * Whether the loss of this optimizer step is logged. In a data-parallel run that step's loss is then
+   * averaged across the ranks (one all-reduce of a scalar) before onStep, so the log shows the global loss.
+   */
+  lossLogged?: (step: number) => boolean;
 }
 
 export interface StageTrainerOptions {
@@ -180,6 +185,12 @@ export class StageTrainer {
     });
     this.ema?.update();
     this.current += 1;
+    if (dist && this.hooks.lossLogged?.(this.current)) {
+      // Equal shards: the mean of the ranks' mean losses is the mean loss over the global batch.
+      const loss = new Float32Array([result.loss]);
+      await dist.group.allReduce(loss, 'mean');
+      result.loss = loss[0];
+    }
     this.lastLoss = result.loss;
     this.hooks.onStep?.(this.current, result);
     const c = this.config;
