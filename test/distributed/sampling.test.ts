@@ -1,8 +1,9 @@
 /**
- * Sharded sampling (src/eval/evaluate.ts sampleImages with a process group), as used by the evaluate node:
- * 2 ranks on 127.0.0.1 against this process alone. Every batch's noise depends only on (seed, batch), and
- * the gather adds exact zeros, so the images must be bit-identical (same SHA-256), not merely close; the
- * FID and accuracy computed from them are then the one-process numbers exactly.
+ * Sharded sampling and scoring (src/eval/evaluate.ts sampleImages and scoreImages with a process group), as
+ * used by the evaluate and ddim-sampling nodes: 2 ranks on 127.0.0.1 against this process alone. Every
+ * batch's noise depends only on (seed, batch), each scored batch is the one-process batch, and the gathers
+ * add exact zeros, so the images, classifier features and predictions must be bit-identical (same SHA-256),
+ * not merely close; the FID and accuracy computed from them are then the one-process numbers exactly.
  */
 import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
@@ -22,7 +23,7 @@ describe('distributed: sharded sampling for evaluation', function () {
   });
   afterEach(killAllWorkers);
 
-  it('2 ranks (batches split 2 + 2) give bit-identical images to 1 process, on both ranks', async () => {
+  it('2 ranks (batches split 2 + 2) give bit-identical images, features and predictions to 1 process, on both ranks', async () => {
     const before = tf.memory().numTensors;
     const single = await sampleTiny();
     assert.equal(tf.memory().numTensors, before);
