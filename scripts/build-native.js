@@ -62,7 +62,14 @@ function main() {
     console.error(`${prefix}: libtorch found but node-gyp was not; run this through npm (npm run build:native).`);
     return 1;
   }
-  const env = { ...process.env, LIBTORCH_INCLUDE: found.include, LIBTORCH_LIB: found.lib };
+  // The process group for distributed runs (distillery_c10d) also needs Gloo's headers and library and
+  // libtorch's c10d headers; without them only the tensor backend is built.
+  const gloo = fs.existsSync('/usr/include/gloo/config.h') || fs.existsSync(path.join(found.include, 'gloo', 'config.h'));
+  const glooLib = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib', found.lib].some((d) => fs.existsSync(path.join(d, 'libgloo.so')));
+  const c10d = fs.existsSync(path.join(found.include, 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp'));
+  const buildC10d = gloo && glooLib && c10d;
+  if (!buildC10d) console.log(`${prefix}: Gloo or the c10d headers not found; distributed runs stay unavailable (install libgloo-dev to enable them).`);
+  const env = { ...process.env, LIBTORCH_INCLUDE: found.include, LIBTORCH_LIB: found.lib, DISTILLERY_BUILD_C10D: buildC10d ? '1' : '0' };
   const args = [gyp, 'rebuild'];
   const dir = nodeDir();
   if (dir) args.push(`--nodedir=${dir}`);

@@ -153,3 +153,13 @@ export class TrainingError extends DistilleryError {
     super('TRAINING', message, options);
   }
 }
+
+/**
+ * Data-parallel training cannot start or continue: a half-configured launcher environment, a rendezvous
+ * that fails (port in use, peers absent), a rank that died or hung, parameters that differ across ranks.
+ */
+export class DistributedError extends DistilleryError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DISTRIBUTED', message, options);
+  }
+}

@@ -1,5 +1,6 @@
 # Built by scripts/build-native.js (through npm's node-gyp); that script sets LIBTORCH_INCLUDE and
-# LIBTORCH_LIB after checking that libtorch is installed.
+# LIBTORCH_LIB after checking that libtorch is installed, and DISTILLERY_BUILD_C10D=0 when Gloo (libgloo-dev) is
+# absent: distillery_c10d (the process group for distributed runs, src/process_group.cc) is then skipped.
 {
   "targets": [
     {
@@ -20,6 +21,31 @@
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O3", "-fno-trapping-math", "-fopenmp", "-Wno-unused-parameter", "-Wno-deprecated-declarations"]
+    },
+    {
+      "target_name": "distillery_c10d",
+      "conditions": [
+        ["'<!(node -p \"process.env.DISTILLERY_BUILD_C10D || '1'\")'=='1'", {
+          "sources": ["src/process_group.cc"],
+          "include_dirs": [
+            "<!(node -p \"require('node-addon-api').include_dir\")",
+            "<!(node -p \"process.env.LIBTORCH_INCLUDE || '/usr/include'\")"
+          ],
+          "libraries": [
+            "-L<!(node -p \"process.env.LIBTORCH_LIB || '/usr/lib/x86_64-linux-gnu'\")",
+            "-Wl,-rpath,<!(node -p \"process.env.LIBTORCH_LIB || '/usr/lib/x86_64-linux-gnu'\")",
+            "-ltorch_cpu",
+            "-lc10",
+            "-lgloo"
+          ],
+          "defines": ["NAPI_VERSION=8", "USE_C10D_GLOO", "NODE_ADDON_API_CPP_EXCEPTIONS", "NODE_ADDON_API_CPP_EXCEPTIONS_ALL"],
+          "cflags!": ["-fno-exceptions", "-fno-rtti"],
+          "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
+          "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter", "-Wno-deprecated-declarations"]
+        }, {
+          "type": "none"
+        }]
+      ]
     }
   ]
 }

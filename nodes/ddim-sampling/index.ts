@@ -11,6 +11,7 @@ import type { ConditionalDenoiser } from '../../src/models/types';
 import { gridSelection, sampleImages } from '../../src/eval/evaluate';
 import { FIRST_STAGE_PORT_TYPE, latentDecoder, type FirstStage } from '../../src/eval/first-stage';
 import { writeImageGrid } from '../../src/io/png';
+import { isWriter, processGroupOf } from '../../src/distributed/context';
 import { writeSafetensors } from '../../src/io/safetensors';
 import { nhwcToNchw } from '../../src/io/shards';
 import type { Problem } from '../../src/errors';
@@ -94,15 +95,22 @@ export const ddimSamplingNode = defineNodeType<DdimSamplingConfig>({
         const batches = Math.ceil(labels.length / c.batchSize);
         const progress = ctx.progress('sample', c.steps.reduce((a, n) => a + batches * n, 0));
         let done = 0;
+        // Data-parallel run: rank r samples the batches b ≡ r (mod K); every rank gets all images, rank 0 writes them.
+        const group = processGroupOf(ctx.container);
         for (const n of c.steps) {
           const samples = await sampleImages({
             model, schedule: ctx.resources.schedule as NoiseSchedule, steps: n, guidanceScale: c.guidanceScale, labels,
             guidanceRescale: c.guidanceRescale, eta: c.eta,
             latentShape: c.latentShape, batchSize: c.batchSize, seed: c.seed ?? ctx.seed,
             ...(c.baseSteps !== undefined ? { baseSteps: c.baseSteps } : {}), ...(ae ? { decoder: latentDecoder(ae) } : {}), signal: ctx.signal,
+            ...(group ? { group } : {}),
             onStep: (k) => progress.update(done + k),
           });
           done += batches * n;
+          if (!isWriter(group)) {
+            progress.update(done);
+            continue;
+          }
           const grid = gridSelection(samples, rowLabels.length, c.samplesPerClass);
           const file = path.join(ctx.outDir, `${c.name}-${n}steps.png`);
           writeImageGrid(file, grid.pixels, grid.shape, { rows: rowLabels.length, cols: c.samplesPerClass, scale: 2 });

@@ -23,6 +23,8 @@ import { activeBackend } from '../../src/backends';
 import { eventLoopTurn } from '../../src/event-loop';
 import * as tf from '@tensorflow/tfjs-core';
 import schema from './schema.json';
+import { processGroupOf } from '../../src/distributed/context';
+import type { ProcessGroup } from '../../src/distributed/process-group';
 
 export interface EvaluateConfig {
   title: string;
@@ -109,7 +111,7 @@ export const evaluateNode = defineNodeType<EvaluateConfig>({
             autoencoder: ctx.resources.autoencoder as FirstStage | undefined,
             teacher: ctx.resources.teacher as ConditionalDenoiser | undefined,
             students: ctx.resources.students as StudentEntry[] | undefined,
-            seed: c.seed ?? ctx.seed, outDir: ctx.outDir, runDir: ctx.runDir, signal: ctx.signal,
+            seed: c.seed ?? ctx.seed, outDir: ctx.outDir, runDir: ctx.runDir, signal: ctx.signal, group: processGroupOf(ctx.container),
             log: (m) => ctx.log.info(m),
             metrics: (step, values) => ctx.log.metrics(step, values),
             image: (tag, step, png, file) => ctx.log.image(tag, step, png, file),
@@ -135,6 +137,8 @@ interface EvaluateInputs {
   outDir: string;
   runDir: string;
   signal?: AbortSignal;
+  /** Data-parallel run: the sampling and the classifier scoring are sharded across ranks (batches b ≡ r mod K). */
+  group?: ProcessGroup;
   log(message: string): void;
   /** Per cell, at x = its step count: `<teacher|student>/fid` and `/accuracy` (TensorBoard: evaluate/teacher/fid …). */
   metrics?(step: number, values: Record<string, number>): void;
@@ -186,7 +190,7 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
   const labels = classMajorLabels(classes, c.samplesPerClass);
   const latentShape = sampleShape(inp.data, inp.autoencoder);
   const real = await realImages(inp.data, inp.autoencoder, c.batchSize);
-  const reference = await realReference(inp.classifier, real, c.batchSize);
+  const reference = await realReference(inp.classifier, real, c.batchSize, inp.group);
   inp.log(`real held-out images: ${real.shape[0]}, classifier accuracy ${(reference.accuracy * 100).toFixed(1)}%, half-split FID ${reference.halfSplitFid.toFixed(3)}`);
   const cells: EvaluationCell[] = [];
   const teacherSeries = c.teacherSeries ?? `teacher (DDIM, g=${c.guidanceScale})`;
@@ -210,10 +214,11 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
     const samples = await sampleImages({
       model: job.model, schedule: inp.schedule, steps: job.steps, baseSteps: c.baseSteps, guidanceScale: job.guidance, labels,
       latentShape, batchSize: c.batchSize, seed: inp.seed, ...(decoder ? { decoder } : {}), ...(inp.signal ? { signal: inp.signal } : {}),
+      ...(inp.group ? { group: inp.group } : {}),
       onStep: (done) => progress.update(workDone + done),
     });
     workDone += work[k];
-    const score = await scoreSamples(inp.classifier, samples, reference, c.batchSize);
+    const score = await scoreSamples(inp.classifier, samples, reference, c.batchSize, inp.group);
     if (c.saveSamples) {
       const [b, h, w, ch] = samples.shape;
       fs.mkdirSync(path.join(inp.outDir, 'samples'), { recursive: true });

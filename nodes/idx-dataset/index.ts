@@ -6,6 +6,7 @@ import { defineNodeType, type JsonSchema } from '../../src/registry/types';
 import { loadIdxDataset } from '../../src/data/idx-dataset';
 import { splitDataset } from '../../src/data/dataset';
 import { batchStream } from '../../src/data/stream';
+import { processGroupOf } from '../../src/distributed/context';
 import { batchingSchemaProperties, batchPlan, DATASET_PORT_TYPE, type BatchingConfig, type DatasetResource } from '../../src/data/resource';
 import type { Problem } from '../../src/errors';
 import schema from './schema.json';
@@ -73,6 +74,6 @@ export const idxDatasetNode = defineNodeType<IdxDatasetConfig>({
     }
     const data: DatasetResource = { kind: 'images', train, test, numClasses: c.numClasses };
     ctx.log.info(`IDX data: ${train.shape[0]} training and ${test.shape[0]} held-out images, [${train.shape.slice(1).join('×')}]`);
-    return { resources: { data }, streams: { batches: batchStream(train, batchPlan(c, ctx.seed), ctx.signal) } };
+    return { resources: { data }, streams: { batches: batchStream(train, batchPlan(c, ctx.seed, processGroupOf(ctx.container)), ctx.signal) } };
   },
 });

@@ -7,6 +7,7 @@ import { defineNodeType, type JsonSchema } from '../../src/registry/types';
 import { readLatentShards } from '../../src/io/shards';
 import { splitDataset } from '../../src/data/dataset';
 import { batchStream } from '../../src/data/stream';
+import { processGroupOf } from '../../src/distributed/context';
 import { batchingSchemaProperties, batchPlan, DATASET_PORT_TYPE, type BatchingConfig, type DatasetResource } from '../../src/data/resource';
 import { ConfigError } from '../../src/errors';
 import schema from './schema.json';
@@ -74,6 +75,6 @@ export const latentDatasetNode = defineNodeType<LatentDatasetConfig>({
     else ({ train, test } = splitDataset(all, c.testSize, c.splitSeed));
     const data: DatasetResource = { kind: 'latents', train, test, numClasses: shards?.numClasses ?? c.numClasses };
     ctx.log.info(`latents: ${train.shape[0]} training and ${test.shape[0]} held-out, [${train.shape.slice(1).join('×')}] (HWC)`);
-    return { resources: { data }, streams: { batches: batchStream(train, batchPlan(c, ctx.seed), ctx.signal) } };
+    return { resources: { data }, streams: { batches: batchStream(train, batchPlan(c, ctx.seed, processGroupOf(ctx.container)), ctx.signal) } };
   },
 });

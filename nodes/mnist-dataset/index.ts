@@ -6,6 +6,7 @@ import { defineNodeType, type JsonSchema } from '../../src/registry/types';
 import { loadMnistDigits } from '../../src/data/mnist';
 import { splitDataset } from '../../src/data/dataset';
 import { batchStream } from '../../src/data/stream';
+import { processGroupOf } from '../../src/distributed/context';
 import { batchingSchemaProperties, batchPlan, DATASET_PORT_TYPE, type BatchingConfig, type DatasetResource } from '../../src/data/resource';
 import schema from './schema.json';
 
@@ -47,7 +48,7 @@ export const mnistDatasetNode = defineNodeType<MnistDatasetConfig>({
     ctx.log.info(`MNIST: ${train.shape[0]} training and ${test.shape[0]} held-out digits, ${c.padTo}×${c.padTo}`);
     return {
       resources: { data },
-      streams: { batches: batchStream(train, batchPlan(c, ctx.seed), ctx.signal) },
+      streams: { batches: batchStream(train, batchPlan(c, ctx.seed, processGroupOf(ctx.container)), ctx.signal) },
     };
   },
 });

@@ -20,6 +20,7 @@ import type { TrainableDenoiser } from '../../src/stages/types';
 import { nodeValidation, validationClasses, validationSchema } from '../../src/stages/validation';
 import { firstStageDecoder, VALIDATION_DECODER_PORT } from '../../src/stages/stage-node';
 import schema from './schema.json';
+import { distributedRunOf } from '../../src/distributed/context';
 
 export interface ProgressiveDistillationConfig extends Omit<StageNodeCommonConfig, 'iterations'> {
   baseSteps: number;
@@ -149,6 +150,7 @@ export const progressiveDistillationNode = defineNodeType<ProgressiveDistillatio
         const validation = nodeValidation(ctx, c.validation, () => ctx.resources.schedule as NoiseSchedule,
           () => firstStageDecoder(ctx.resources.autoencoder), c.baseSteps);
         const progress = stageProgress(ctx, 'stage two', total, c.logEvery, withRoundTags);
+        const distributed = distributedRunOf(ctx.container);
         try {
           // Fail before training, not at the first grid.
           if (validation) validationClasses(c.validation!, ctx.resources.model as TrainableDenoiser);
@@ -160,9 +162,10 @@ export const progressiveDistillationNode = defineNodeType<ProgressiveDistillatio
             lossWeighting: c.lossWeighting, minSnrGamma: c.minSnrGamma, distillWeight: c.distillWeight, targetWeight: c.targetWeight,
             targetLoss: c.targetLoss, replay: c.replay, noiseOffset: c.noiseOffset, seed: ctx.seed, outDir: ctx.outDir, resume: ctx.resume,
             heldOut: (ctx.resources.data as DatasetResource | undefined)?.test, evalBatches: c.evalBatches, evalBatchSize: c.evalBatchSize,
-            signal: ctx.signal, progress: progress.report, log: (m, f) => ctx.log.info(m, f),
+            signal: ctx.signal, progress: progress.report, logEvery: c.logEvery, log: (m, f) => ctx.log.info(m, f),
             onEvaluation: (step, value, round, steps) => progress.evaluation(step, value, { round, steps }),
             ...(validation ? { validation: { every: validation.every, run: (model, step, shape, round, steps) => validation.run(model, step, shape, round, steps) } } : {}),
+            ...(distributed ? { distributed } : {}),
           }, handle);
           for (const s of students) ctx.log.info(`${s.steps}-step student written to ${path.relative(ctx.runDir, s.file)}`);
           finalModel.resolve(students[students.length - 1].model);

@@ -71,6 +71,12 @@ export interface BatchPlanOptions {
   epochs?: number;
   /** Resume position: the first batch index to produce. */
   startBatch?: number;
+  /**
+   * Data-parallel shard: the plan is made for the global batch (batchSize × worldSize, same shuffle,
+   * same label dropout draws) and this rank keeps positions [rank·batchSize, (rank+1)·batchSize) of
+   * each global batch, so K ranks together see exactly the batches of one process with K× the batch.
+   */
+  shard?: { rank: number; worldSize: number };
 }
 
 /** One planned batch: the example indices and labels (after dropout) of batch `index`. */
@@ -88,8 +94,11 @@ export function batchesPerEpoch(n: number, batchSize: number, keepLastPartial = 
 
 function checkPlan(n: number, o: BatchPlanOptions): void {
   const problems: Problem[] = [];
+  const world = o.shard?.worldSize ?? 1;
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1) problems.push({ path: 'batchSize', message: 'batch size must be a positive integer', found: String(o.batchSize) });
-  else if (o.batchSize > n && !o.keepLastPartial) problems.push({ path: 'batchSize', message: 'batch size exceeds the number of examples', expected: `≤ ${n}`, found: String(o.batchSize) });
+  else if (o.batchSize * world > n && !o.keepLastPartial) {
+    problems.push({ path: 'batchSize', message: world > 1 ? `the global batch (batch size × ${world} processes) exceeds the number of examples` : 'batch size exceeds the number of examples', expected: `≤ ${n}`, found: String(o.batchSize * world) });
+  }
   const p = o.labelDropout ?? 0;
   if (!(p >= 0 && p <= 1)) problems.push({ path: 'labelDropout', message: 'label dropout is a probability', expected: 'a number in [0, 1]', found: String(p) });
   if (p > 0 && o.nullClass === undefined) problems.push({ path: 'nullClass', message: 'label dropout needs the null class', expected: 'an integer label' });
@@ -103,7 +112,10 @@ function checkPlan(n: number, o: BatchPlanOptions): void {
 export function* planBatches(ds: ArrayDataset, options: BatchPlanOptions): Generator<PlannedBatch> {
   const n = datasetSize(ds);
   checkPlan(n, options);
-  const { batchSize, seed } = options;
+  const { seed } = options;
+  const world = options.shard?.worldSize ?? 1;
+  const rank = options.shard?.rank ?? 0;
+  const batchSize = options.batchSize * world;
   const perEpoch = batchesPerEpoch(n, batchSize, options.keepLastPartial);
   const limit = Math.min(options.maxBatches ?? Infinity, options.epochs !== undefined ? options.epochs * perEpoch : Infinity);
   const p = options.labelDropout ?? 0;
@@ -116,13 +128,19 @@ export function* planBatches(ds: ArrayDataset, options: BatchPlanOptions): Gener
       cachedEpoch = epoch;
     }
     const start = (k % perEpoch) * batchSize;
-    const indices = perm.slice(start, Math.min(start + batchSize, n));
-    const labels = new Int32Array(indices.length);
+    const globalIndices = perm.slice(start, Math.min(start + batchSize, n));
+    const globalLabels = new Int32Array(globalIndices.length);
     const drop = p > 0 ? uniformGenerator(mixSeed(seed, k, 0x1abe1)) : undefined;
-    for (let i = 0; i < indices.length; i++) {
-      labels[i] = drop && drop() < p ? options.nullClass! : ds.labels[indices[i]];
+    for (let i = 0; i < globalIndices.length; i++) {
+      globalLabels[i] = drop && drop() < p ? options.nullClass! : ds.labels[globalIndices[i]];
     }
-    yield { index: k, epoch, indices, labels };
+    if (world === 1) {
+      yield { index: k, epoch, indices: globalIndices, labels: globalLabels };
+    } else {
+      const from = Math.min(rank * options.batchSize, globalIndices.length);
+      const to = Math.min(from + options.batchSize, globalIndices.length);
+      yield { index: k, epoch, indices: globalIndices.slice(from, to), labels: globalLabels.slice(from, to) };
+    }
   }
 }
 

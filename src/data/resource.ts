@@ -40,9 +40,10 @@ export function batchingSchemaProperties(defaults: { batchSize: number; nullClas
   };
 }
 
-/** The batch plan a data node's config describes. */
-export function batchPlan(config: BatchingConfig, nodeSeed: number): BatchPlanOptions {
+/** The batch plan a data node's config describes (`shard`: this process's part of a data-parallel run). */
+export function batchPlan(config: BatchingConfig, nodeSeed: number, shard?: { rank: number; worldSize: number }): BatchPlanOptions {
   return {
+    ...(shard && shard.worldSize > 1 ? { shard } : {}),
     batchSize: config.batchSize,
     seed: config.seed ?? nodeSeed,
     shuffle: config.shuffle,

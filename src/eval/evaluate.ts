@@ -11,6 +11,7 @@ import { eventLoopTurn } from '../event-loop';
 import type { ArrayDataset } from '../data/dataset';
 import { ConfigError } from '../errors';
 import { featureStats, frechetDistance, type GaussianStats } from './frechet';
+import type { ProcessGroup } from '../distributed/process-group';
 
 /** What evaluation needs from a classifier: logits and penultimate features of images in [-1, 1]. */
 export interface ImageScorer {
@@ -46,6 +47,13 @@ export interface SampleOptions {
   signal?: AbortSignal;
   /** Called after every sampler step of every batch: steps done so far in this call (1-based). */
   onStep?: (done: number) => void;
+  /**
+   * Data-parallel run: rank r samples the batches b ≡ r (mod K) and the images are summed across ranks
+   * (the others contribute zeros, so the sum is exact). Each batch's noise depends only on (seed, b), so
+   * every rank ends with exactly the images of a 1-process run. `onStep` then counts batch b's steps at
+   * b × steps + i (the position in the whole run), so progress still ends at `samplingWork`.
+   */
+  group?: ProcessGroup;
 }
 
 /** Sampler steps that `sampleImages` takes for `count` labels: `steps` per batch. */
@@ -79,7 +87,10 @@ export async function sampleImages(o: SampleOptions): Promise<SampledImages> {
   if (!(o.batchSize >= 1)) throw new ConfigError('sampling', [{ path: 'batchSize', message: 'must be a positive integer', found: String(o.batchSize) }]);
   let images: Float32Array | undefined;
   let shape: [number, number, number, number] | undefined;
+  const world = o.group?.worldSize ?? 1;
+  const rank = o.group?.rank ?? 0;
   for (let start = 0, b = 0; start < n; start += o.batchSize, b++) {
+    if (b % world !== rank) continue;
     const labels = o.labels.subarray(start, Math.min(n, start + o.batchSize));
     const guidance = o.guidanceScale === 1 && !o.model.takesGuidanceWeight ? undefined : { scale: o.guidanceScale };
     const latents = await sampleDdimAsync(o.model, o.schedule, {
@@ -108,17 +119,34 @@ export async function sampleImages(o: SampleOptions): Promise<SampledImages> {
       decoded.dispose();
     }
   }
+  if (o.group && world > 1) {
+    // Ranks without a batch (fewer batches than ranks) still join the collective, with the shape agreed first.
+    const dims = new Float32Array(shape ? shape.slice(1) : [0, 0, 0]);
+    const all = await o.group.allGather(dims);
+    const agreed = [0, 1, 2].map((i) => Math.max(...Array.from({ length: world }, (_, r) => all[3 * r + i])));
+    shape = [n, agreed[0], agreed[1], agreed[2]];
+    images ??= new Float32Array(n * agreed[0] * agreed[1] * agreed[2]);
+    await o.group.allReduce(images, 'sum');
+  }
   return { images: images!, shape: shape!, labels: o.labels };
 }
 
-/** Classifier features ([N, D] float32) and predicted classes of images, in batches (read asynchronously). */
-export async function scoreImages(scorer: ImageScorer, images: Float32Array, shape: readonly [number, number, number, number], batchSize: number): Promise<{ features: Float32Array; dim: number; predicted: Int32Array }> {
+/**
+ * Classifier features ([N, D] float32) and predicted classes of images, in batches (read asynchronously).
+ * With a process group of K ranks, rank r scores the batches b ≡ r (mod K) and the features and
+ * predictions are summed across ranks in one all-reduce (the other ranks contribute exact zeros, and class
+ * indices are exact in float32), so every rank ends with exactly the one-process numbers.
+ */
+export async function scoreImages(scorer: ImageScorer, images: Float32Array, shape: readonly [number, number, number, number], batchSize: number, group?: ProcessGroup): Promise<{ features: Float32Array; dim: number; predicted: Int32Array }> {
   const [n, h, w, c] = shape;
   const per = h * w * c;
+  const world = group?.worldSize ?? 1;
+  const rank = group?.rank ?? 0;
   let features: Float32Array | undefined;
   let dim = 0;
   const predicted = new Int32Array(n);
-  for (let start = 0; start < n; start += batchSize) {
+  for (let start = 0, b = 0; start < n; start += batchSize, b++) {
+    if (b % world !== rank) continue;
     await eventLoopTurn();
     const count = Math.min(batchSize, n - start);
     const [f, p] = tf.tidy(() => {
@@ -135,6 +163,20 @@ export async function scoreImages(scorer: ImageScorer, images: Float32Array, sha
     } finally {
       tf.dispose([f, p]);
     }
+  }
+  if (group && world > 1) {
+    // A rank without a batch (fewer batches than ranks) learns the feature size from the others.
+    const dims = await group.allGather(new Float32Array([dim]));
+    dim = Math.max(...dims);
+    const buffer = new Float32Array(n * dim + n);
+    if (features) buffer.set(features);
+    for (let start = 0, b = 0; start < n; start += batchSize, b++) {
+      if (b % world !== rank) continue;
+      for (let i = start; i < Math.min(n, start + batchSize); i++) buffer[n * dim + i] = predicted[i];
+    }
+    await group.allReduce(buffer, 'sum');
+    features = buffer.slice(0, n * dim);
+    for (let i = 0; i < n; i++) predicted[i] = buffer[n * dim + i];
   }
   return { features: features!, dim, predicted };
 }
@@ -154,8 +196,8 @@ export interface RealReference {
 }
 
 /** Feature statistics of held-out real images, and the real-vs-real floor. */
-export async function realReference(scorer: ImageScorer, real: ArrayDataset, batchSize: number): Promise<RealReference> {
-  const scored = await scoreImages(scorer, real.x, real.shape, batchSize);
+export async function realReference(scorer: ImageScorer, real: ArrayDataset, batchSize: number, group?: ProcessGroup): Promise<RealReference> {
+  const scored = await scoreImages(scorer, real.x, real.shape, batchSize, group);
   const n = real.shape[0];
   const half = Math.floor(n / 2);
   const a = featureStats(scored.features.subarray(0, half * scored.dim), half, scored.dim);
@@ -167,9 +209,9 @@ export async function realReference(scorer: ImageScorer, real: ArrayDataset, bat
   };
 }
 
-/** FID and accuracy of sampled images against a real reference. */
-export async function scoreSamples(scorer: ImageScorer, samples: SampledImages, reference: RealReference, batchSize: number): Promise<{ fid: number; accuracy: number }> {
-  const scored = await scoreImages(scorer, samples.images, samples.shape, batchSize);
+/** FID and accuracy of sampled images against a real reference (scoring sharded across `group`'s ranks). */
+export async function scoreSamples(scorer: ImageScorer, samples: SampledImages, reference: RealReference, batchSize: number, group?: ProcessGroup): Promise<{ fid: number; accuracy: number }> {
+  const scored = await scoreImages(scorer, samples.images, samples.shape, batchSize, group);
   const stats = featureStats(scored.features, samples.shape[0], scored.dim);
   return { fid: frechetDistance(stats, reference.stats), accuracy: accuracy(scored.predicted, samples.labels) };
 }

@@ -14,12 +14,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Container } from 'inversify';
 import * as tf from '@tensorflow/tfjs-core';
-import { CancelledError, DistilleryError, NodeRuntimeError } from '../errors';
+import { CancelledError, DistilleryError, DistributedError, NodeRuntimeError } from '../errors';
 import type { ResolvedGraph, ResolvedNode } from '../graph/types';
 import type { NodeRegistry } from '../registry/registry';
 import type { NodeContext, NodeInstance, NodeLogger } from '../registry/types';
 import { activeBackend, selectBackend, setActivePrecision, type BackendInfo, type Precision } from '../backends';
 import { StreamGate } from './gate';
+import { DISTRIBUTED_RUN, type DistributedRun } from '../distributed/context';
+import { broadcastString } from '../distributed/collectives';
+import { Turns } from '../distributed/turns';
 import { displayPath } from '../registry/plugins';
 import { ProgressReporter, formatMetrics, type ProgressMode } from './progress';
 import {
@@ -62,6 +65,12 @@ export interface RunOptions {
   argv?: string[];
   /** Write every metric and image to `<run>/tensorboard/` as well (default true; false e.g. on ranks other than 0). */
   tensorboard?: boolean;
+  /**
+   * Data-parallel run (src/distributed): bound in the container for the nodes. Rank 0 owns the run
+   * folder; every other rank works in a scratch folder `<run>/rank-<r>` (its node outputs, replay
+   * spills and its own logs.jsonl) and prints nothing.
+   */
+  distributed?: DistributedRun;
 }
 
 export type NodeStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -159,6 +168,8 @@ function asNodeError(nodeId: string, err: unknown, what: string, port?: string):
 
 export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): Promise<RunResult> {
   const startedAt = new Date();
+  const dist = options.distributed && options.distributed.group.worldSize > 1 ? options.distributed : undefined;
+  const scratchRank = dist && dist.group.rank !== 0 ? dist.group.rank : undefined;
   const output = options.output ?? process.stderr;
   const precision: Precision = options.precision ?? graph.precision ?? 'fp32';
   let backend: BackendInfo;
@@ -174,6 +185,12 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
   const container = new Container();
   container.bind('distillery.graph').toConstantValue(graph);
   if (options.registry) container.bind('distillery.registry').toConstantValue(options.registry);
+  if (dist) container.bind(DISTRIBUTED_RUN).toConstantValue(dist);
+  // Data-parallel: the nodes that may use the process group run() one at a time, in topological order
+  // (src/distributed/turns.ts), so their collectives are issued in the same order on every rank.
+  const turns = dist
+    ? new Turns(graph.nodes.filter((n) => !Object.values(n.def.outputs).some((spec) => spec.kind === 'stream')).map((n) => n.id))
+    : undefined;
 
   for (const plugin of graph.loadedPlugins ?? []) {
     try {
@@ -183,7 +200,8 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
     }
   }
 
-  const runDir = prepareRunDir({ graphName: graph.name, outDir: options.outDir, runsDir: options.runsDir, resume: options.resume, now: startedAt });
+  const prepare = (): string => prepareRunDir({ graphName: graph.name, outDir: options.outDir, runsDir: options.runsDir, resume: options.resume, now: startedAt });
+  const runDir = dist ? await agreeRunDir(dist, prepare) : prepare();
   container.bind('distillery.runDir').toConstantValue(runDir);
   const resume = options.resume === true;
   const argv = options.argv ?? process.argv;
@@ -201,18 +219,31 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
     attempts: previous
       ? [...(previous.attempts ?? []), { startedAt: previous.startedAt, endedAt: previous.endedAt, status: previous.status, argv: previous.argv, error: previous.error }]
       : [],
+    ...(dist ? { distributed: { worldSize: dist.group.worldSize, backend: dist.group.backend } } : {}),
   };
   writeJsonAtomic(path.join(runDir, RESOLVED_GRAPH_FILE), graph.raw);
   writeJsonAtomic(path.join(runDir, MANIFEST_FILE), manifest);
   const logs = new JsonLinesWriter(path.join(runDir, LOGS_FILE));
-  const tensorboard = new RunTensorBoard(runDir, options.tensorboard !== false);
-  const reporter = new ProgressReporter({ mode: options.progress ?? 'auto', output, intervalMs: options.progressIntervalMs });
+  // TensorBoard: rank 0 alone (the other ranks' scratch folders get no tensorboard/ folder).
+  const tensorboard = new RunTensorBoard(runDir, options.tensorboard !== false && scratchRank === undefined);
+  const reporter = new ProgressReporter({ mode: scratchRank === undefined ? options.progress ?? 'auto' : 'none', output, intervalMs: options.progressIntervalMs });
   const event = (node: string | undefined, name: string, fields: Record<string, unknown> = {}): void =>
     logs.write({ time: new Date().toISOString(), kind: 'event', ...(node !== undefined ? { node } : {}), event: name, ...fields });
 
   event(undefined, resume ? 'run-resumed' : 'run-started', { runDir, backend: backend.description });
-  reporter.line(`backend: ${backend.description}`);
-  reporter.line(`run folder: ${displayPath(runDir)}${resume ? ' (resumed)' : ''}`);
+  if (scratchRank === undefined) {
+    reporter.line(`backend: ${backend.description}`);
+    if (dist) reporter.line(`distributed: ${dist.group.worldSize} processes (${dist.group.backend}), global batch = ${dist.group.worldSize} × the per-process batch size`);
+    reporter.line(`run folder: ${displayPath(runDir)}${resume ? ' (resumed)' : ''}`);
+  }
+  const previousWorld = previous ? previous.distributed?.worldSize ?? 1 : undefined;
+  const world = dist?.group.worldSize ?? 1;
+  if (scratchRank === undefined && previousWorld !== undefined && previousWorld !== world) {
+    // Resuming with another process count works (every rank takes rank 0's state) but changes the data shards.
+    const msg = `resuming a ${previousWorld}-process run with ${world} process${world > 1 ? 'es' : ''}: the global batch and the data shards of the remaining steps change, so the result will differ from an uninterrupted run`;
+    logs.write({ time: new Date().toISOString(), kind: 'log', level: 'warn', message: msg });
+    reporter.line(`warning: ${msg}`);
+  }
 
   const controller = new AbortController();
   // Every node (and its streams) listens to the run's signal: a graph of more than ten nodes is normal,
@@ -369,6 +400,7 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
       }
       st.created.resolve();
       if (st.instance.run) {
+        if (turns) await untilAborted(turns.wait(node.id), signal);
         event(node.id, 'run-started');
         await st.instance.run();
       }
@@ -403,6 +435,7 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
   const tasks = graph.nodes.map((node) => {
     const st = states.get(node.id)!;
     return lifecycle(st).finally(() => {
+      turns?.release(node.id);
       if (st.instance === undefined) {
         for (const [port, ref] of Object.entries(node.inputs)) {
           if (node.def.inputs[port]?.kind === 'stream') states.get(ref.node)!.gates.get(ref.port)?.release(node.id, port);
@@ -474,6 +507,30 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
     backend,
     nodes: graph.nodes.map((n) => states.get(n.id)!.timing),
   };
+}
+
+/**
+ * Rank 0 prepares the run folder (its default name has a timestamp) and tells the others, whose folder is
+ * the scratch folder `<run>/rank-<r>`. When rank 0 cannot prepare it, every rank fails with rank 0's reason.
+ */
+async function agreeRunDir(dist: DistributedRun, prepare: () => string): Promise<string> {
+  const { group } = dist;
+  let dir = '';
+  let failure: unknown;
+  if (group.rank === 0) {
+    try {
+      dir = prepare();
+    } catch (err) {
+      failure = err;
+    }
+  }
+  const agreed = await broadcastString(group, failure ? `!${message(failure)}` : dir);
+  if (failure) throw failure;
+  if (agreed.startsWith('!')) throw new DistributedError(`rank ${group.rank}: rank 0 could not prepare the run folder: ${agreed.slice(1)}`);
+  if (group.rank === 0) return dir;
+  const scratch = path.join(agreed, `rank-${group.rank}`);
+  fs.mkdirSync(scratch, { recursive: true });
+  return scratch;
 }
 
 export { formatMetrics };

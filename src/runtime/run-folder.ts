@@ -42,6 +42,8 @@ export interface RunManifest {
   error?: string;
   /** Earlier attempts of this run folder (each `--resume` adds the previous one here). */
   attempts: ManifestAttempt[];
+  /** Data-parallel runs: the number of processes and the engine (absent: one process). */
+  distributed?: { worldSize: number; backend: string };
 }
 
 let cachedVersion: string | undefined;

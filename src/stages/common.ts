@@ -81,6 +81,11 @@ export function stepRng(seed: number, stage: string, step: number, micro = 0): R
   return Rng.fromSeed(seed).fork(stage).fork(`${step}.${micro}`);
 }
 
+/** In a data-parallel run, the rank's shard of the global batch's draws (Rng.sharded); otherwise `rng`. */
+export function shardRng(rng: Rng, distributed?: { group: { rank: number; worldSize: number } }): Rng {
+  return distributed && distributed.group.worldSize > 1 ? rng.sharded(distributed.group.rank, distributed.group.worldSize) : rng;
+}
+
 export interface DenoisingLossOptions {
   weighting: LossWeighting;
   /** Offset noise of the stage's draws (the seed's `--noise_offset`; 0 = none). */

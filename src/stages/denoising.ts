@@ -14,8 +14,8 @@ import { weightedMse } from '../training/losses';
 import type { Rng } from '../training/rng';
 import { randomUniform } from '../training/rng';
 import { ConfigError } from '../errors';
-import { denoisingLoss, drawNoised, evaluationLoss, forEachBatch, holdBatch, releaseBatch, stepRng, type DenoisingLossOptions, type HeldBatch } from './common';
-import { checkpointOnCancel, StageTrainer, type OptimizationConfig } from './trainer';
+import { denoisingLoss, drawNoised, evaluationLoss, forEachBatch, holdBatch, releaseBatch, shardRng, stepRng, type DenoisingLossOptions, type HeldBatch } from './common';
+import { checkpointOnCancel, StageTrainer, type DistributedTraining, type OptimizationConfig } from './trainer';
 import type { TrainableDenoiser } from './types';
 import type { WeightModule } from '../models/types';
 import type { ReplayItem } from './replay';
@@ -82,11 +82,34 @@ export interface StageProgress {
   logs?(step: number, total: number): boolean;
 }
 
-/** An onStep hook's logged-only keys: the loss parts when the step is logged, else nothing (and they are released). */
-export async function partsIfLogged(parts: LossParts, progress: StageProgress | undefined, step: number, total: number): Promise<Record<string, number>> {
-  if (progress?.logs?.(step, total)) return parts.read();
-  parts.clear();
-  return {};
+/**
+ * Whether `step` of `total` is logged: the progress's own rule when it has one, else every `logEvery` steps
+ * and the last. The trainer's `lossLogged` and `partsIfLogged` both use it, so in a data-parallel run every
+ * rank joins the same loss all-reduces.
+ */
+export function stepLogged(progress: StageProgress | undefined, logEvery: number | undefined, step: number, total: number): boolean {
+  if (progress?.logs) return progress.logs(step, total);
+  return (logEvery ?? 0) > 0 && (step % logEvery! === 0 || step === total);
+}
+
+/**
+ * An onStep hook's logged-only keys: the loss parts when the step is logged, else nothing (and they are
+ * released). In a data-parallel run the parts are averaged across the ranks (one all-reduce of a few
+ * scalars per logged step, as the trainer does for the loss), so the log shows the global batch's terms.
+ */
+export async function partsIfLogged(parts: LossParts, progress: StageProgress | undefined, step: number, total: number,
+  distributed?: DistributedTraining, logEvery?: number): Promise<Record<string, number>> {
+  if (!stepLogged(progress, logEvery, step, total)) {
+    parts.clear();
+    return {};
+  }
+  const values = await parts.read();
+  if (!distributed || distributed.group.worldSize <= 1) return values;
+  // Every rank records the same terms in the same order (the same loss code), so the keys line up.
+  const keys = Object.keys(values);
+  const buffer = new Float32Array(keys.map((k) => values[k]));
+  await distributed.group.allReduce(buffer, 'mean');
+  return Object.fromEntries(keys.map((k, i) => [k, buffer[i]]));
 }
 
 /** Any model a stage can train: named variables, and a copy for the result. */
@@ -113,6 +136,10 @@ export interface DenoisingStageOptions<T extends StageModel<T> = TrainableDenois
   onEvaluation?: (step: number, evalLoss: number) => void;
   /** Validation grids (src/stages/validation.ts): `run` is called with the result weights in the student when due. */
   validation?: StageValidation<T>;
+  /** Steps logged every this many steps (and the last): in a data-parallel run their loss is averaged across ranks. */
+  logEvery?: number;
+  /** Data-parallel run: gradients averaged over ranks; each rank's random draws are its shard of the global batch's. */
+  distributed?: DistributedTraining;
 }
 
 /** Replay of a single-round stage: the block settings, where blocks are spilled, and the loss split into target and student parts. */
@@ -139,6 +166,8 @@ export interface StageValidation<T, Extra extends unknown[] = []> {
 export async function validateIfDue<T, Extra extends unknown[] = []>(trainer: StageTrainer, student: T, validation: StageValidation<T, Extra> | undefined,
   sampleShape: [number, number, number] | undefined, stepOffset = 0, ...extra: Extra): Promise<void> {
   if (!validation || !sampleShape || !validationDue(validation, trainer.step, trainer.config.iterations)) return;
+  // Data-parallel run: rank 0 alone draws and writes the grid (it uses no collective; the others go on to the next all-reduce).
+  if (!trainer.writes) return;
   await trainer.withResultWeights(() => validation.run(student, stepOffset + trainer.step, sampleShape, ...extra));
 }
 
@@ -170,12 +199,14 @@ export async function runDenoisingStage<T extends StageModel<T> = TrainableDenoi
     : undefined, () => trainerRef!.step, o.onEvaluation);
   const trainer: StageTrainer = new StageTrainer({
     student: o.student, config: c, checkpointDir: o.checkpointDir, signal: o.signal,
+    ...(o.distributed ? { distributed: o.distributed } : {}),
     hooks: {
       evaluate,
       onStep: async (step, r) => {
-        const logged = await partsIfLogged(parts, o.progress, step, c.iterations);
+        const logged = await partsIfLogged(parts, o.progress, step, c.iterations, o.distributed, o.logEvery);
         o.progress?.(step, c.iterations, { loss: r.loss, lr: r.lr, gradNorm: r.gradNorm }, logged);
       },
+      lossLogged: (step) => stepLogged(o.progress, o.logEvery, step, c.iterations),
     },
   });
   trainerRef = trainer;
@@ -186,9 +217,9 @@ export async function runDenoisingStage<T extends StageModel<T> = TrainableDenoi
     let sampleShape: [number, number, number] | undefined;
     if (o.replay && o.replay.blockBatches > 0) {
       await runReplayLoop({
-        stage: o.name, seed: o.seed, dir: o.replay.dir, blockBatches: o.replay.blockBatches, times: o.replay.times, shuffle: o.replay.shuffle,
+        stage: o.name, seed: o.seed, dir: o.replay.dir, ...(o.distributed ? { distributed: o.distributed } : {}), blockBatches: o.replay.blockBatches, times: o.replay.times, shuffle: o.replay.shuffle,
         batches: o.batches, trainer, accumulation: c.accumulation, iterations: c.iterations, compute: o.replay.compute, loss: (item) => o.replay!.loss(item, parts),
-        ...(c.scaleLr ? { beforeStep: (items: readonly ReplayItem[]) => trainer.setLrScale(scaledLrFactor(items, c.accumulation)) } : {}),
+        ...(c.scaleLr ? { beforeStep: (items: readonly ReplayItem[]) => trainer.setLrScale(scaledLrFactor(items, c.accumulation, o.distributed?.group.worldSize)) } : {}),
         ...(o.signal ? { signal: o.signal } : {}),
         afterStep: async (items: readonly ReplayItem[]) => {
           sampleShape ??= [items[0].x.shape[1], items[0].x.shape[2], items[0].x.shape[3]];
@@ -200,11 +231,11 @@ export async function runDenoisingStage<T extends StageModel<T> = TrainableDenoi
       sampleShape ??= [b.x.shape[1], b.x.shape[2], b.x.shape[3]];
       pending.push(holdBatch(b));
       if (pending.length < c.accumulation) return;
-      if (c.scaleLr) trainer.setLrScale(scaledLrFactor(pending, c.accumulation));
+      if (c.scaleLr) trainer.setLrScale(scaledLrFactor(pending, c.accumulation, o.distributed?.group.worldSize));
       const step = trainer.step;
       const micro = pending.splice(0);
       try {
-        await trainer.update(micro.map((m, i) => () => o.lossFor(m.x, m.labels, stepRng(o.seed, o.name, step, i), parts)));
+        await trainer.update(micro.map((m, i) => () => o.lossFor(m.x, m.labels, shardRng(stepRng(o.seed, o.name, step, i), o.distributed), parts)));
       } finally {
         micro.forEach(releaseBatch);
       }
@@ -229,9 +260,12 @@ export async function runDenoisingStage<T extends StageModel<T> = TrainableDenoi
   }
 }
 
-/** The seed's --scale_lr factor: examples per micro-batch × accumulation (× processes: 1 here). */
-export function scaledLrFactor(micro: readonly { x: tf.Tensor }[], accumulation: number): number {
-  return micro[0].x.shape[0] * accumulation;
+/**
+ * The seed's --scale_lr factor, the global batch: examples per micro-batch × accumulation × processes
+ * (`worldSize`, 1 outside a data-parallel run; each rank's micro-batch is its 1/K shard of the global one).
+ */
+export function scaledLrFactor(micro: readonly { x: tf.Tensor }[], accumulation: number, worldSize = 1): number {
+  return micro[0].x.shape[0] * accumulation * worldSize;
 }
 
 /** Loss of teacher training and of the v fine-tune: the denoising loss of the student's own target. */

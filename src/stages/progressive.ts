@@ -23,10 +23,10 @@ import { randomUniform, type Rng } from '../training/rng';
 import { loadSafetensorsAsTf, writeSafetensors } from '../io/safetensors';
 import { CancelledError, ConfigError, type Problem } from '../errors';
 import { eventLoopTurn } from '../event-loop';
-import { denoisingLoss, drawNoise, evaluationLoss, forEachBatch, holdBatch, releaseBatch, stepRng, type HeldBatch, type LossWeighting } from './common';
+import { denoisingLoss, drawNoise, evaluationLoss, forEachBatch, holdBatch, releaseBatch, shardRng, stepRng, type HeldBatch, type LossWeighting } from './common';
 import { concatReplayItems, deleteReplayBlock, disposeReplayItems, gatherReplayItem, readReplayBlock, replayBlockFile, replayPassOrder, writeReplayBlock, type ReplayItem } from './replay';
-import { checkpointOnCancel, StageTrainer, type OptimizationConfig } from './trainer';
-import { LossParts, partsIfLogged, reportingEvaluation, scaledLrFactor, validateIfDue, type StageHandle, type StageProgress, type StageValidation } from './denoising';
+import { checkpointOnCancel, StageTrainer, type DistributedTraining, type OptimizationConfig } from './trainer';
+import { LossParts, partsIfLogged, reportingEvaluation, scaledLrFactor, stepLogged, validateIfDue, type StageHandle, type StageProgress, type StageValidation } from './denoising';
 import type { TrainableDenoiser } from './types';
 
 export interface DistillationRound {
@@ -83,6 +83,10 @@ export interface ProgressiveOptions {
   evalBatchSize?: number;
   signal?: AbortSignal;
   progress?: StageProgress;
+  /** Steps (counted over all rounds) logged every this many steps (and the last): in a data-parallel run their loss is averaged across ranks. */
+  logEvery?: number;
+  /** Data-parallel run: each rank computes the teacher targets of its own shard (replay blocks spill under its own outDir). */
+  distributed?: DistributedTraining;
   log?: (message: string, fields?: Record<string, unknown>) => void;
   /** Each evaluation loss with the stage's step (counted across rounds), the round and its student steps. */
   onEvaluation?: (step: number, evalLoss: number, round: number, steps: number) => void;
@@ -240,12 +244,14 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
     : undefined, () => doneBefore + trainerRef!.step, o.onEvaluation && ((step, value) => o.onEvaluation!(step, value, r, round.steps)));
   const trainer: StageTrainer = new StageTrainer({
     student, config, checkpointDir: path.join(dir, 'checkpoints'), signal: o.signal,
+    ...(o.distributed ? { distributed: o.distributed } : {}),
     hooks: {
       evaluate,
       onStep: async (step, res) => {
-        const logged = await partsIfLogged(parts, o.progress, doneBefore + step, totalIterations);
+        const logged = await partsIfLogged(parts, o.progress, doneBefore + step, totalIterations, o.distributed, o.logEvery);
         o.progress?.(doneBefore + step, totalIterations, { round: r, steps: round.steps, loss: res.loss, lr: res.lr, gradNorm: res.gradNorm }, logged);
       },
+      lossLogged: (step) => stepLogged(o.progress, o.logEvery, doneBefore + step, totalIterations),
     },
   });
   trainerRef = trainer;
@@ -262,7 +268,7 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
       micro += 1;
       if (pending.length < acc) return;
       const batch = pending.splice(0);
-      if (config.scaleLr) trainer.setLrScale(scaledLrFactor(batch, acc));
+      if (config.scaleLr) trainer.setLrScale(scaledLrFactor(batch, acc, o.distributed?.group.worldSize));
       const sampleShape: [number, number, number] = [item.x.shape[1], item.x.shape[2], item.x.shape[3]];
       try {
         await trainer.update(batch.map((it) => () => studentLoss(o, student, it, parts)));
@@ -275,7 +281,7 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
       if (o.replay.blockBatches === 0) {
         // Lock-step: one teacher target per micro-batch, nothing spilled.
         await forEachBatch(o.batches, micro, totalMicro, async (b) => {
-          const item = computeReplayItem(itemOptions, b.x, b.labels, stepRng(o.seed, stageName, micro));
+          const item = computeReplayItem(itemOptions, b.x, b.labels, shardRng(stepRng(o.seed, stageName, micro), o.distributed));
           await trainOn(item, true);
         }, o.signal);
       } else {
@@ -296,7 +302,7 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
               for (const [j, b] of batches.entries()) {
                 await eventLoopTurn();
                 if (o.signal?.aborted) throw new CancelledError();
-                items.push(computeReplayItem(itemOptions, b.x, b.labels, stepRng(o.seed, stageName, block, j)));
+                items.push(computeReplayItem(itemOptions, b.x, b.labels, shardRng(stepRng(o.seed, stageName, block, j), o.distributed)));
               }
               await writeReplayBlock(replayDir, block, items);
             } finally {

@@ -11,12 +11,12 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { Observable } from 'rxjs';
 import type { Batch } from '../data/batch';
 import type { Rng } from '../training/rng';
-import { forEachBatch, holdBatch, releaseBatch, stepRng, type HeldBatch } from './common';
+import { forEachBatch, holdBatch, releaseBatch, shardRng, stepRng, type HeldBatch } from './common';
 import {
   cloneReplayItem, concatReplayItems, deleteReplayBlock, disposeReplayItems, gatherReplayItem, readReplayBlock, replayBlockFile, replayPassOrder,
   writeReplayBlock, type ReplayItem,
 } from './replay';
-import type { StageTrainer } from './trainer';
+import type { DistributedTraining, StageTrainer } from './trainer';
 import { CancelledError } from '../errors';
 import { eventLoopTurn } from '../event-loop';
 
@@ -40,6 +40,12 @@ export interface ReplayLoopOptions {
   /** Called after each optimizer step with its micro-batch items (e.g. a validation grid when due). */
   afterStep?(items: readonly ReplayItem[]): Promise<void>;
   signal?: AbortSignal;
+  /**
+   * Data-parallel run: the batches are this rank's shard and item draws are the rank's shard of the global
+   * batch's (shardRng), the trainer all-reduces the gradients; blocks spill under this rank's own `dir`
+   * (its scratch folder). With `shuffle` each rank reshuffles its own shard of a block.
+   */
+  distributed?: DistributedTraining;
 }
 
 /** Trains from the trainer's current step to `iterations` on replayed blocks. */
@@ -79,7 +85,7 @@ export async function runReplayLoop(o: ReplayLoopOptions): Promise<void> {
           await eventLoopTurn();
           if (o.signal?.aborted) throw new CancelledError();
           const n = block * B + j;
-          items.push(o.compute(b.x, b.labels, stepRng(o.seed, o.stage, Math.floor(n / o.accumulation), n % o.accumulation)));
+          items.push(o.compute(b.x, b.labels, shardRng(stepRng(o.seed, o.stage, Math.floor(n / o.accumulation), n % o.accumulation), o.distributed)));
         }
         await writeReplayBlock(o.dir, block, items);
       } finally {

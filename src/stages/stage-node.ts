@@ -20,6 +20,7 @@ import { nodeValidation, validationClasses } from './validation';
 import type { ConditionalDenoiser } from '../models/types';
 import type { LatentDecoder } from '../eval/evaluate';
 import { FIRST_STAGE_PORT_TYPE, latentDecoder, type FirstStage } from '../eval/first-stage';
+import { distributedRunOf } from '../distributed/context';
 
 type SavableModel<T> = StageModel<T> & { getWeights(): Record<string, tf.Tensor>; config: unknown };
 
@@ -68,16 +69,18 @@ export function trainingStageInstance<T extends SavableModel<T>>(
       const data = ctx.resources.data as DatasetResource | undefined;
       const progress = stageProgress(ctx, options.progressLabel, c.iterations, c.logEvery);
       const replay = options.replay?.(student);
+      const distributed = distributedRunOf(ctx.container);
       try {
         // Fail before training, not at the first grid.
         if (options.validation && c.validation) validationClasses(c.validation, student as unknown as ConditionalDenoiser);
         trained = await runDenoisingStage<T>({
           name: options.stage, student, batches: ctx.streams.batches as Observable<Batch>, optimization: optimizationOf(c),
           lossFor: options.lossFor(student), seed: ctx.seed, checkpointDir: path.join(ctx.outDir, 'checkpoints'), resume: ctx.resume,
-          heldOut: data?.test, evalBatches: c.evalBatches, evalBatchSize: c.evalBatchSize, signal: ctx.signal, progress: progress.report,
+          heldOut: data?.test, evalBatches: c.evalBatches, evalBatchSize: c.evalBatchSize, signal: ctx.signal, progress: progress.report, logEvery: c.logEvery,
           ...(replay ? { replay: { ...replay, dir: path.join(ctx.outDir, 'replay') } } : {}),
           onEvaluation: (step, value) => progress.evaluation(step, value),
           ...(options.validation && c.validation && c.validation.every > 0 ? { validation: { every: c.validation.every, run: options.validation } } : {}),
+          ...(distributed ? { distributed } : {}),
         }, handle);
         const metadata: Record<string, string> = {
           stage: options.nodeType, ...options.metadata, iterations: String(c.iterations), seed: String(ctx.seed),

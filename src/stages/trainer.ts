@@ -17,6 +17,8 @@ import { trainStep, type LossFunction, type TrainStepResult } from '../training/
 import { CheckpointManager, latestCheckpoint, readCheckpoint, restoreCheckpoint } from '../training/checkpoint';
 import { CancelledError } from '../errors';
 import { eventLoopTurn } from '../event-loop';
+import type { DistributedRun } from '../distributed/context';
+import { allReduceMeanGradients, broadcastTensors, broadcastVariables, checkParametersAgree, newCommStats, type CommStats } from '../distributed/gradients';
 import type { WeightModule } from '../models/types';
 
 /** The optimisation settings of a stage (the stage nodes' shared config keys). */
@@ -107,6 +109,11 @@ export interface TrainerHooks {
   evaluate?: () => Promise<number> | number;
   /** Called after each optimizer step. */
   onStep?: (step: number, result: TrainStepResult) => void | Promise<void>;
+  /**
+   * Whether the loss of this optimizer step is logged. In a data-parallel run that step's loss is then
+   * averaged across the ranks (one all-reduce of a scalar) before onStep, so the log shows the global loss.
+   */
+  lossLogged?: (step: number) => boolean;
 }
 
 export interface StageTrainerOptions {
@@ -117,7 +124,11 @@ export interface StageTrainerOptions {
   checkpointDir: string;
   hooks?: TrainerHooks;
   signal?: AbortSignal;
+  /** Data-parallel training (src/distributed): gradients are averaged over the group's ranks. */
+  distributed?: DistributedTraining;
 }
+
+export type DistributedTraining = DistributedRun;
 
 export class StageTrainer {
   readonly config: OptimizationConfig;
@@ -134,6 +145,10 @@ export class StageTrainer {
   private lossSum = 0;
   private lossCount = 0;
   private disposed = false;
+  private readonly distributed?: DistributedTraining;
+  private synchronized = false;
+  /** Time and bytes of the gradient all-reduce (data-parallel runs). */
+  readonly comm: CommStats = newCommStats();
 
   constructor(options: StageTrainerOptions) {
     const c = options.config;
@@ -142,10 +157,16 @@ export class StageTrainer {
     this.checkpointDir = options.checkpointDir;
     this.hooks = options.hooks ?? {};
     this.signal = options.signal;
+    this.distributed = options.distributed && options.distributed.group.worldSize > 1 ? options.distributed : undefined;
     this.optimizer = new AdamW(this.student.variables, { lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.adamEpsilon, weightDecay: c.weightDecay });
     this.checkpoints = new CheckpointManager({ dir: options.checkpointDir, keepLast: c.keepLast, best: { metric: c.bestBy ?? 'evalLoss', mode: 'min' } });
     this.ema = c.emaDecay > 0 ? new EmaWeights(this.student.variables, { decay: c.emaDecay, warmup: c.emaWarmup }) : undefined;
     this.lrAt = scheduleOf(c, c.lr);
+  }
+
+  /** Whether this process writes the stage's outputs (checkpoints, validation grids): rank 0, or a single-process run. */
+  get writes(): boolean {
+    return !this.distributed || this.distributed.group.rank === 0;
   }
 
   /** Optimizer steps taken. */
@@ -163,6 +184,7 @@ export class StageTrainer {
   }
 
   /**
+  /**
    * The seed's --scale_lr: the peak lr becomes lr × `factor` (the global batch; the stage sets it once it has
    * seen a batch), the schedule's shape and polynomial's lrEnd unchanged, as when the seed rescales
    * args.learning_rate before building its scheduler. Stateless: a resumed stage sets it again from its first batch.
@@ -171,8 +193,17 @@ export class StageTrainer {
     this.lrAt = scheduleOf(this.config, this.config.lr * factor);
   }
 
-  /** Continues from the newest checkpoint in the folder, if any; returns the step to continue from. */
+  /**
+   * Continues from the newest checkpoint in the folder, if any; returns the step to continue from. In a
+   * data-parallel run only rank 0 keeps checkpoints: every rank then takes rank 0's state and step.
+   */
   async restore(): Promise<number> {
+    await this.restoreLocal();
+    if (this.distributed) await this.synchronize();
+    return this.current;
+  }
+
+  private async restoreLocal(): Promise<number> {
     const file = await latestCheckpoint(this.checkpointDir);
     if (!file) return 0;
     const loaded = await readCheckpoint(file, this.student.variables);
@@ -193,27 +224,99 @@ export class StageTrainer {
     // Timers (progress lines), signal handlers (Ctrl-C) and I/O get a turn between steps.
     await eventLoopTurn();
     if (this.signal?.aborted) throw new CancelledError();
+    const dist = this.distributed;
+    if (dist && !this.synchronized) await this.synchronize();
     const lr = this.lrAt(this.current);
-    const result = await trainStep(this.optimizer, losses, { lr, ...(this.config.gradClip > 0 ? { maxGradNorm: this.config.gradClip } : {}) });
+    const result = await trainStep(this.optimizer, losses, {
+      lr, ...(this.config.gradClip > 0 ? { maxGradNorm: this.config.gradClip } : {}),
+      ...(dist ? { reduceGradients: (g: Map<string, tf.Tensor>) => allReduceMeanGradients(dist.group, g, this.comm) } : {}),
+    });
     this.ema?.update();
     this.current += 1;
-    this.lastLoss = result.loss;
+    // trainLoss (bestBy) sums this rank's own losses; a data-parallel run sums them over the ranks at the checkpoint.
     if (Number.isFinite(result.loss)) {
       this.lossSum += result.loss;
       this.lossCount += 1;
     }
+    if (dist && this.hooks.lossLogged?.(this.current)) {
+      // Equal shards: the mean of the ranks' mean losses is the mean loss over the global batch.
+      const loss = new Float32Array([result.loss]);
+      await dist.group.allReduce(loss, 'mean');
+      result.loss = loss[0];
+    }
+    this.lastLoss = result.loss;
     await this.hooks.onStep?.(this.current, result);
     const c = this.config;
+    if (dist && ((dist.checksumEvery > 0 && this.current % dist.checksumEvery === 0) || this.current === c.iterations)) {
+      await checkParametersAgree(dist.group, this.student.variables, this.current);
+    }
     const checkpointDue = c.checkpointEvery > 0 && this.current % c.checkpointEvery === 0;
     const evalDue = this.hooks.evaluate && ((c.evalEvery > 0 && this.current % c.evalEvery === 0) || checkpointDue);
     let evalLoss: number | undefined;
     if (evalDue) evalLoss = await this.hooks.evaluate!();
-    if (checkpointDue) await this.checkpoint(evalLoss, extra);
+    if (checkpointDue) {
+      if (dist) {
+        // Every rank is here at the same step: trainLoss becomes the mean over the global batches since the last checkpoint.
+        const sums = new Float32Array([this.lossSum, this.lossCount]);
+        await dist.group.allReduce(sums, 'sum');
+        this.lossSum = sums[0];
+        this.lossCount = sums[1];
+      }
+      await this.checkpoint(evalLoss, extra);
+    }
     return result;
+  }
+
+  /**
+   * Data-parallel start (or resume): every rank takes rank 0's step, weights, EMA and optimizer moments,
+   * so that all ranks start identical whatever they loaded. Runs before the first update.
+   */
+  async synchronize(): Promise<void> {
+    const dist = this.distributed;
+    this.synchronized = true;
+    if (!dist) return;
+    const group = dist.group;
+    const step = new Float32Array([this.current, this.optimizer.stepCount, this.ema?.updates ?? 0]);
+    await group.broadcast(step, 0);
+    await broadcastVariables(group, [...this.student.variables.values()]);
+    const opt = this.optimizer.getState();
+    const names = [...opt.m.keys()];
+    try {
+      const moments = await broadcastTensors(group, [...names.map((n) => opt.m.get(n)!), ...names.map((n) => opt.v.get(n)!)]);
+      try {
+        this.optimizer.setState({ step: step[1], m: new Map(names.map((n, i) => [n, moments[i]])), v: new Map(names.map((n, i) => [n, moments[names.length + i]])) });
+      } finally {
+        tf.dispose(moments);
+      }
+    } finally {
+      tf.dispose([...opt.m.values(), ...opt.v.values()]);
+    }
+    if (this.ema) {
+      const ema = this.ema.getState();
+      const emaNames = [...ema.weights.keys()];
+      try {
+        const weights = await broadcastTensors(group, emaNames.map((n) => ema.weights.get(n)!));
+        try {
+          this.ema.setState({ updates: step[2], weights: new Map(emaNames.map((n, i) => [n, weights[i]])) });
+        } finally {
+          tf.dispose(weights);
+        }
+      } finally {
+        tf.dispose([...ema.weights.values()]);
+      }
+    }
+    this.current = step[0];
+    await checkParametersAgree(group, this.student.variables, this.current, 'parameters after the start-up broadcast');
   }
 
   /** Writes a checkpoint of the current step (also used on cancellation); keeps `best.safetensors` by `bestBy`. */
   async checkpoint(evalLoss?: number, extra?: Record<string, unknown>): Promise<string> {
+    // Data-parallel: the ranks hold identical state; rank 0 alone writes it.
+    if (this.distributed && this.distributed.group.rank !== 0) {
+      this.lossSum = 0;
+      this.lossCount = 0;
+      return '';
+    }
     const metrics: Record<string, number> = {};
     if (evalLoss !== undefined && Number.isFinite(evalLoss)) metrics.evalLoss = evalLoss;
     if (this.lossCount > 0) metrics.trainLoss = this.lossSum / this.lossCount;

@@ -73,6 +73,8 @@ export class Rng {
   private s2: number;
   private s3: number;
   private streamKey: string;
+  /** Data-parallel draws (see `sharded`); inherited by forks. */
+  private shard?: { rank: number; worldSize: number };
 
   private constructor(key: string, s: readonly number[]) {
     this.streamKey = key;
@@ -103,7 +105,32 @@ export class Rng {
   fork(name: string): Rng {
     if (typeof name !== 'string' || name.length === 0) throw badArgument('fork name must be a non-empty string', name);
     const key = `${this.streamKey}/${name}`;
-    return new Rng(key, stateFromKey(key));
+    const child = new Rng(key, stateFromKey(key));
+    child.shard = this.shard;
+    return child;
+  }
+
+  /**
+   * The same stream for rank `rank` of a data-parallel run of `worldSize` processes: every array draw of
+   * n values draws the n × worldSize values of the global batch and returns the rank's n, at
+   * [rank·n, (rank+1)·n). Draws whose leading dimension is the per-rank batch thus give each rank exactly
+   * the noise the examples of its shard get in one process with the whole global batch, so a K-process
+   * run equals a 1-process run with K× the batch up to float summation order. Costs K× the draws.
+   */
+  sharded(rank: number, worldSize: number): Rng {
+    if (!Number.isInteger(worldSize) || worldSize < 1 || !Number.isInteger(rank) || rank < 0 || rank >= worldSize) {
+      throw badArgument('shard must have 0 ≤ rank < worldSize', `${rank}/${worldSize}`);
+    }
+    const copy = Rng.fromState(this.getState());
+    copy.shard = worldSize > 1 ? { rank, worldSize } : undefined;
+    return copy;
+  }
+
+  /** The rank's part of a global draw (identity without a shard). */
+  private part<T extends Float32Array | Int32Array | Uint8Array>(n: number, draw: (count: number) => T): T {
+    if (!this.shard) return draw(n);
+    const all = draw(n * this.shard.worldSize);
+    return all.slice(this.shard.rank * n, (this.shard.rank + 1) * n) as T;
   }
 
   getState(): RngState {
@@ -181,6 +208,10 @@ export class Rng {
   /** n float32 values uniform in [lo, hi) (24 random bits each, one raw draw per value). */
   uniformArray(n: number, lo = 0, hi = 1): Float32Array {
     checkCount(n);
+    return this.part(n, (count) => this.uniformValues(count, lo, hi));
+  }
+
+  private uniformValues(n: number, lo: number, hi: number): Float32Array {
     const out = new Float32Array(n);
     const span = hi - lo;
     for (let i = 0; i < n; i++) out[i] = lo + span * ((this.nextUint32() >>> 8) * 5.9604644775390625e-8);
@@ -193,6 +224,10 @@ export class Rng {
    */
   normalArray(n: number, mean = 0, std = 1): Float32Array {
     checkCount(n);
+    return this.part(n, (count) => this.normalValues(count, mean, std));
+  }
+
+  private normalValues(n: number, mean: number, std: number): Float32Array {
     const out = new Float32Array(n);
     for (let i = 0; i < n; i += 2) {
       const r = Math.sqrt(-2 * Math.log(1 - this.uniform()));
@@ -209,6 +244,10 @@ export class Rng {
     if (!Number.isInteger(maxExclusive) || maxExclusive < 1 || maxExclusive > 2147483648) {
       throw badArgument('maxExclusive must be an integer in [1, 2^31]', maxExclusive);
     }
+    return this.part(n, (count) => this.intValues(count, maxExclusive));
+  }
+
+  private intValues(n: number, maxExclusive: number): Int32Array {
     const out = new Int32Array(n);
     for (let i = 0; i < n; i++) out[i] = this.int(maxExclusive);
     return out;
@@ -218,6 +257,10 @@ export class Rng {
   bernoulliArray(n: number, p: number): Uint8Array {
     checkCount(n);
     if (!(p >= 0 && p <= 1)) throw badArgument('probability must be in [0, 1]', p);
+    return this.part(n, (count) => this.bernoulliValues(count, p));
+  }
+
+  private bernoulliValues(n: number, p: number): Uint8Array {
     const out = new Uint8Array(n);
     for (let i = 0; i < n; i++) out[i] = this.uniform() < p ? 1 : 0;
     return out;

@@ -17,6 +17,11 @@ export interface TrainStepOptions {
   maxGradNorm?: number;
   /** Learning rate for this step (e.g. from an LR schedule); default the optimizer's `lr`. */
   lr?: number;
+  /**
+   * Data-parallel training: replaces the (micro-batch averaged) gradients by their mean over all ranks,
+   * before the norm and clipping. Takes ownership of its input (disposes it) and returns new tensors.
+   */
+  reduceGradients?: (grads: Map<string, tf.Tensor>) => Promise<Map<string, tf.Tensor>>;
 }
 
 export interface TrainStepResult {
@@ -83,6 +88,11 @@ export async function trainStep(
       mean = acc.mean();
     }
     acc.dispose();
+    if (options.reduceGradients) {
+      const local = mean;
+      mean = undefined;
+      mean = await options.reduceGradients(local);
+    }
     // One read for every loss and the squared norm: [loss_1 … loss_k, Σ g²].
     const packed = tf.tidy(() => tf.stack([...lossTensors, squaredGlobalNorm(mean!)]));
     tf.dispose(lossTensors);

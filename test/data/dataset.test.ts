@@ -88,3 +88,23 @@ describe('data/mnist', () => {
     assert.equal(ds.x[0], -1); // padding corner
   });
 });
+
+describe('planBatches: data-parallel shards', () => {
+  it('K ranks × batch B take disjoint slices that, in rank order, are exactly the 1-process plan with batch K·B (indices and dropped labels, across epochs)', () => {
+    const ds = toy(30);
+    const common = { seed: 9, labelDropout: 0.3, nullClass: 10, maxBatches: 7 };
+    const whole = [...planBatches(ds, { ...common, batchSize: 6 })];
+    const ranks = [0, 1, 2].map((rank) => [...planBatches(ds, { ...common, batchSize: 2, shard: { rank, worldSize: 3 } })]);
+    assert.equal(whole.length, 7);
+    for (let k = 0; k < whole.length; k++) {
+      assert.deepEqual(ranks.flatMap((r) => [...r[k].indices]), [...whole[k].indices], `batch ${k} indices`);
+      assert.deepEqual(ranks.flatMap((r) => [...r[k].labels]), [...whole[k].labels], `batch ${k} labels`);
+      assert.equal(ranks[1][k].epoch, whole[k].epoch);
+    }
+  });
+
+  it('a global batch larger than the data set is an error that says so', () => {
+    assert.throws(() => [...planBatches(toy(5), { batchSize: 3, seed: 1, maxBatches: 1, shard: { rank: 0, worldSize: 2 } })],
+      /the global batch \(batch size × 2 processes\) exceeds the number of examples/);
+  });
+});

@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { batchStream } from '../../src/data/stream';
 import { OPTIMIZATION_DEFAULTS } from '../../src/stages/trainer';
-import { denoisingStageLoss, guidanceDistillationLoss, guidanceDistillationParts, runDenoisingStage, type StageReplay, type StageValidation } from '../../src/stages/denoising';
+import { denoisingStageLoss, guidanceDistillationLoss, guidanceDistillationParts, LossParts, partsIfLogged, runDenoisingStage, scaledLrFactor, stepLogged, type StageReplay, type StageValidation } from '../../src/stages/denoising';
+import type { ProcessGroup, ReduceOp } from '../../src/distributed/process-group';
 import type { TrainableDenoiser } from '../../src/stages/types';
 import { perturbWeights } from '../helpers/tiny';
 import { denoisingLoss } from '../../src/stages/common';
@@ -183,5 +184,56 @@ describe('stages/denoising', () => {
       assert.equal(tf.memory().numTensors, before);
       fs.rmSync(dir, { recursive: true, force: true });
     });
+  });
+});
+
+describe('stages/denoising (data-parallel hooks)', () => {
+  /** Rank 0 of 2; a 'mean' all-reduce averages with the other rank's scripted values (in call order). */
+  function rankZero(other: number[][]): { group: ProcessGroup; calls: number[][] } {
+    const calls: number[][] = [];
+    const group: ProcessGroup = {
+      rank: 0, worldSize: 2, localRank: 0, localWorldSize: 2, backend: 'stand-in', timeoutMs: 1000,
+      async allReduce(buffer: Float32Array, op: ReduceOp) {
+        calls.push([...buffer]);
+        const o = other.shift()!;
+        for (let i = 0; i < buffer.length; i++) buffer[i] = op === 'mean' ? (buffer[i] + o[i]) / 2 : buffer[i] + o[i];
+      },
+      async broadcast() {}, async allGather(b: Float32Array) { return b; }, async barrier() {}, close() {},
+    };
+    return { group, calls };
+  }
+
+  it('scaledLrFactor is the global batch: examples per micro-batch × accumulation × processes', () => {
+    const micro = [{ x: tf.zeros([4, 2, 2, 1]) }];
+    assert.equal(scaledLrFactor(micro, 2), 8);
+    assert.equal(scaledLrFactor(micro, 2, 3), 24);
+    tf.dispose(micro.map((m) => m.x));
+  });
+
+  it('partsIfLogged averages the logged loss parts across ranks (exact halves here) and joins no collective at an unlogged step; nothing leaked', async () => {
+    const before = tf.memory().numTensors;
+    const { group, calls } = rankZero([[3, 5]]);
+    const parts = new LossParts();
+    const progress = Object.assign(() => undefined, { logs: (step: number) => step % 2 === 0 });
+    tf.tidy(() => {
+      parts.record('distillLoss', tf.scalar(1));
+      parts.record('targetLoss', tf.scalar(7));
+    });
+    assert.deepEqual(await partsIfLogged(parts, progress, 1, 4, { group, checksumEvery: 0 }), {});
+    assert.equal(calls.length, 0);
+    tf.tidy(() => {
+      parts.record('distillLoss', tf.scalar(1));
+      parts.record('targetLoss', tf.scalar(7));
+    });
+    assert.deepEqual(await partsIfLogged(parts, progress, 2, 4, { group, checksumEvery: 0 }), { distillLoss: 2, targetLoss: 6 });
+    assert.deepEqual(calls, [[1, 7]]);
+    assert.equal(tf.memory().numTensors, before);
+  });
+
+  it('stepLogged: the progress\'s rule when it has one, else every logEvery steps and the last', () => {
+    const progress = Object.assign(() => undefined, { logs: (step: number) => step === 3 });
+    assert.deepEqual([1, 2, 3].map((s) => stepLogged(progress, 1, s, 5)), [false, false, true]);
+    assert.deepEqual([1, 2, 3, 4, 5].map((s) => stepLogged(undefined, 2, s, 5)), [false, true, false, true, true]);
+    assert.equal(stepLogged(undefined, 0, 5, 5), false);
   });
 });

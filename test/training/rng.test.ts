@@ -143,3 +143,29 @@ describe('training/rng', () => {
     });
   });
 });
+
+describe('Rng.sharded: data-parallel draws', () => {
+  it('the ranks\' draws, concatenated, are exactly the draw of the whole global batch (normal, uniform, int, bernoulli, through forks)', () => {
+    const world = 3;
+    const base = Rng.fromSeed(11).fork('stage').fork('4.0');
+    const whole = {
+      normal: base.fork('eps').normalArray(3 * 7),
+      uniform: base.fork('w').uniformArray(3 * 5, -1, 2),
+      int: base.fork('t').intArray(3 * 4, 1000),
+      drop: base.fork('d').bernoulliArray(3 * 6, 0.3),
+    };
+    const parts = Array.from({ length: world }, (_, r) => {
+      const rng = Rng.fromSeed(11).fork('stage').fork('4.0').sharded(r, world);
+      return { normal: rng.fork('eps').normalArray(7), uniform: rng.fork('w').uniformArray(5, -1, 2), int: rng.fork('t').intArray(4, 1000), drop: rng.fork('d').bernoulliArray(6, 0.3) };
+    });
+    for (const key of ['normal', 'uniform', 'int', 'drop'] as const) {
+      const joined = parts.flatMap((p) => [...p[key]]);
+      assert.deepEqual(joined, [...whole[key]], key);
+    }
+  });
+
+  it('a world of one is the plain stream; a rank outside the world is an error', () => {
+    assert.deepEqual([...Rng.fromSeed(5).sharded(0, 1).normalArray(4)], [...Rng.fromSeed(5).normalArray(4)]);
+    assert.throws(() => Rng.fromSeed(5).sharded(2, 2), /shard must have 0 ≤ rank < worldSize/);
+  });
+});

@@ -4,6 +4,7 @@
  * `--resume` without `--out` continues the newest run folder of the graph under runs/ (and says which);
  * a resumed run keeps the seed its manifest records (a different `--seed` is refused: the numbers would change).
  */
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { UsageError } from '../../errors';
@@ -14,6 +15,10 @@ import { runGraph, type RunResult } from '../../runtime/executor';
 import { displayPath } from '../../registry/plugins';
 import { PROGRESS_MODES, type ProgressMode } from '../../runtime/progress';
 import { newestRunDir, readManifest } from '../../runtime/run-folder';
+import { readDistributedEnv } from '../../distributed/env';
+import { GlooProcessGroup } from '../../distributed/gloo';
+import type { ProcessGroup } from '../../distributed/process-group';
+import { launchLocal, NPROC_ENV, parseNproc, watchLauncher } from '../launch';
 import { collect, EXIT_CANCELLED, EXIT_FAILURE, EXIT_OK, shellQuote, type CliIO } from '../io';
 
 export interface RunCommandOptions {
@@ -27,6 +32,9 @@ export interface RunCommandOptions {
   resume?: boolean;
   progress: ProgressMode;
   progressInterval?: string;
+  nprocPerNode?: string;
+  distTimeout?: string;
+  checksumEvery?: string;
 }
 
 function parseProgressInterval(value: string | undefined): number | undefined {
@@ -54,9 +62,16 @@ export function resumeCommand(file: string, options: RunCommandOptions, runDir: 
   for (const s of options.set) words.push('--set', s);
   if (options.seed !== undefined) words.push('--seed', options.seed);
   if (options.backend !== 'auto') words.push('--backend', options.backend);
-  if (options.threads !== undefined) words.push('--threads', options.threads);
+  if (options.threads !== undefined && !process.env[NPROC_ENV]) words.push('--threads', options.threads);
   if (options.precision !== undefined) words.push('--precision', options.precision);
+  if (process.env[NPROC_ENV]) words.push('--nproc-per-node', process.env[NPROC_ENV]!);
   return words.map(shellQuote).join(' ');
+}
+
+function positiveInt(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`${flag} must be a positive integer (found "${value}")`);
+  return Number(value);
 }
 
 function summary(result: RunResult): string {
@@ -87,16 +102,24 @@ export function registerRunCommand(program: Command, io: CliIO, setExit: (code: 
       '  $ distillery run graphs/mnist/distill.json5 --resume          # continue the newest runs/mnist-distill-… folder',
       '  $ distillery run graphs/mnist/distill.json5 --out runs/a --resume   # continue that run folder',
     ].join('\n'))
+    .option('--nproc-per-node <K>', 'data-parallel training on K local worker processes (like torchrun --standalone); see docs/distributed.md')
+    .option('--dist-timeout <seconds>', 'data-parallel runs: seconds a worker waits for a missing or hung peer before failing (default 60; the first rendezvous waits 5 min)')
+    .option('--checksum-every <N>', 'data-parallel runs: compare a checksum of the parameters across ranks every N optimizer steps (default 100; always at the end of each stage)')
     .action(async (file: string, options: RunCommandOptions) => {
-      const threads = parseThreads(options.threads);
+      const threadsFlag = parseThreads(options.threads);
+      const nproc = parseNproc(options.nprocPerNode);
+      const distTimeout = positiveInt('--dist-timeout', options.distTimeout, 60);
+      const checksumEvery = positiveInt('--checksum-every', options.checksumEvery, 100);
       const seed = parseSeed(options.seed);
       const progressIntervalMs = parseProgressInterval(options.progressInterval);
       const registry = createRegistry();
       const graph = await loadGraph(file, { registry, sets: options.set });
+      let resolvedOut = false;
       if (options.resume && options.out === undefined) {
         const newest = newestRunDir(graph.name);
         if (!newest) throw new UsageError(`--resume without --out: no run folder of graph "${graph.name}" under ${displayPath(path.resolve('runs'))}; name one with --out`);
         options.out = displayPath(newest);
+        resolvedOut = true;
         io.err(`resuming the newest run of "${graph.name}": ${options.out}\n`);
       }
       const previousSeed = options.resume && options.out !== undefined ? readManifest(path.resolve(options.out))?.graph.seed : undefined;
@@ -108,6 +131,24 @@ export function registerRunCommand(program: Command, io: CliIO, setExit: (code: 
         graph.seed = runSeed;
         (graph.raw as { seed: number }).seed = runSeed;
       }
+      if (nproc !== undefined && nproc > 1 && !process.env[NPROC_ENV]) {
+        // The graph is valid (checked above, before any worker starts): start the workers.
+        // Workers get the run folder chosen here (--resume without --out), so every rank resumes the same one.
+        const args = resolvedOut ? [...process.argv.slice(2), '--out', options.out!] : process.argv.slice(2);
+        setExit(await launchLocal({ nproc, args, timeoutSeconds: distTimeout, io, handleSignals: io.handleSignals }));
+        return;
+      }
+      const launch = readDistributedEnv();
+      let group: ProcessGroup | undefined;
+      if (launch) {
+        watchLauncher();
+        group = await GlooProcessGroup.connect({
+          ...launch, timeoutMs: distTimeout * 1000, rendezvousTimeoutMs: Math.max(300, distTimeout) * 1000,
+          ...(process.env.GLOO_SOCKET_IFNAME ? { socketInterface: process.env.GLOO_SOCKET_IFNAME } : {}),
+        });
+      }
+      const threads = threadsFlag ?? (launch ? Math.max(1, Math.floor(os.cpus().length / launch.localWorldSize)) : undefined);
+      const quiet = group !== undefined && group.rank !== 0;
 
       const controller = new AbortController();
       let signals = 0;
@@ -147,8 +188,13 @@ export function registerRunCommand(program: Command, io: CliIO, setExit: (code: 
           ...(progressIntervalMs !== undefined ? { progressIntervalMs } : {}),
           output: io.progressStream,
           argv: process.argv,
+          ...(group ? { distributed: { group, checksumEvery } } : {}),
+          // TensorBoard on rank 0 only (the executor also refuses it on scratch ranks).
+          ...(quiet ? { tensorboard: false } : {}),
         });
+        if (group && result.status === 'completed') await group.barrier();
       } finally {
+        group?.close();
         if (io.handleSignals) {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
@@ -156,13 +202,13 @@ export function registerRunCommand(program: Command, io: CliIO, setExit: (code: 
         }
         await shutdownBackend();
       }
-      io.err(summary(result));
+      if (!quiet) io.err(summary(result));
       if (result.status === 'completed') {
         setExit(EXIT_OK);
         return;
       }
-      if (result.status === 'failed') io.err(`error: ${result.error?.message ?? 'run failed'}\n`);
-      io.err(`to resume: ${resumeCommand(file, options, result.runDir)}\n`);
+      if (result.status === 'failed') io.err(`${quiet ? `rank ${group!.rank}: ` : ''}error: ${result.error?.message ?? 'run failed'}\n`);
+      if (!quiet) io.err(`to resume: ${resumeCommand(file, options, result.runDir)}\n`);
       setExit(result.status === 'cancelled' ? EXIT_CANCELLED : EXIT_FAILURE);
     });
 }
