@@ -76,6 +76,33 @@ export function forEachBatch(stream: Observable<Batch>, from: number, to: number
   return consume(stream.pipe(skip(from), take(to - from)), handler, signal);
 }
 
+/**
+ * Groups batches [firstBlock·size, (lastBlock + 1)·size) of a stream into blocks of `size` held batches and
+ * calls `handler(block, batches)` for each full block; the batches are released after it (replay: teacher
+ * targets are computed for a whole block before it is trained on).
+ */
+export async function forEachBlock(stream: Observable<Batch>, firstBlock: number, lastBlock: number, size: number,
+  handler: (block: number, batches: HeldBatch[]) => Promise<void>, signal?: AbortSignal): Promise<void> {
+  let held: HeldBatch[] = [];
+  let next = firstBlock;
+  try {
+    await forEachBatch(stream, firstBlock * size, (lastBlock + 1) * size, async (b) => {
+      held.push(holdBatch(b));
+      if (held.length < size) return;
+      const block = next++;
+      const batches = held;
+      held = [];
+      try {
+        await handler(block, batches);
+      } finally {
+        batches.forEach(releaseBatch);
+      }
+    }, signal);
+  } finally {
+    held.forEach(releaseBatch);
+  }
+}
+
 /** The random draws of one micro-batch: a stateless stream per (stage, step, micro-batch). */
 export function stepRng(seed: number, stage: string, step: number, micro = 0): Rng {
   return Rng.fromSeed(seed).fork(stage).fork(`${step}.${micro}`);

@@ -23,7 +23,7 @@ import { randomUniform, type Rng } from '../training/rng';
 import { loadSafetensorsAsTf, writeSafetensors } from '../io/safetensors';
 import { CancelledError, ConfigError, type Problem } from '../errors';
 import { eventLoopTurn } from '../event-loop';
-import { denoisingLoss, drawNoise, evaluationLoss, forEachBatch, holdBatch, releaseBatch, shardRng, stepRng, type HeldBatch, type LossWeighting } from './common';
+import { denoisingLoss, drawNoise, evaluationLoss, forEachBatch, forEachBlock, shardRng, stepRng, type HeldBatch, type LossWeighting } from './common';
 import { concatReplayItems, deleteReplayBlock, disposeReplayItems, gatherReplayItem, readReplayBlock, replayBlockFile, replayPassOrder, writeReplayBlock, type ReplayItem } from './replay';
 import { checkpointOnCancel, StageTrainer, type DistributedTraining, type OptimizationConfig } from './trainer';
 import { LossParts, partsIfLogged, reportingEvaluation, scaledLrFactor, stepLogged, validateIfDue, type StageHandle, type StageProgress, type StageValidation } from './denoising';
@@ -290,8 +290,6 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
         const perBlock = B * R;
         const firstBlock = Math.floor(micro / perBlock);
         const lastBlock = Math.ceil(totalMicro / perBlock) - 1;
-        let held: HeldBatch[] = [];
-        let nextBlock = firstBlock;
         const runBlock = async (block: number, batches: HeldBatch[]): Promise<void> => {
           const file = replayBlockFile(replayDir, block);
           if (!fs.existsSync(file)) {
@@ -328,22 +326,7 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
           }
           await deleteReplayBlock(file);
         };
-        try {
-        await forEachBatch(o.batches, firstBlock * B, (lastBlock + 1) * B, async (b) => {
-          held.push(holdBatch(b));
-          if (held.length < B) return;
-          const block = nextBlock++;
-          const batches = held;
-          held = [];
-          try {
-            await runBlock(block, batches);
-          } finally {
-            batches.forEach(releaseBatch);
-          }
-        }, o.signal);
-        } finally {
-          held.forEach(releaseBatch);
-        }
+        await forEachBlock(o.batches, firstBlock, lastBlock, B, runBlock, o.signal);
         await fs.promises.rm(replayDir, { recursive: true, force: true });
       }
     } finally {

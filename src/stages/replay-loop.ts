@@ -11,7 +11,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { Observable } from 'rxjs';
 import type { Batch } from '../data/batch';
 import type { Rng } from '../training/rng';
-import { forEachBatch, holdBatch, releaseBatch, shardRng, stepRng, type HeldBatch } from './common';
+import { forEachBlock, shardRng, stepRng, type HeldBatch } from './common';
 import {
   cloneReplayItem, concatReplayItems, deleteReplayBlock, disposeReplayItems, gatherReplayItem, readReplayBlock, replayBlockFile, replayPassOrder,
   writeReplayBlock, type ReplayItem,
@@ -108,24 +108,10 @@ export async function runReplayLoop(o: ReplayLoopOptions): Promise<void> {
     }
     await deleteReplayBlock(file);
   };
-  let held: HeldBatch[] = [];
-  let nextBlock = firstBlock;
   try {
-    await forEachBatch(o.batches, firstBlock * B, (lastBlock + 1) * B, async (b) => {
-      held.push(holdBatch(b));
-      if (held.length < B) return;
-      const block = nextBlock++;
-      const batches = held;
-      held = [];
-      try {
-        await runBlock(block, batches);
-      } finally {
-        batches.forEach(releaseBatch);
-      }
-    }, o.signal);
+    await forEachBlock(o.batches, firstBlock, lastBlock, B, runBlock, o.signal);
     await fs.promises.rm(o.dir, { recursive: true, force: true });
   } finally {
-    held.forEach(releaseBatch);
     for (const it of owned) disposeReplayItems([it]);
   }
 }

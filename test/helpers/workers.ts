@@ -1,21 +1,11 @@
 /** Spawning local worker processes for the distributed tests: a free loopback port, bounded runs, no orphans. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import * as net from 'node:net';
 import * as path from 'node:path';
 
 export const REPO_ROOT = path.join(__dirname, '..', '..');
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** A TCP port that was free a moment ago on 127.0.0.1 (the launcher's own helper). */
+export { freePort } from '../../src/cli/launch';
 
 export interface WorkerResult {
   rank: number;
