@@ -21,10 +21,9 @@ import { addNoise } from '../diffusion/noising';
 import { isTargetSnrWeighting, snrWeight, targetSnrWeight, weightedMse, type SnrWeighting, type TargetSnrWeighting } from '../training/losses';
 import { randomUniform, type Rng } from '../training/rng';
 import { loadSafetensorsAsTf, writeSafetensors } from '../io/safetensors';
-import { CancelledError, ConfigError, type Problem } from '../errors';
-import { eventLoopTurn } from '../event-loop';
+import { ConfigError, type Problem } from '../errors';
 import { denoisingLoss, drawNoise, evaluationLoss, forEachBatch, forEachBlock, shardRng, stepRng, type HeldBatch, type LossWeighting } from './common';
-import { concatReplayItems, deleteReplayBlock, disposeReplayItems, gatherReplayItem, readReplayBlock, replayBlockFile, replayPassOrder, writeReplayBlock, type ReplayItem } from './replay';
+import { concatReplayItems, deleteReplayBlock, disposeReplayItems, ensureReplayBlock, gatherReplayItem, readReplayBlock, replayPassOrder, type ReplayItem } from './replay';
 import { checkpointOnCancel, StageTrainer, type DistributedTraining, type OptimizationConfig } from './trainer';
 import { LossParts, partsIfLogged, reportingEvaluation, scaledLrFactor, stepLogged, validateIfDue, type StageHandle, type StageProgress, type StageValidation } from './denoising';
 import type { TrainableDenoiser } from './types';
@@ -291,22 +290,8 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
         const firstBlock = Math.floor(micro / perBlock);
         const lastBlock = Math.ceil(totalMicro / perBlock) - 1;
         const runBlock = async (block: number, batches: HeldBatch[]): Promise<void> => {
-          const file = replayBlockFile(replayDir, block);
-          if (!fs.existsSync(file)) {
-            // Teacher targets of a whole block: the longest stretch without a training step, so it gives the
-            // event loop its turns (and honours Ctrl-C) item by item.
-            const items: ReplayItem[] = [];
-            try {
-              for (const [j, b] of batches.entries()) {
-                await eventLoopTurn();
-                if (o.signal?.aborted) throw new CancelledError();
-                items.push(computeReplayItem(itemOptions, b.x, b.labels, shardRng(stepRng(o.seed, stageName, block, j), o.distributed)));
-              }
-              await writeReplayBlock(replayDir, block, items);
-            } finally {
-              disposeReplayItems(items);
-            }
-          }
+          const file = await ensureReplayBlock(replayDir, block, batches.length,
+            (j) => computeReplayItem(itemOptions, batches[j].x, batches[j].labels, shardRng(stepRng(o.seed, stageName, block, j), o.distributed)), o.signal);
           const items = await readReplayBlock(file);
           const all = o.replay.shuffle ? concatReplayItems(items) : undefined;
           const sizes = items.map((it) => it.x.shape[0]);

@@ -13,12 +13,10 @@ import type { Batch } from '../data/batch';
 import type { Rng } from '../training/rng';
 import { forEachBlock, shardRng, stepRng, type HeldBatch } from './common';
 import {
-  cloneReplayItem, concatReplayItems, deleteReplayBlock, disposeReplayItems, gatherReplayItem, readReplayBlock, replayBlockFile, replayPassOrder,
-  writeReplayBlock, type ReplayItem,
+  cloneReplayItem, concatReplayItems, deleteReplayBlock, disposeReplayItems, ensureReplayBlock, gatherReplayItem, readReplayBlock, replayPassOrder,
+  type ReplayItem,
 } from './replay';
 import type { DistributedTraining, StageTrainer } from './trainer';
-import { CancelledError } from '../errors';
-import { eventLoopTurn } from '../event-loop';
 
 export interface ReplayLoopOptions {
   stage: string;
@@ -73,25 +71,12 @@ export async function runReplayLoop(o: ReplayLoopOptions): Promise<void> {
     }
   };
   const runBlock = async (block: number, batches: HeldBatch[]): Promise<void> => {
-    const file = replayBlockFile(o.dir, block);
-    if (!fs.existsSync(file)) {
-      // Batch n of the stream (n = block·B + j) draws what lock-step training would draw for it, so one
-      // in-order pass (times 1, no shuffle) gives exactly the lock-step numbers.
-      // Targets of a whole block: the longest stretch without a training step, so it gives the event loop
-      // its turns (and honours Ctrl-C) item by item.
-      const items: ReplayItem[] = [];
-      try {
-        for (const [j, b] of batches.entries()) {
-          await eventLoopTurn();
-          if (o.signal?.aborted) throw new CancelledError();
-          const n = block * B + j;
-          items.push(o.compute(b.x, b.labels, shardRng(stepRng(o.seed, o.stage, Math.floor(n / o.accumulation), n % o.accumulation), o.distributed)));
-        }
-        await writeReplayBlock(o.dir, block, items);
-      } finally {
-        disposeReplayItems(items);
-      }
-    }
+    // Batch n of the stream (n = block·B + j) draws what lock-step training would draw for it, so one
+    // in-order pass (times 1, no shuffle) gives exactly the lock-step numbers.
+    const file = await ensureReplayBlock(o.dir, block, batches.length, (j) => {
+      const n = block * B + j;
+      return o.compute(batches[j].x, batches[j].labels, shardRng(stepRng(o.seed, o.stage, Math.floor(n / o.accumulation), n % o.accumulation), o.distributed));
+    }, o.signal);
     const items = await readReplayBlock(file);
     const all = o.shuffle ? concatReplayItems(items) : undefined;
     const sizes = items.map((it) => it.x.shape[0]);

@@ -7,7 +7,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { FileFormatError } from '../errors';
+import { CancelledError, FileFormatError } from '../errors';
+import { eventLoopTurn } from '../event-loop';
 import { loadSafetensorsAsTf, writeSafetensors } from '../io/safetensors';
 import { Rng } from '../training/rng';
 
@@ -45,6 +46,29 @@ export async function writeReplayBlock(dir: string, block: number, items: readon
   });
   const file = replayBlockFile(dir, block);
   await writeSafetensors(file, tensors, { items: String(items.length) }, { fsync: false });
+  return file;
+}
+
+/**
+ * The block's file, computing and spilling it first unless it exists (a resumed run reuses it). The targets
+ * of a whole block are the longest stretch without a training step, so computing them gives the event loop
+ * its turns and honours `signal` item by item. `compute(j)` makes item j (new tensors, released here).
+ */
+export async function ensureReplayBlock(dir: string, block: number, count: number, compute: (j: number) => ReplayItem,
+  signal?: AbortSignal): Promise<string> {
+  const file = replayBlockFile(dir, block);
+  if (fs.existsSync(file)) return file;
+  const items: ReplayItem[] = [];
+  try {
+    for (let j = 0; j < count; j++) {
+      await eventLoopTurn();
+      if (signal?.aborted) throw new CancelledError();
+      items.push(compute(j));
+    }
+    await writeReplayBlock(dir, block, items);
+  } finally {
+    disposeReplayItems(items);
+  }
   return file;
 }
 
