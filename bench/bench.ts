@@ -5,6 +5,7 @@
  * achieved GFLOP/s and the live tensor count. `--profile` adds a per-kernel table. See docs/benchmarks.md.
  */
 import * as os from 'node:os';
+import { spawn } from 'node:child_process';
 import { Command, InvalidArgumentError } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import '../src/util/tf-gradients';
@@ -18,6 +19,11 @@ import { getKernelStrategy, setKernelStrategy } from '../src/models/layers';
 import { median, positiveInt, stats, type Stats } from './stats';
 import { ReferenceUNet } from './reference-unet';
 import { formatProfile, kernelFlops, profileKernels, summarise } from './profile';
+import { readDistributedEnv } from '../src/distributed/env';
+import { GlooProcessGroup } from '../src/distributed/gloo';
+import type { ProcessGroup } from '../src/distributed/process-group';
+import { allReduceMeanGradients, broadcastVariables, newCommStats } from '../src/distributed/gradients';
+import { freePort } from '../src/cli/launch';
 
 interface BenchModel {
   readonly variables: ReadonlyMap<string, tf.Variable>;
@@ -66,6 +72,7 @@ interface Options {
   seed: number;
   precision: string;
   json?: boolean;
+  nprocPerNode?: number;
 }
 
 /** Milliseconds the libtorch addon has spent in its functions so far; undefined on other backends. */
@@ -92,6 +99,9 @@ async function main(argv: string[]): Promise<void> {
     .option('--seed <n>', 'seed of weights and inputs', nonNegativeInt, 0)
     .option('--precision <p>', 'fp32 or bf16 (autocast of convolutions and matmuls; libtorch on a CPU with native bf16)', 'fp32')
     .option('--json', 'print one JSON object instead of text')
+    .option('--nproc-per-node <k>', 'data-parallel: K local workers (torch.distributed Gloo on 127.0.0.1), each with ' +
+      '--batch/K and --sample-batch/K and --threads/K (default cores/K), gradients all-reduced every step: ' +
+      'the same global batch as one worker; rank 0 prints', positiveInt)
     .exitOverride();
   program.parse(argv);
   const o = program.opts<Options>();
@@ -102,20 +112,37 @@ async function main(argv: string[]): Promise<void> {
     throw new InvalidArgumentError(`--kernels must be "distillery" or "package", found "${o.kernels}"`);
   }
   setWasmKernelSet(o.kernels);
+  const dist = readDistributedEnv();
+  if (o.nprocPerNode !== undefined && o.nprocPerNode > 1 && !dist) {
+    process.exitCode = await launchWorkers(argv, o);
+    return;
+  }
+  let group: ProcessGroup | undefined;
+  if (dist) {
+    group = await GlooProcessGroup.connect({ ...dist, timeoutMs: 120_000, rendezvousTimeoutMs: 120_000 });
+  }
+  const world = group?.worldSize ?? 1;
+  const rank = group?.rank ?? 0;
   const log = (s: string): void => {
-    if (!o.json) process.stdout.write(s + '\n');
+    if (!o.json && rank === 0) process.stdout.write(s + '\n');
   };
 
   const precision = parsePrecision(o.precision, '--precision');
   const info = await selectBackend(o.backend, { threads: o.threads, precision });
   log(`backend: ${info.description}`);
+  if (group) {
+    log(`data-parallel: ${world} workers (gloo on 127.0.0.1), per worker batch ${o.batch} and sampling batch ${o.sampleBatch}: ` +
+      `global batch ${world * o.batch}, sampling batch ${world * o.sampleBatch}`);
+  }
   const model = buildModel(o.model, o.seed);
+  const comm = newCommStats();
+  if (group) await broadcastVariables(group, [...model.variables.values()]);
   const schedule = NoiseSchedule.fromConfig({
     numTrainTimesteps: 1000, betaSchedule: 'scaled_linear', betaStart: 0.0015, betaEnd: 0.0195, predictionType: 'v_prediction',
   });
   const optimizer = new AdamW(model.variables, { lr: 1e-4 });
   const size = 32;
-  let seed = o.seed * 7919 + 1;
+  let seed = o.seed * 7919 + 1 + 1_000_003 * rank;
   const batchInputs = (b: number): { z: tf.Tensor4D; t: tf.Tensor1D; labels: tf.Tensor1D; v: tf.Tensor4D } => tf.tidy(() => {
     const x0 = tf.randomNormal([b, size, size, 1], 0, 1, 'float32', seed++) as tf.Tensor4D;
     const eps = tf.randomNormal([b, size, size, 1], 0, 1, 'float32', seed++) as tf.Tensor4D;
@@ -128,7 +155,8 @@ async function main(argv: string[]): Promise<void> {
     await eventLoopTurn();
     const { z, t, labels, v } = batchInputs(o.batch);
     try {
-      const r = await trainStep(optimizer, () => tf.mean(tf.squaredDifference(model.forward(z, t, labels), v)) as tf.Scalar);
+      const r = await trainStep(optimizer, () => tf.mean(tf.squaredDifference(model.forward(z, t, labels), v)) as tf.Scalar,
+        group ? { reduceGradients: (g) => allReduceMeanGradients(group!, g, comm) } : {});
       return r.loss;
     } finally {
       tf.dispose([z, t, labels, v]);
@@ -152,6 +180,8 @@ async function main(argv: string[]): Promise<void> {
   log(`model: ${o.model}, ${model.numParameters} parameters, ${(forwardGflop / o.batch).toFixed(3)} GFLOP per image forward`);
 
   for (let i = 0; i < o.warmup; i++) await oneStep();
+  if (group) await group.barrier();
+  const commBefore = { ...comm };
   const tensorsBefore = tf.memory().numTensors;
   const stepMs: number[] = [];
   const nativeStepMs: number[] = [];
@@ -166,10 +196,20 @@ async function main(argv: string[]): Promise<void> {
   }
   const tensorsAfterTraining = tf.memory().numTensors;
   const train = stats(stepMs);
-  const trainGflop = 3 * forwardGflop;
-  log(`training step, batch ${o.batch}: median ${train.median.toFixed(1)} ms (min ${train.min.toFixed(1)}, ` +
-    `max ${train.max.toFixed(1)}, ${train.n} steps), ${((1000 * o.batch) / train.median).toFixed(1)} images/s, ` +
+  const trainGflop = 3 * forwardGflop * world;
+  const globalBatch = o.batch * world;
+  log(`training step, batch ${globalBatch}${group ? ` (${world} × ${o.batch})` : ''}: median ${train.median.toFixed(1)} ms (min ${train.min.toFixed(1)}, ` +
+    `max ${train.max.toFixed(1)}, ${train.n} steps), ${((1000 * globalBatch) / train.median).toFixed(1)} images/s, ` +
     `${(trainGflop / (train.median / 1000)).toFixed(1)} GFLOP/s (3 × forward = ${trainGflop.toFixed(2)} GFLOP), loss ${loss.toFixed(4)}`);
+  let allReduce: { msPerStep: number; bytesPerStep: number; callsPerStep: number; shareOfStep: number } | undefined;
+  if (group) {
+    const n = stepMs.length;
+    const msPerStep = (comm.ms - commBefore.ms) / n;
+    allReduce = { msPerStep, bytesPerStep: (comm.bytes - commBefore.bytes) / n, callsPerStep: (comm.calls - commBefore.calls) / n, shareOfStep: msPerStep / (stepMs.reduce((a, b) => a + b, 0) / n) };
+    log(`  gradient all-reduce (rank 0): ${msPerStep.toFixed(2)} ms per step (${allReduce.callsPerStep} call(s), ` +
+      `${(allReduce.bytesPerStep / 1e6).toFixed(2)} MB), ${(100 * allReduce.shareOfStep).toFixed(1)} % of the mean step ` +
+      '(includes waiting for the slower rank)');
+  }
   const nativeMedian = nativeStepMs.length > 0 ? median(nativeStepMs) : undefined;
   if (nativeMedian !== undefined) {
     log(`  of which inside the native addon: median ${nativeMedian.toFixed(1)} ms per step; the rest (${(train.median - nativeMedian).toFixed(1)} ms) is JavaScript: TF.js's engine, tape and kernel wrappers`);
@@ -180,12 +220,14 @@ async function main(argv: string[]): Promise<void> {
     const s = batchInputs(o.sampleBatch);
     // The read waits for the device (asynchronous: WebGPU under Node cannot read synchronously).
     const pass = async (): Promise<void> => {
+      // Data-parallel: a pass ends when every rank's shard is done.
       const out = tf.tidy(() => model.forward(s.z, s.t, s.labels));
       try {
         await out.data();
       } finally {
         out.dispose();
       }
+      if (group) await group.barrier();
     };
     for (let i = 0; i < Math.min(o.warmup, 1); i++) await pass();
     const ms: number[] = [];
@@ -196,9 +238,10 @@ async function main(argv: string[]): Promise<void> {
     }
     tf.dispose([s.z, s.t, s.labels, s.v]);
     sample = stats(ms);
-    log(`sampling forward, batch ${o.sampleBatch}: median ${sample.median.toFixed(1)} ms (min ${sample.min.toFixed(1)}, ` +
-      `max ${sample.max.toFixed(1)}, ${sample.n} passes), ${((1000 * o.sampleBatch) / sample.median).toFixed(1)} images/s, ` +
-      `${((forwardGflop * o.sampleBatch) / o.batch / (sample.median / 1000)).toFixed(1)} GFLOP/s`);
+    const globalSample = o.sampleBatch * world;
+    log(`sampling forward, batch ${globalSample}${group ? ` (${world} × ${o.sampleBatch})` : ''}: median ${sample.median.toFixed(1)} ms (min ${sample.min.toFixed(1)}, ` +
+      `max ${sample.max.toFixed(1)}, ${sample.n} passes), ${((1000 * globalSample) / sample.median).toFixed(1)} images/s, ` +
+      `${((forwardGflop * globalSample) / o.batch / (sample.median / 1000)).toFixed(1)} GFLOP/s`);
   }
 
   let profile: ReturnType<typeof summarise> | undefined;
@@ -216,11 +259,17 @@ async function main(argv: string[]): Promise<void> {
   const tensorsEnd = tf.memory().numTensors;
   log(`tensors alive: ${tensorsBefore} after warm-up, ${tensorsAfterTraining} after training, ${tensorsEnd} at the end` +
     (tensorsEnd === tensorsBefore ? ' (no growth)' : ' (GROWTH: a leak)'));
+  // Peak resident memory of each worker (process.resourceUsage().maxRSS, KiB), gathered to rank 0.
+  const mine = new Float32Array([process.resourceUsage().maxRSS / 1024]);
+  const rssMiB = group ? [...(await group.allGather(mine))] : [mine[0]];
+  log(`peak RSS: ${rssMiB.map((m, r) => (group ? `rank ${r} ` : '') + `${m.toFixed(0)} MiB`).join(', ')}` +
+    (group ? `; total ${rssMiB.reduce((a, b) => a + b, 0).toFixed(0)} MiB` : ''));
   const [l1, l5, l15] = os.loadavg();
   log(`machine: ${os.cpus().length} cpus (${os.cpus()[0]?.model ?? 'unknown CPU'}), load average ${l1.toFixed(2)} ${l5.toFixed(2)} ${l15.toFixed(2)}`);
 
-  if (o.json) {
+  if (o.json && rank === 0) {
     process.stdout.write(JSON.stringify({
+      world, allReduce, peakRssMiB: rssMiB,
       backend: info, kernels: o.kernels, model: o.model, parameters: model.numParameters, batch: o.batch,
       forwardGflopPerImage: forwardGflop / o.batch,
       train: { ...train, imagesPerSecond: (1000 * o.batch) / train.median, gflopPerSecond: trainGflop / (train.median / 1000), loss, nativeMedianMs: nativeMedian },
@@ -232,7 +281,47 @@ async function main(argv: string[]): Promise<void> {
   }
   optimizer.dispose();
   model.dispose();
+  if (group) {
+    await group.barrier();
+    group.close();
+  }
   await shutdownBackend();
+}
+
+/**
+ * `--nproc-per-node K`: starts K copies of this benchmark as ranks 0…K−1 on 127.0.0.1 (the variables
+ * torchrun sets), each with 1/K of the batch and of the threads, and returns the first non-zero exit code.
+ */
+async function launchWorkers(argv: string[], o: Options): Promise<number> {
+  const k = o.nprocPerNode!;
+  for (const [flag, v] of [['--batch', o.batch], ['--sample-batch', o.sampleBatch]] as const) {
+    if (v % k !== 0) throw new InvalidArgumentError(`${flag} ${v} is not divisible by --nproc-per-node ${k}`);
+  }
+  const threads = Math.max(1, Math.floor((o.threads ?? os.cpus().length) / k));
+  const drop = new Set(['--batch', '--sample-batch', '--threads', '--nproc-per-node']);
+  const rest: string[] = [];
+  const args = argv.slice(2);
+  for (let i = 0; i < args.length; i++) {
+    const [name] = args[i].split('=');
+    if (drop.has(name)) {
+      if (!args[i].includes('=')) i++;
+      continue;
+    }
+    rest.push(args[i]);
+  }
+  rest.push('--batch', String(o.batch / k), '--sample-batch', String(o.sampleBatch / k), '--threads', String(threads));
+  const port = await freePort();
+  const children = Array.from({ length: k }, (_, rank) => spawn(process.execPath, [...process.execArgv, argv[1], ...rest], {
+    env: { ...process.env, WORLD_SIZE: String(k), RANK: String(rank), LOCAL_RANK: String(rank), LOCAL_WORLD_SIZE: String(k), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) },
+    stdio: ['ignore', rank === 0 ? 'inherit' : 'ignore', 'inherit'],
+  }));
+  const stop = (): void => children.forEach((c) => c.kill('SIGTERM'));
+  process.once('SIGINT', stop);
+  const codes = await Promise.all(children.map((c) => new Promise<number>((r) => c.on('exit', (code, sig) => {
+    if (code !== 0) stop();
+    r(code ?? (sig ? 1 : 0));
+  }))));
+  return codes.find((c) => c !== 0) ?? 0;
 }
 
 main(process.argv).catch(async (err: unknown) => {

@@ -204,7 +204,7 @@ export async function runDenoisingStage<T extends StageModel<T> = TrainableDenoi
       evaluate,
       onStep: async (step, r) => {
         const logged = await partsIfLogged(parts, o.progress, step, c.iterations, o.distributed, o.logEvery);
-        o.progress?.(step, c.iterations, { loss: r.loss, lr: r.lr, gradNorm: r.gradNorm }, logged);
+        o.progress?.(step, c.iterations, { loss: r.loss, lr: r.lr, gradNorm: r.gradNorm, ...(r.allReduceMs !== undefined ? { allReduceMs: r.allReduceMs } : {}) }, logged);
       },
       lossLogged: (step) => stepLogged(o.progress, o.logEvery, step, c.iterations),
     },

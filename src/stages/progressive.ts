@@ -248,7 +248,7 @@ async function runRound(o: ProgressiveOptions, r: number, teacher: TrainableDeno
       evaluate,
       onStep: async (step, res) => {
         const logged = await partsIfLogged(parts, o.progress, doneBefore + step, totalIterations, o.distributed, o.logEvery);
-        o.progress?.(doneBefore + step, totalIterations, { round: r, steps: round.steps, loss: res.loss, lr: res.lr, gradNorm: res.gradNorm }, logged);
+        o.progress?.(doneBefore + step, totalIterations, { round: r, steps: round.steps, loss: res.loss, lr: res.lr, gradNorm: res.gradNorm, ...(res.allReduceMs !== undefined ? { allReduceMs: res.allReduceMs } : {}) }, logged);
       },
       lossLogged: (step) => stepLogged(o.progress, o.logEvery, doneBefore + step, totalIterations),
     },

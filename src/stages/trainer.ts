@@ -227,10 +227,13 @@ export class StageTrainer {
     const dist = this.distributed;
     if (dist && !this.synchronized) await this.synchronize();
     const lr = this.lrAt(this.current);
+    const commMs = this.comm.ms;
     const result = await trainStep(this.optimizer, losses, {
       lr, ...(this.config.gradClip > 0 ? { maxGradNorm: this.config.gradClip } : {}),
       ...(dist ? { reduceGradients: (g: Map<string, tf.Tensor>) => allReduceMeanGradients(dist.group, g, this.comm) } : {}),
     });
+    // Time this rank spent in the gradient all-reduce (waiting for the slowest rank included), for the step logs.
+    if (dist) result.allReduceMs = this.comm.ms - commMs;
     this.ema?.update();
     this.current += 1;
     // trainLoss (bestBy) sums this rank's own losses; a data-parallel run sums them over the ranks at the checkpoint.

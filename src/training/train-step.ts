@@ -31,6 +31,8 @@ export interface TrainStepResult {
   gradNorm: number;
   /** Learning rate used. */
   lr: number;
+  /** Data-parallel runs: ms this rank spent in the gradient all-reduce, waiting for the other ranks included. */
+  allReduceMs?: number;
 }
 
 /**
