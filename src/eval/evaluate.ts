@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ConditionalDenoiser } from '../models/types';
 import type { NoiseSchedule } from '../diffusion/schedule';
 import { sampleDdimAsync } from '../diffusion/sampler';
+import { seededNormalSource } from '../diffusion/noise';
 import { eventLoopTurn } from '../event-loop';
 import type { ArrayDataset } from '../data/dataset';
 import { ConfigError } from '../errors';
@@ -48,9 +49,11 @@ export interface SampleOptions {
   /** Called after every sampler step of every batch: steps done so far in this call (1-based). */
   onStep?: (done: number) => void;
   /**
-   * Data-parallel run: rank r samples the batches b ≡ r (mod K) and the images are summed across ranks
-   * (the others contribute zeros, so the sum is exact). Each batch's noise depends only on (seed, b), so
-   * every rank ends with exactly the images of a 1-process run. `onStep` then counts batch b's steps at
+   * Data-parallel run: with eta 0 rank r samples its rows of every batch (rowShard), starting from those rows
+   * of the batch's z_T; with eta > 0 it samples the whole batches b ≡ r (mod K). The images are summed across
+   * ranks (the others contribute zeros, so the sum is exact). Each batch's noise depends only on (seed, b), so
+   * every rank ends with the images of a 1-process run — bit for bit when whole batches are dealt, up to the
+   * float rounding of a smaller batch in the kernels when rows are split. `onStep` counts batch b's steps at
    * b × steps + i (the position in the whole run), so progress still ends at `samplingWork`.
    */
   group?: ProcessGroup;
@@ -76,6 +79,15 @@ export function classMajorLabels(classes: number, perClass: number): Int32Array 
 }
 
 /**
+ * Rows [lo, hi) of a batch of `m` that rank `rank` of `world` takes: contiguous, sizes differing by at most one.
+ * Splitting every batch (instead of dealing whole batches round-robin) keeps every rank busy when a cell has
+ * fewer batches than there are ranks — the main job evaluates 500 samples in one batch of 500.
+ */
+export function rowShard(m: number, rank: number, world: number): [number, number] {
+  return [Math.floor((rank * m) / world), Math.floor(((rank + 1) * m) / world)];
+}
+
+/**
  * Draws the samples batch by batch. Batch b uses seed (seed, b), so two models evaluated with the same
  * seed start from the same noise — their grids are comparable image by image. Each batch is read back
  * asynchronously (works on WebGPU, which cannot read synchronously under Node).
@@ -89,19 +101,36 @@ export async function sampleImages(o: SampleOptions): Promise<SampledImages> {
   let shape: [number, number, number, number] | undefined;
   const world = o.group?.worldSize ?? 1;
   const rank = o.group?.rank ?? 0;
+  // Deterministic DDIM (eta 0) draws nothing after z_T: each rank then takes its rows of every batch, starting
+  // from its rows of the batch's z_T (drawn whole, as a single process draws it). With eta > 0 the per-step noise
+  // is drawn for the whole batch, so whole batches are dealt round-robin instead.
+  const splitRows = world > 1 && !o.eta;
   for (let start = 0, b = 0; start < n; start += o.batchSize, b++) {
-    if (b % world !== rank) continue;
-    const labels = o.labels.subarray(start, Math.min(n, start + o.batchSize));
+    if (!splitRows && b % world !== rank) continue;
+    const end = Math.min(n, start + o.batchSize);
+    const [lo, hi] = splitRows ? rowShard(end - start, rank, world) : [0, end - start];
+    if (lo === hi) continue;
+    const labels = o.labels.subarray(start + lo, start + hi);
     const guidance = o.guidanceScale === 1 && !o.model.takesGuidanceWeight ? undefined : { scale: o.guidanceScale };
-    const latents = await sampleDdimAsync(o.model, o.schedule, {
+    const initialNoise = splitRows ? tf.tidy(() => {
+      const whole = seededNormalSource(`${o.seed}/${b}`).normal([end - start, ...o.latentShape]);
+      return tf.slice(whole, [lo, 0, 0, 0], [hi - lo, -1, -1, -1]) as tf.Tensor4D;
+    }) : undefined;
+    let latents: tf.Tensor4D;
+    try {
+      latents = await sampleDdimAsync(o.model, o.schedule, {
       steps: o.steps, labels, shape: o.latentShape, seed: `${o.seed}/${b}`,
+      ...(initialNoise ? { initialNoise } : {}),
       ...(guidance ? { guidance } : {}),
       ...(guidance && o.guidanceRescale ? { rescale: o.guidanceRescale } : {}),
       ...(o.eta ? { eta: o.eta } : {}),
       ...(baseSteps !== undefined ? { subsequenceOf: baseSteps } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
       ...(o.onStep ? { onStep: (i: number) => o.onStep!(b * o.steps + i) } : {}),
-    });
+      });
+    } finally {
+      initialNoise?.dispose();
+    }
     let decoded: tf.Tensor4D;
     try {
       decoded = tf.tidy(() => tf.clipByValue(o.decoder ? o.decoder.decode(latents) : latents, -1, 1) as tf.Tensor4D);
@@ -114,7 +143,7 @@ export async function sampleImages(o: SampleOptions): Promise<SampledImages> {
         shape = [n, decoded.shape[1], decoded.shape[2], decoded.shape[3]];
         images = new Float32Array(n * decoded.shape[1] * decoded.shape[2] * decoded.shape[3]);
       }
-      images.set(values, start * decoded.shape[1] * decoded.shape[2] * decoded.shape[3]);
+      images.set(values, (start + lo) * decoded.shape[1] * decoded.shape[2] * decoded.shape[3]);
     } finally {
       decoded.dispose();
     }
@@ -133,7 +162,7 @@ export async function sampleImages(o: SampleOptions): Promise<SampledImages> {
 
 /**
  * Classifier features ([N, D] float32) and predicted classes of images, in batches (read asynchronously).
- * With a process group of K ranks, rank r scores the batches b ≡ r (mod K) and the features and
+ * With a process group of K ranks, rank r scores its rows of every batch (rowShard) and the features and
  * predictions are summed across ranks in one all-reduce (the other ranks contribute exact zeros, and class
  * indices are exact in float32), so every rank ends with exactly the one-process numbers.
  */
@@ -145,10 +174,12 @@ export async function scoreImages(scorer: ImageScorer, images: Float32Array, sha
   let features: Float32Array | undefined;
   let dim = 0;
   const predicted = new Int32Array(n);
-  for (let start = 0, b = 0; start < n; start += batchSize, b++) {
-    if (b % world !== rank) continue;
+  for (let batchStart = 0; batchStart < n; batchStart += batchSize) {
+    const [lo, hi] = rowShard(Math.min(batchSize, n - batchStart), rank, world);
+    if (lo === hi) continue;
+    const start = batchStart + lo;
+    const count = hi - lo;
     await eventLoopTurn();
-    const count = Math.min(batchSize, n - start);
     const [f, p] = tf.tidy(() => {
       const x = tf.tensor4d(images.subarray(start * per, (start + count) * per), [count, h, w, c]);
       return [scorer.features(x), tf.argMax(scorer.logits(x), 1)];
@@ -170,9 +201,9 @@ export async function scoreImages(scorer: ImageScorer, images: Float32Array, sha
     dim = Math.max(...dims);
     const buffer = new Float32Array(n * dim + n);
     if (features) buffer.set(features);
-    for (let start = 0, b = 0; start < n; start += batchSize, b++) {
-      if (b % world !== rank) continue;
-      for (let i = start; i < Math.min(n, start + batchSize); i++) buffer[n * dim + i] = predicted[i];
+    for (let batchStart = 0; batchStart < n; batchStart += batchSize) {
+      const [lo, hi] = rowShard(Math.min(batchSize, n - batchStart), rank, world);
+      for (let i = batchStart + lo; i < batchStart + hi; i++) buffer[n * dim + i] = predicted[i];
     }
     await group.allReduce(buffer, 'sum');
     features = buffer.slice(0, n * dim);
