@@ -18,10 +18,10 @@ import { trainStep, type TrainStepResult } from '../../../src/training/train-ste
 import { NoiseSchedule } from '../../../src/diffusion/schedule';
 import { sampleDdim } from '../../../src/diffusion/sampler';
 import type { WeightModule } from '../../../src/models/types';
-import { batchStream } from '../../../src/data/stream';
-import { OPTIMIZATION_DEFAULTS } from '../../../src/stages/trainer';
+import { batchStream } from '../../../src/streams/batch-stream';
+import { OPTIMIZATION_DEFAULTS } from '../../../src/stage-engine/trainer';
 import { CheckpointManager } from '../../../src/training/checkpoint';
-import { denoisingStageLoss, runDenoisingStage } from '../../../src/stages/denoising';
+import { denoisingStageLoss, runDenoisingStage } from '../../../src/stage-engine/denoising';
 import { perturbWeights, tinyLatents, tinySchedule, tinyUNet } from '../../helpers/tiny';
 import { assertClose, leaveWebGpu, readAll, useWebGpu, type Values } from './compare';
 

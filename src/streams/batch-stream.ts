@@ -4,9 +4,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Observable } from 'rxjs';
-import { pullStream } from '../runtime/stream';
-import type { Batch } from './batch';
-import { gatherExamples, planBatches, type ArrayDataset, type BatchPlanOptions } from './dataset';
+import { pullStream } from './stream';
+import type { Batch } from '../data/batch';
+import { gatherExamples, planBatches, type ArrayDataset, type BatchPlanOptions } from '../data/dataset';
 
 export function batchStream(ds: ArrayDataset, plan: BatchPlanOptions, signal?: AbortSignal): Observable<Batch> {
   const [, h, w, c] = ds.shape;

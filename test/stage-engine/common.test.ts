@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
-import { drawNoise, drawNoised } from '../../src/stages/common';
+import { drawNoise, drawNoised } from '../../src/stage-engine/common';
 import { Rng } from '../../src/training/rng';
 import { tinySchedule } from '../helpers/tiny';
 

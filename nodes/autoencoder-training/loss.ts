@@ -3,11 +3,11 @@
  * supervised losses on image batches, run through the same loop as the diffusion stages.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { ArrayDataset } from '../data/dataset';
-import type { WeightModule } from '../models/types';
-import type { MicroBatchLoss } from './denoising';
-import { heldOutBatches } from './common';
-import { eventLoopTurn } from '../event-loop';
+import type { ArrayDataset } from '../../src/data/dataset';
+import type { WeightModule } from '../../src/models/types';
+import type { MicroBatchLoss } from '../../src/stage-engine/denoising';
+import { heldOutBatches } from '../../src/stage-engine/common';
+import { eventLoopTurn } from '../../src/event-loop';
 
 export interface TrainableAutoencoder extends WeightModule {
   encode(x: tf.Tensor4D): tf.Tensor4D;

@@ -3,13 +3,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { batchStream } from '../../src/data/stream';
-import { OPTIMIZATION_DEFAULTS } from '../../src/stages/trainer';
-import { denoisingStageLoss, guidanceDistillationLoss, guidanceDistillationParts, LossParts, partsIfLogged, runDenoisingStage, scaledLrFactor, stepLogged, type StageReplay, type StageValidation } from '../../src/stages/denoising';
+import { batchStream } from '../../src/streams/batch-stream';
+import { OPTIMIZATION_DEFAULTS } from '../../src/stage-engine/trainer';
+import { denoisingStageLoss, guidanceDistillationLoss, guidanceDistillationParts, LossParts, partsIfLogged, runDenoisingStage, scaledLrFactor, stepLogged, type StageReplay, type StageValidation } from '../../src/stage-engine/denoising';
 import type { ProcessGroup, ReduceOp } from '../../src/distributed/process-group';
-import type { TrainableDenoiser } from '../../src/stages/types';
+import type { TrainableDenoiser } from '../../src/stage-engine/types';
 import { perturbWeights } from '../helpers/tiny';
-import { denoisingLoss } from '../../src/stages/common';
+import { denoisingLoss } from '../../src/stage-engine/common';
 import { tinyLatents, tinySchedule, tinyUNet } from '../helpers/tiny';
 
 describe('stages/denoising', () => {

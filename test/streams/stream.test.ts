@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { filter, map, take } from 'rxjs';
-import { consume, pullStream } from '../../src/runtime/stream';
+import { consume, pullStream } from '../../src/streams/stream';
 import { CancelledError, DistilleryError } from '../../src/errors';
 import type { Batch } from '../../src/data/batch';
 

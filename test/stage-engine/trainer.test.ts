@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { OPTIMIZATION_DEFAULTS, StageTrainer, type OptimizationConfig } from '../../src/stages/trainer';
+import { OPTIMIZATION_DEFAULTS, StageTrainer, type OptimizationConfig } from '../../src/stage-engine/trainer';
 import { readCheckpoint } from '../../src/training/checkpoint';
 import type { WeightModule } from '../../src/models/types';
 import type { ProcessGroup, ReduceOp } from '../../src/distributed/process-group';
