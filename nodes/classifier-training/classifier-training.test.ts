@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { validateNodeConfig } from '../../src/schema/config';
 import { batchStream } from '../../src/streams/batch-stream';
-import { classifierAccuracy } from '../autoencoder-training/loss';
+import { classifierAccuracy } from './loss';
 import type { DatasetResource } from '../../src/data/resource';
 import { uniformGenerator } from '../../src/data/random';
 import { builtinNodeTypes } from '../index';

@@ -6,7 +6,7 @@
 import { MODEL_PORT_TYPE, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stage-engine/node-support';
 import { trainingStageInstance } from '../../src/stage-engine/stage-node';
 import { defineNodeType, type JsonSchema } from '../../src/registry/types';
-import { classifierAccuracy, classifierLoss, type TrainableClassifier } from '../autoencoder-training/loss';
+import { classifierAccuracy, classifierLoss, type TrainableClassifier } from './loss';
 import schema from './schema.json';
 
 export type ClassifierTrainingConfig = StageNodeCommonConfig;

@@ -9,7 +9,8 @@ import type { UNet } from '../../src/models/unet';
 import { builtinNodeTypes } from '../index';
 import { nodeContext } from '../../test/helpers/node-context';
 import { perturbWeights, tinyDataResource, tinySchedule, tinyUNet } from '../../test/helpers/tiny';
-import { guidanceDistillationLoss, LossParts } from '../../src/stage-engine/denoising';
+import { LossParts } from '../../src/stage-engine/denoising';
+import { guidanceDistillationLoss } from './loss';
 import { Rng } from '../../src/training/rng';
 import { guidanceDistillationConfigSchema, guidanceDistillationNode, type GuidanceDistillationConfig } from './index';
 

@@ -9,7 +9,7 @@
 import { defineNodeType, type JsonSchema } from '../../src/registry/types';
 import type { Problem } from '../../src/errors';
 import type { NoiseSchedule } from '../../src/diffusion/schedule';
-import { guidanceDistillationLoss, guidanceDistillationParts } from '../../src/stage-engine/denoising';
+import { guidanceDistillationLoss, guidanceDistillationParts } from './loss';
 import type { LossWeighting } from '../../src/stage-engine/common';
 import { lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, NOISE_OFFSET_SCHEMA, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stage-engine/node-support';
 import { denoiserValidation, trainingStageInstance, VALIDATION_DECODER_PORT } from '../../src/stage-engine/stage-node';
