@@ -39,7 +39,7 @@ function options(teacher: ScalarDenoiser, outDir: string, extra: Partial<Progres
   };
 }
 
-describe('stages/progressive', () => {
+describe('nodes/progressive-distillation/stage', () => {
   let dir: string;
   let before: number;
   beforeEach(() => {

@@ -1,6 +1,8 @@
 /**
  * Batch streams: a planned sequence of batches (src/data/dataset.ts) turned into tensors on demand,
- * with the runtime's backpressure (at most a couple of batches exist ahead of the slowest consumer).
+ * with pullStream's backpressure (./stream.ts: at most a couple of batches exist ahead of the slowest
+ * consumer). The data layer plans the batches; making them an RxJS stream happens here, so that
+ * src/data needs no RxJS.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Observable } from 'rxjs';

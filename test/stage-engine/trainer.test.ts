@@ -25,7 +25,7 @@ async function train(dir: string, config: Partial<OptimizationConfig>, targets: 
   m.w.dispose();
 }
 
-describe('stages/trainer', () => {
+describe('stage-engine/trainer', () => {
   let dir: string;
   beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trainer-')); });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -96,7 +96,7 @@ class MirrorRankZero implements ProcessGroup {
   close(): void {}
 }
 
-describe('stages/trainer (data-parallel)', () => {
+describe('stage-engine/trainer (data-parallel)', () => {
   let dir: string;
   beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trainer-dist-')); });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -33,7 +33,7 @@ async function trainTeacher(dir: string, validation?: Record<string, unknown>) {
   return ctx;
 }
 
-describe('stages/validation', () => {
+describe('stage-engine/validation', () => {
   let dir: string;
   beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'val-')); });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));

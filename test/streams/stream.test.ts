@@ -21,7 +21,7 @@ function fastBatches(count: number, counters: { produced: number; finallyRan: bo
   };
 }
 
-describe('runtime/stream', () => {
+describe('streams/stream', () => {
   it('a fast producer stays at most highWaterMark + 1 items ahead of a slow consumer; memory stays flat', async () => {
     for (const hwm of [1, 2, 4]) {
       const before = tf.memory().numTensors;

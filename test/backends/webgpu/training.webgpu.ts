@@ -2,7 +2,7 @@
  * Distillery's model, sampler and optimizer on WebGPU, compared with the CPU backend and with
  * latent-diffusion's golden outputs: the UNet forward pass, its gradients with AdamW steps, DDIM
  * sampling with guidance, GPU memory over a training run, `trainStep` (which reads asynchronously) and
- * a short training stage (src/stages: accumulation, EMA, evaluation loss, checkpoint). Tiny shapes;
+ * a short training stage (src/stage-engine: accumulation, EMA, evaluation loss, checkpoint). Tiny shapes;
  * needs a WebGPU adapter (`npm run test:webgpu` sets up Mesa's llvmpipe, see docs/gpu.md).
  */
 import { strict as assert } from 'node:assert';
