@@ -19,7 +19,7 @@ import { ldmUNetNode } from './ldm-unet';
 import { mnistDatasetNode } from './mnist-dataset';
 import { progressiveDistillationNode } from './progressive-distillation';
 import { reportNode } from './report';
-import { noiseScheduleNode } from './scheduler';
+import { noiseScheduleNode } from './noise-schedule';
 import { teacherTrainingNode } from './teacher-training';
 import { unetNode } from './unet';
 import { vFinetuneNode } from './v-finetune';

@@ -5,9 +5,9 @@
  * deviation (its inverse is the latent scale factor).
  */
 import { defineNodeType, type JsonSchema } from '../../src/registry/types';
-import { autoencoderLoss, autoencoderStatistics, type TrainableAutoencoder } from '../../src/stages/supervised';
-import { MODEL_PORT_TYPE, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stages/node-support';
-import { trainingStageInstance } from '../../src/stages/stage-node';
+import { autoencoderLoss, autoencoderStatistics, type TrainableAutoencoder } from './loss';
+import { MODEL_PORT_TYPE, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stage-engine/node-support';
+import { trainingStageInstance } from '../../src/stage-engine/stage-node';
 import schema from './schema.json';
 
 export interface AutoencoderTrainingConfig extends StageNodeCommonConfig {

@@ -5,11 +5,11 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { validateNodeConfig } from '../../src/schema/config';
 import { Autoencoder } from '../../src/models/autoencoder';
-import { saveModelFile } from '../../src/stages/node-support';
+import { saveModelFile } from '../../src/stage-engine/node-support';
 import { builtinNodeTypes } from '../index';
 import { nodeContext } from '../../test/helpers/node-context';
 import { autoencoderNode, autoencoderNodeConfigSchema } from './index';
-import type { ModelSourceConfig } from '../../src/stages/model-source';
+import type { ModelSourceConfig } from '../../src/stage-engine/model-source';
 
 describe('nodes/autoencoder (and src/models/autoencoder)', () => {
   it('is registered; needs a config or weights', () => {

@@ -1,7 +1,7 @@
 /** `autoencoder`: the embedded default's first stage (src/models/autoencoder.ts). */
 import type { JsonSchema } from '../../src/registry/types';
 import { Autoencoder, autoencoderConfigSchema, type AutoencoderConfig } from '../../src/models/autoencoder';
-import { modelSourceNode, modelSourceSchema } from '../../src/stages/model-source';
+import { modelSourceNode, modelSourceSchema } from '../../src/stage-engine/model-source';
 import schema from './schema.json';
 
 export function autoencoderNodeConfigSchema(): JsonSchema {

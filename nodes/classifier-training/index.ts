@@ -3,10 +3,10 @@
  * penultimate features define the FID space and whose predictions give the class accuracy of samples.
  * Softmax cross-entropy on real labelled images (no label dropout).
  */
-import { MODEL_PORT_TYPE, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stages/node-support';
-import { trainingStageInstance } from '../../src/stages/stage-node';
+import { MODEL_PORT_TYPE, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stage-engine/node-support';
+import { trainingStageInstance } from '../../src/stage-engine/stage-node';
 import { defineNodeType, type JsonSchema } from '../../src/registry/types';
-import { classifierAccuracy, classifierLoss, type TrainableClassifier } from '../../src/stages/supervised';
+import { classifierAccuracy, classifierLoss, type TrainableClassifier } from './loss';
 import schema from './schema.json';
 
 export type ClassifierTrainingConfig = StageNodeCommonConfig;

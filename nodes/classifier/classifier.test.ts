@@ -7,7 +7,7 @@ import { Classifier } from '../../src/models/classifier';
 import { builtinNodeTypes } from '../index';
 import { nodeContext } from '../../test/helpers/node-context';
 import { classifierNode, classifierNodeConfigSchema } from './index';
-import type { ModelSourceConfig } from '../../src/stages/model-source';
+import type { ModelSourceConfig } from '../../src/stage-engine/model-source';
 
 describe('nodes/classifier (and src/models/classifier)', () => {
   it('is registered; rejects unknown config keys', () => {

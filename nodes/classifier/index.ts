@@ -1,7 +1,7 @@
 /** `classifier`: the embedded default's evaluation classifier (src/models/classifier.ts). */
 import type { JsonSchema } from '../../src/registry/types';
 import { Classifier, classifierConfigSchema, type ClassifierConfig } from '../../src/models/classifier';
-import { modelSourceNode, modelSourceSchema } from '../../src/stages/model-source';
+import { modelSourceNode, modelSourceSchema } from '../../src/stage-engine/model-source';
 import schema from './schema.json';
 
 export function classifierNodeConfigSchema(): JsonSchema {

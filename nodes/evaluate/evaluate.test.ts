@@ -10,6 +10,9 @@ import { readSafetensors } from '../../src/io/safetensors';
 import { builtinNodeTypes } from '../index';
 import { nodeContext } from '../../test/helpers/node-context';
 import { flatScorer, perturbWeights, tinyDataResource, tinySchedule, tinyUNet } from '../../test/helpers/tiny';
+import { Container } from 'inversify';
+import { RUN_BACKEND } from '../../src/backends/context';
+import type { BackendInfo } from '../../src/backends';
 import { evaluateConfigSchema, evaluateNode, type EvaluateConfig } from './index';
 
 describe('nodes/evaluate', () => {
@@ -54,6 +57,29 @@ describe('nodes/evaluate', () => {
     assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, 'metrics.json'), 'utf8')).cells.length, 3);
     teacher.dispose();
     student.dispose();
+    assert.equal(tf.memory().numTensors, before);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('records the run\'s backend from the run\'s DI container (no global lookup); without a container, the TF.js backend name', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eval-'));
+    const before = tf.memory().numTensors;
+    const teacher = perturbWeights(tinyUNet('v_prediction', 1));
+    const data = { ...tinyDataResource(), kind: 'images' as const };
+    const config = validateNodeConfig(evaluateNode, { baseSteps: 1, teacherSteps: [1], samplesPerClass: 2, classes: 2, batchSize: 4, gridColumns: 2 }).config as unknown as EvaluateConfig;
+    const container = new Container();
+    const bound: BackendInfo = { name: 'cpu', tfBackend: 'cpu', threads: 1, description: 'cpu (bound in the run container)' };
+    container.bind(RUN_BACKEND).toConstantValue(bound);
+    const evaluate = async (withContainer: boolean) => {
+      const base = nodeContext(config, { outDir: dir, runDir: dir, resources: { schedule: tinySchedule('v_prediction'), classifier: flatScorer, data, teacher } });
+      const instance = await evaluateNode.create(withContainer ? { ...base, container } : base);
+      await instance.run!();
+      return (instance.resources!.metrics as Promise<EvaluationMetrics>);
+    };
+    assert.equal((await evaluate(true)).backend, 'cpu (bound in the run container)');
+    assert.equal(JSON.parse(fs.readFileSync(path.join(dir, 'metrics.json'), 'utf8')).backend, 'cpu (bound in the run container)');
+    assert.equal((await evaluate(false)).backend, tf.getBackend());
+    teacher.dispose();
     assert.equal(tf.memory().numTensors, before);
     fs.rmSync(dir, { recursive: true, force: true });
   });

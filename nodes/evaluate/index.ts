@@ -19,7 +19,7 @@ import { encodeImageGrid } from '../../src/io/png';
 import { writeSafetensors } from '../../src/io/safetensors';
 import { nhwcToNchw } from '../../src/io/shards';
 import type { EvaluationCell, EvaluationMetrics } from '../../src/report/metrics';
-import { activeBackend } from '../../src/backends';
+import { runBackendOf } from '../../src/backends/context';
 import { eventLoopTurn } from '../../src/event-loop';
 import * as tf from '@tensorflow/tfjs-core';
 import schema from './schema.json';
@@ -112,6 +112,7 @@ export const evaluateNode = defineNodeType<EvaluateConfig>({
             teacher: ctx.resources.teacher as ConditionalDenoiser | undefined,
             students: ctx.resources.students as StudentEntry[] | undefined,
             seed: c.seed ?? ctx.seed, outDir: ctx.outDir, runDir: ctx.runDir, signal: ctx.signal, group: processGroupOf(ctx.container),
+            backend: runBackendOf(ctx.container)?.description ?? tf.getBackend(),
             log: (m) => ctx.log.info(m),
             metrics: (step, values) => ctx.log.metrics(step, values),
             image: (tag, step, png, file) => ctx.log.image(tag, step, png, file),
@@ -139,6 +140,8 @@ interface EvaluateInputs {
   signal?: AbortSignal;
   /** Data-parallel run: the sampling and the classifier scoring are sharded across ranks (batches b ≡ r mod K). */
   group?: ProcessGroup;
+  /** The run's compute backend in one line (recorded in metrics.json). */
+  backend: string;
   log(message: string): void;
   /** Per cell, at x = its step count: `<teacher|student>/fid` and `/accuracy` (TensorBoard: evaluate/teacher/fid …). */
   metrics?(step: number, values: Record<string, number>): void;
@@ -241,7 +244,7 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
   }
   progress.done();
   const metrics: EvaluationMetrics = {
-    title: c.title, createdAt: new Date().toISOString(), backend: activeBackend()?.description ?? tf.getBackend(), seed: inp.seed,
+    title: c.title, createdAt: new Date().toISOString(), backend: inp.backend, seed: inp.seed,
     realFid: reference.halfSplitFid, realAccuracy: reference.accuracy, cells,
   };
   fs.writeFileSync(path.join(inp.outDir, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');

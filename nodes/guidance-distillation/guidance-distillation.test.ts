@@ -4,12 +4,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { validateNodeConfig } from '../../src/schema/config';
-import { batchStream } from '../../src/data/stream';
+import { batchStream } from '../../src/streams/batch-stream';
 import type { UNet } from '../../src/models/unet';
 import { builtinNodeTypes } from '../index';
 import { nodeContext } from '../../test/helpers/node-context';
 import { perturbWeights, tinyDataResource, tinySchedule, tinyUNet } from '../../test/helpers/tiny';
-import { guidanceDistillationLoss, LossParts } from '../../src/stages/denoising';
+import { LossParts } from '../../src/stage-engine/denoising';
+import { guidanceDistillationLoss } from './loss';
 import { Rng } from '../../src/training/rng';
 import { guidanceDistillationConfigSchema, guidanceDistillationNode, type GuidanceDistillationConfig } from './index';
 

@@ -9,12 +9,12 @@
 import { defineNodeType, type JsonSchema } from '../../src/registry/types';
 import type { Problem } from '../../src/errors';
 import type { NoiseSchedule } from '../../src/diffusion/schedule';
-import { guidanceDistillationLoss, guidanceDistillationParts } from '../../src/stages/denoising';
-import type { LossWeighting } from '../../src/stages/common';
-import { lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, NOISE_OFFSET_SCHEMA, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stages/node-support';
-import { denoiserValidation, trainingStageInstance, VALIDATION_DECODER_PORT } from '../../src/stages/stage-node';
-import type { TrainableDenoiser } from '../../src/stages/types';
-import { validationSchema } from '../../src/stages/validation';
+import { guidanceDistillationLoss, guidanceDistillationParts } from './loss';
+import type { LossWeighting } from '../../src/stage-engine/common';
+import { lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, NOISE_OFFSET_SCHEMA, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stage-engine/node-support';
+import { denoiserValidation, trainingStageInstance, VALIDATION_DECODER_PORT } from '../../src/stage-engine/stage-node';
+import type { TrainableDenoiser } from '../../src/stage-engine/types';
+import { validationSchema } from '../../src/stage-engine/validation';
 import schema from './schema.json';
 
 export interface GuidanceDistillationConfig extends StageNodeCommonConfig {

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Observable } from 'rxjs';
 import { validateNodeConfig } from '../../src/schema/config';
-import { consume } from '../../src/runtime/stream';
+import { consume } from '../../src/streams/stream';
 import { encodeIdxUint8 } from '../../src/io/idx';
 import type { Batch } from '../../src/data/batch';
 import type { DatasetResource } from '../../src/data/resource';

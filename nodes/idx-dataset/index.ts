@@ -5,7 +5,7 @@
 import { defineNodeType, type JsonSchema } from '../../src/registry/types';
 import { loadIdxDataset } from '../../src/data/idx-dataset';
 import { splitDataset } from '../../src/data/dataset';
-import { batchStream } from '../../src/data/stream';
+import { batchStream } from '../../src/streams/batch-stream';
 import { processGroupOf } from '../../src/distributed/context';
 import { batchingSchemaProperties, batchPlan, DATASET_PORT_TYPE, type BatchingConfig, type DatasetResource } from '../../src/data/resource';
 import type { Problem } from '../../src/errors';

@@ -4,9 +4,10 @@
  */
 import * as path from 'node:path';
 import { defineNodeType, type JsonSchema } from '../../src/registry/types';
-import { loadLdmSchedule, loadLdmUNet, loadStageUNet, readLdmModelFile } from '../../src/ldm/model-folder';
+import { loadLdmSchedule, loadLdmUNet, readLdmModelFile } from '../../src/ldm/model-folder';
+import { loadStageUNet } from './stage-unet';
 import { ldmModelNodeConfigSchema, type LdmUNetNodeConfig } from '../../src/ldm/node-schema';
-import { MODEL_PORT_TYPE } from '../../src/stages/node-support';
+import { MODEL_PORT_TYPE } from '../../src/stage-engine/node-support';
 import schema from './schema.json';
 
 export function ldmUNetConfigSchema(): JsonSchema {

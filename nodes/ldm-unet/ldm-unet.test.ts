@@ -7,7 +7,7 @@ import { validateNodeConfig } from '../../src/schema/config';
 import { importLdmCheckpoint } from '../../src/ldm/import';
 import type { UNet } from '../../src/models/unet';
 import type { NoiseSchedule } from '../../src/diffusion';
-import { saveModelFile } from '../../src/stages/node-support';
+import { saveModelFile } from '../../src/stage-engine/node-support';
 import { builtinNodeTypes } from '../index';
 import { nodeContext } from '../../test/helpers/node-context';
 import { TINY_CKPT, TINY_YAML } from '../../test/ldm/helpers';

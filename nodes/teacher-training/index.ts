@@ -4,9 +4,9 @@
  * done by the data node (0.1 for guidance). Outputs the EMA weights as a new model when done.
  */
 import { defineNodeType, type JsonSchema } from '../../src/registry/types';
-import { lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, NOISE_OFFSET_SCHEMA, stageSchemaProperties } from '../../src/stages/node-support';
-import { denoisingStageInstance, VALIDATION_DECODER_PORT, type DenoisingStageNodeConfig } from '../../src/stages/stage-node';
-import { validationSchema } from '../../src/stages/validation';
+import { lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, NOISE_OFFSET_SCHEMA, stageSchemaProperties } from '../../src/stage-engine/node-support';
+import { denoisingStageInstance, VALIDATION_DECODER_PORT, type DenoisingStageNodeConfig } from '../../src/stage-engine/stage-node';
+import { validationSchema } from '../../src/stage-engine/validation';
 import schema from './schema.json';
 
 export type TeacherTrainingConfig = DenoisingStageNodeConfig;

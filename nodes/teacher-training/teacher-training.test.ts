@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { validateNodeConfig } from '../../src/schema/config';
-import { batchStream } from '../../src/data/stream';
+import { batchStream } from '../../src/streams/batch-stream';
 import { readSafetensors } from '../../src/io/safetensors';
 import type { UNet } from '../../src/models/unet';
 import { builtinNodeTypes } from '../index';

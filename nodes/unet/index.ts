@@ -1,7 +1,7 @@
 /** `unet`: a class-conditional UNet (src/models/unet.ts) from a config or a stage's model file. */
 import type { JsonSchema } from '../../src/registry/types';
 import { UNet, unetConfigSchema, type UNetConfigInput } from '../../src/models/unet';
-import { modelSourceNode, modelSourceSchema } from '../../src/stages/model-source';
+import { modelSourceNode, modelSourceSchema } from '../../src/stage-engine/model-source';
 import schema from './schema.json';
 
 export function unetNodeConfigSchema(): JsonSchema {

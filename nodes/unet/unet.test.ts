@@ -5,12 +5,12 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { validateNodeConfig } from '../../src/schema/config';
 import type { UNet } from '../../src/models/unet';
-import { saveModelFile } from '../../src/stages/node-support';
+import { saveModelFile } from '../../src/stage-engine/node-support';
 import { builtinNodeTypes } from '../index';
 import { nodeContext } from '../../test/helpers/node-context';
 import { perturbWeights, tinyUNet } from '../../test/helpers/tiny';
 import { unetNode, unetNodeConfigSchema } from './index';
-import type { ModelSourceConfig } from '../../src/stages/model-source';
+import type { ModelSourceConfig } from '../../src/stage-engine/model-source';
 
 describe('nodes/unet', () => {
   it('is registered and its schema.json is generated', () => {

@@ -4,9 +4,9 @@
  * lr 1e-5, AdamW, clip 1.0, EMA 0.995, 2000 steps, batch 60 × 2 accumulation.
  */
 import { defineNodeType, type JsonSchema } from '../../src/registry/types';
-import { lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, NOISE_OFFSET_SCHEMA, stageSchemaProperties } from '../../src/stages/node-support';
-import { denoisingStageInstance, VALIDATION_DECODER_PORT, type DenoisingStageNodeConfig } from '../../src/stages/stage-node';
-import { validationSchema } from '../../src/stages/validation';
+import { lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, NOISE_OFFSET_SCHEMA, stageSchemaProperties } from '../../src/stage-engine/node-support';
+import { denoisingStageInstance, VALIDATION_DECODER_PORT, type DenoisingStageNodeConfig } from '../../src/stage-engine/stage-node';
+import { validationSchema } from '../../src/stage-engine/validation';
 import schema from './schema.json';
 
 export type VFinetuneConfig = DenoisingStageNodeConfig;

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
 import { FileFormatError } from '../errors';
-import { loadSafetensorsAsTf, readSafetensorsHeader } from '../io/safetensors';
+import { loadSafetensorsAsTf } from '../io/safetensors';
 import { ClassEmbedder } from '../models/class-embedder';
 import { CLASS_EMBEDDER_WEIGHT, UNet } from '../models/unet';
 import { VQModel } from '../models/vq';
@@ -89,31 +89,4 @@ export async function loadLdmClassEmbedder(dir: string, model = readLdmModelFile
 /** The model's noise schedule (scheduler_config.json). */
 export function loadLdmSchedule(dir: string, model = readLdmModelFile(dir)): NoiseSchedule {
   return readNoiseScheduleFile(path.join(dir, model.scheduler));
-}
-
-/**
- * A UNet saved by a training stage (`<run>/<node>/model.safetensors`: weights in the PyTorch layout, the
- * UNet config as JSON in the metadata key `config`), e.g. the v-finetune result that stage one starts from.
- */
-export async function loadStageUNet(file: string): Promise<UNet> {
-  const header = await readSafetensorsHeader(file);
-  const text = header.metadata.config;
-  if (text === undefined) throw new FileFormatError(file, 'has no "config" metadata: not a model file written by a training stage');
-  let config: unknown;
-  try {
-    config = JSON.parse(text);
-  } catch (e) {
-    throw new FileFormatError(file, `the "config" metadata is not JSON: ${(e as Error).message}`, { cause: e });
-  }
-  const unet = new UNet(config as ConstructorParameters<typeof UNet>[0]);
-  const weights = await loadSafetensorsAsTf(file);
-  try {
-    unet.loadWeights(weights);
-    return unet;
-  } catch (e) {
-    unet.dispose();
-    throw e;
-  } finally {
-    disposeAll(weights);
-  }
 }

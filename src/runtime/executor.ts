@@ -19,6 +19,7 @@ import type { ResolvedGraph, ResolvedNode } from '../graph/types';
 import type { NodeRegistry } from '../registry/registry';
 import type { NodeContext, NodeInstance, NodeLogger } from '../registry/types';
 import { activeBackend, selectBackend, setActivePrecision, type BackendInfo, type Precision } from '../backends';
+import { RUN_BACKEND } from '../backends/context';
 import { StreamGate } from './gate';
 import { DISTRIBUTED_RUN, type DistributedRun } from '../distributed/context';
 import { broadcastString } from '../distributed/collectives';
@@ -186,6 +187,7 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
   container.bind('distillery.graph').toConstantValue(graph);
   if (options.registry) container.bind('distillery.registry').toConstantValue(options.registry);
   if (dist) container.bind(DISTRIBUTED_RUN).toConstantValue(dist);
+  container.bind(RUN_BACKEND).toConstantValue(backend);
   // Data-parallel: the nodes that may use the process group run() one at a time, in topological order
   // (src/distributed/turns.ts), so their collectives are issued in the same order on every rank.
   const turns = dist

@@ -6,7 +6,7 @@
  */
 import { Observable, type Subscriber, type Subscription } from 'rxjs';
 import { CancelledError, NodeRuntimeError } from '../errors';
-import { STREAM_ORIGIN, type StreamOrigin } from './stream';
+import { STREAM_ORIGIN, type StreamOrigin } from '../streams/stream';
 
 interface Entry {
   subscriber: Subscriber<unknown>;

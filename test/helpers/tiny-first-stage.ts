@@ -3,7 +3,8 @@
  * a 2× average-pool autoencoder with 1×1 channel mixing, and a one-hidden-layer classifier.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { TrainableAutoencoder, TrainableClassifier } from '../../src/stages/supervised';
+import type { TrainableAutoencoder } from '../../nodes/autoencoder-training/loss';
+import type { TrainableClassifier } from '../../nodes/classifier-training/loss';
 
 let id = 0;
 function variable(shape: number[], seed: number, scale = 0.3): tf.Variable {

@@ -2,7 +2,7 @@
  * Distillery's model, sampler and optimizer on WebGPU, compared with the CPU backend and with
  * latent-diffusion's golden outputs: the UNet forward pass, its gradients with AdamW steps, DDIM
  * sampling with guidance, GPU memory over a training run, `trainStep` (which reads asynchronously) and
- * a short training stage (src/stages: accumulation, EMA, evaluation loss, checkpoint). Tiny shapes;
+ * a short training stage (src/stage-engine: accumulation, EMA, evaluation loss, checkpoint). Tiny shapes;
  * needs a WebGPU adapter (`npm run test:webgpu` sets up Mesa's llvmpipe, see docs/gpu.md).
  */
 import { strict as assert } from 'node:assert';
@@ -18,10 +18,10 @@ import { trainStep, type TrainStepResult } from '../../../src/training/train-ste
 import { NoiseSchedule } from '../../../src/diffusion/schedule';
 import { sampleDdim } from '../../../src/diffusion/sampler';
 import type { WeightModule } from '../../../src/models/types';
-import { batchStream } from '../../../src/data/stream';
-import { OPTIMIZATION_DEFAULTS } from '../../../src/stages/trainer';
+import { batchStream } from '../../../src/streams/batch-stream';
+import { OPTIMIZATION_DEFAULTS } from '../../../src/stage-engine/trainer';
 import { CheckpointManager } from '../../../src/training/checkpoint';
-import { denoisingStageLoss, runDenoisingStage } from '../../../src/stages/denoising';
+import { denoisingStageLoss, runDenoisingStage } from '../../../src/stage-engine/denoising';
 import { perturbWeights, tinyLatents, tinySchedule, tinyUNet } from '../../helpers/tiny';
 import { assertClose, leaveWebGpu, readAll, useWebGpu, type Values } from './compare';
 

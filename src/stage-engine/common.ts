@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { skip, take, type Observable } from 'rxjs';
-import { consume } from '../runtime/stream';
+import { consume } from '../streams/stream';
 import type { Batch } from '../data/batch';
 import type { ArrayDataset } from '../data/dataset';
 import { gatherExamples } from '../data/dataset';

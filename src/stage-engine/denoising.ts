@@ -1,18 +1,17 @@
 /**
- * Single-round training stages on a batch stream: teacher training (spec 5.0), fine-tuning to
- * v-prediction (5.1) and stage one, guidance distillation (5.2). They differ only in the loss of a
- * micro-batch; the loop (accumulation, EMA, checkpoints, resume, evaluation) is shared.
+ * The loop of the single-round training stages on a batch stream: teacher training (spec 5.0),
+ * fine-tuning to v-prediction (5.1), stage one, guidance distillation (5.2, its loss in
+ * nodes/guidance-distillation/loss.ts), and the autoencoder and classifier training. They differ only in
+ * the loss of a micro-batch; the loop (accumulation, EMA, checkpoints, resume, evaluation, replay
+ * blocks, validation grids) is this one. Stage two (nodes/progressive-distillation/stage.ts) reuses its
+ * pieces for its rounds.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Observable } from 'rxjs';
 import type { Batch } from '../data/batch';
 import type { ArrayDataset } from '../data/dataset';
 import type { NoiseSchedule } from '../diffusion/schedule';
-import { guidedPredict, type GuidanceSpec } from '../diffusion/guidance';
-import { convertPrediction } from '../diffusion/predictions';
-import { weightedMse } from '../training/losses';
 import type { Rng } from '../training/rng';
-import { randomUniform } from '../training/rng';
 import { ConfigError } from '../errors';
 import { denoisingLoss, drawNoised, evaluationLoss, forEachBatch, holdBatch, releaseBatch, shardRng, stepRng, type DenoisingLossOptions, type HeldBatch } from './common';
 import { checkpointOnCancel, StageTrainer, type DistributedTraining, type OptimizationConfig } from './trainer';
@@ -134,7 +133,7 @@ export interface DenoisingStageOptions<T extends StageModel<T> = TrainableDenois
   replay?: StageReplay;
   /** Each evaluation loss, after the optimizer step it was measured at (for logs and the progress line). */
   onEvaluation?: (step: number, evalLoss: number) => void;
-  /** Validation grids (src/stages/validation.ts): `run` is called with the result weights in the student when due. */
+  /** Validation grids (src/stage-engine/validation.ts): `run` is called with the result weights in the student when due. */
   validation?: StageValidation<T>;
   /** Steps logged every this many steps (and the last): in a data-parallel run their loss is averaged across ranks. */
   logEvery?: number;
@@ -275,66 +274,4 @@ export function denoisingStageLoss(student: TrainableDenoiser, schedule: NoiseSc
     const prediction = student.predict(z, t, labels);
     return denoisingLoss(schedule, prediction, student.predictionType, x, eps, z, t, loss);
   });
-}
-
-export interface GuidanceDistillationLossOptions {
-  /** Seed variant: one fixed guidance scale g. */
-  guidanceScale?: number;
-  /** Paper variant: w ~ U[wMin, wMax] per example, passed to a w-conditioned student. */
-  weightRange?: [number, number];
-  guidanceRescale?: number;
-  /** Weight of the distillation term MSE(v̂_student, guided v̂_teacher). */
-  distillWeight: number;
-  /** Weight of the ordinary denoising term of the student against the data. */
-  targetWeight: number;
-  loss: DenoisingLossOptions;
-}
-
-/**
- * Stage one (spec 5.2): the student (v-prediction) learns the teacher's guided prediction. Both are
- * compared as v; the teacher is any prediction type. The ordinary target loss can be mixed in.
- */
-export function guidanceDistillationLoss(student: TrainableDenoiser, teacher: TrainableDenoiser, schedule: NoiseSchedule,
-  o: GuidanceDistillationLossOptions): MicroBatchLoss {
-  if ((o.guidanceScale === undefined) === (o.weightRange === undefined)) {
-    throw new ConfigError('guidance distillation', [{ path: 'guidanceScale', message: 'give exactly one of a fixed guidance scale (seed) or a weight range (paper)' }]);
-  }
-  if (o.weightRange && !student.takesGuidanceWeight) {
-    throw new ConfigError('guidance distillation', [{ path: 'variant', message: 'the paper variant needs a student with a guidance-weight embedding (guidance_embed: true)' }]);
-  }
-  const parts = guidanceDistillationParts(student, teacher, schedule, o);
-  return (x, labels, rng, recorder) => tf.tidy(() => parts.loss(parts.compute(x, labels, rng), recorder));
-}
-
-/**
- * Stage one split for replay: `compute` draws (ε, t, z_t[, w]) and the teacher's guided v target of a
- * micro-batch (what the seed stores); `loss` is the student's loss on such an item. Composed, they are
- * guidanceDistillationLoss.
- */
-export function guidanceDistillationParts(student: TrainableDenoiser, teacher: TrainableDenoiser, schedule: NoiseSchedule,
-  o: GuidanceDistillationLossOptions): { compute(x: tf.Tensor4D, labels: tf.Tensor1D, rng: Rng): ReplayItem; loss(item: ReplayItem, parts?: LossParts): tf.Scalar } {
-  return {
-    compute: (x, labels, rng) => tf.tidy(() => {
-      const { eps, t, z } = drawNoised(schedule, x, rng, o.loss.noiseOffset);
-      const batch = x.shape[0];
-      const w = o.weightRange ? randomUniform(rng.fork('w'), [batch], o.weightRange[0], o.weightRange[1]) as tf.Tensor1D : undefined;
-      const guidance: GuidanceSpec = w ? { weight: w } : { scale: o.guidanceScale! };
-      const teacherOut = guidedPredict(teacher, z, t, labels, { guidance, ...(o.guidanceRescale ? { rescale: o.guidanceRescale } : {}) });
-      // The teacher's ops do not involve the student's variables, so no gradient flows into the target.
-      const target = convertPrediction(schedule, teacherOut, z, t, teacher.predictionType, 'v_prediction') as tf.Tensor4D;
-      return { x: x.clone(), eps, t, z, labels: labels.clone(), target, ...(w ? { w } : {}) };
-    }),
-    loss: (item, parts) => tf.tidy(() => {
-      const studentOut = student.predict(item.z, item.t, item.labels, item.w);
-      const vStudent = convertPrediction(schedule, studentOut, item.z, item.t, student.predictionType, 'v_prediction');
-      let total = tf.mul(o.distillWeight, weightedMse(vStudent, item.target)) as tf.Scalar;
-      parts?.record('distillLoss', total);
-      if (o.targetWeight > 0) {
-        const target = tf.mul(o.targetWeight, denoisingLoss(schedule, studentOut, student.predictionType, item.x, item.eps, item.z, item.t, o.loss)) as tf.Scalar;
-        parts?.record('targetLoss', target);
-        total = tf.add(total, target) as tf.Scalar;
-      }
-      return total;
-    }),
-  };
 }

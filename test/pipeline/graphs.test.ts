@@ -14,7 +14,7 @@ import { loadGraph, validateGraph } from '../../src/graph/validate';
 import { runGraph } from '../../src/runtime/executor';
 import { writeLatentShard } from '../../src/io/shards';
 import { readSafetensors } from '../../src/io/safetensors';
-import { saveModelFile } from '../../src/stages/node-support';
+import { saveModelFile } from '../../src/stage-engine/node-support';
 import { perturbWeights, tinyLatents, tinyUNet } from '../helpers/tiny';
 
 const ROOT = path.join(__dirname, '..', '..');

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { filter, map, take } from 'rxjs';
-import { consume, pullStream } from '../../src/runtime/stream';
+import { consume, pullStream } from '../../src/streams/stream';
 import { CancelledError, DistilleryError } from '../../src/errors';
 import type { Batch } from '../../src/data/batch';
 
@@ -21,7 +21,7 @@ function fastBatches(count: number, counters: { produced: number; finallyRan: bo
   };
 }
 
-describe('runtime/stream', () => {
+describe('streams/stream', () => {
   it('a fast producer stays at most highWaterMark + 1 items ahead of a slow consumer; memory stays flat', async () => {
     for (const hwm of [1, 2, 4]) {
       const before = tf.memory().numTensors;

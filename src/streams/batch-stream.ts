@@ -1,12 +1,14 @@
 /**
  * Batch streams: a planned sequence of batches (src/data/dataset.ts) turned into tensors on demand,
- * with the runtime's backpressure (at most a couple of batches exist ahead of the slowest consumer).
+ * with pullStream's backpressure (./stream.ts: at most a couple of batches exist ahead of the slowest
+ * consumer). The data layer plans the batches; making them an RxJS stream happens here, so that
+ * src/data needs no RxJS.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Observable } from 'rxjs';
-import { pullStream } from '../runtime/stream';
-import type { Batch } from './batch';
-import { gatherExamples, planBatches, type ArrayDataset, type BatchPlanOptions } from './dataset';
+import { pullStream } from './stream';
+import type { Batch } from '../data/batch';
+import { gatherExamples, planBatches, type ArrayDataset, type BatchPlanOptions } from '../data/dataset';
 
 export function batchStream(ds: ArrayDataset, plan: BatchPlanOptions, signal?: AbortSignal): Observable<Batch> {
   const [, h, w, c] = ds.shape;

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { OPTIMIZATION_DEFAULTS, StageTrainer, type OptimizationConfig } from '../../src/stages/trainer';
+import { OPTIMIZATION_DEFAULTS, StageTrainer, type OptimizationConfig } from '../../src/stage-engine/trainer';
 import { readCheckpoint } from '../../src/training/checkpoint';
 import type { WeightModule } from '../../src/models/types';
 import type { ProcessGroup, ReduceOp } from '../../src/distributed/process-group';
@@ -25,7 +25,7 @@ async function train(dir: string, config: Partial<OptimizationConfig>, targets: 
   m.w.dispose();
 }
 
-describe('stages/trainer', () => {
+describe('stage-engine/trainer', () => {
   let dir: string;
   beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trainer-')); });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -96,7 +96,7 @@ class MirrorRankZero implements ProcessGroup {
   close(): void {}
 }
 
-describe('stages/trainer (data-parallel)', () => {
+describe('stage-engine/trainer (data-parallel)', () => {
   let dir: string;
   beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trainer-dist-')); });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -59,7 +59,7 @@ function graphText(shards: string): string {
 }`;
 }
 
-describe('stages: the whole pipeline graph on tiny shapes', () => {
+describe('pipeline: the whole pipeline graph on tiny shapes', () => {
   let tmp: string;
   before(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pipeline-'));
@@ -90,6 +90,8 @@ describe('stages: the whole pipeline graph on tiny shapes', () => {
       ['teacher (DDIM, g=2)', 4], ['teacher (DDIM, g=2)', 1], ['distilled student', 2], ['distilled student', 1],
     ]);
     assert.match(fs.readFileSync(path.join(reference.runDir, 'report.html'), 'utf8'), /data:image\/png;base64,/);
+    // The evaluate node records the backend the run selected (bound in the run's DI container), as the manifest does.
+    assert.equal(refMetrics.backend, reference.backend.description);
     assert.equal(fs.existsSync(path.join(reference.runDir, 'stage-two', 'replay')), false);
     // TensorBoard holds what logs.jsonl holds: each stage's metrics, stage two's per round, the evaluate
     // node's FID/accuracy and grids at x = sampling steps.

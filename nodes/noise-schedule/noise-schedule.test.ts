@@ -30,7 +30,7 @@ function context(config: NoiseScheduleNodeConfig): NodeContext<NoiseScheduleNode
   };
 }
 
-describe('nodes/scheduler: noise-schedule', () => {
+describe('nodes/noise-schedule', () => {
   it('registers as a built-in through the public call, and schema.json is the one derived from the schedule schema', () => {
     assert.ok(builtinNodeTypes.includes(noiseScheduleNode));
     const registry = new NodeRegistry();

@@ -1,6 +1,10 @@
 /**
  * Streams with demand-driven backpressure on top of RxJS.
  *
+ * Where it sits: below the runtime, the nodes and the stage engine, which all use it (the runtime's
+ * stream gate, dataset nodes producing batches, stages consuming them); it imports only RxJS, TF.js,
+ * src/errors and src/event-loop. The public API re-exports it (src/runtime/index.ts).
+ *
  * RxJS pushes; training pulls. `pullStream` bridges the two: it advances the producer's async generator
  * only while the slowest subscriber has fewer than `highWaterMark` items waiting, and hands each
  * subscriber one item at a time. `consume` is the matching consumer: it tells the producer when its

@@ -4,14 +4,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { NoiseSchedule } from '../../src/diffusion/schedule';
-import { batchStream } from '../../src/data/stream';
+import { batchStream } from '../../src/streams/batch-stream';
 import type { ArrayDataset } from '../../src/data/dataset';
 import { uniformGenerator } from '../../src/data/random';
 import { Rng } from '../../src/training/rng';
-import { OPTIMIZATION_DEFAULTS } from '../../src/stages/trainer';
-import { checkRounds, computeReplayItem, runProgressiveDistillation, type ProgressiveOptions } from '../../src/stages/progressive';
-import { replayPassOrder } from '../../src/stages/replay';
-import { ScalarDenoiser } from './toy';
+import { OPTIMIZATION_DEFAULTS } from '../../src/stage-engine/trainer';
+import { checkRounds, computeReplayItem, runProgressiveDistillation, type ProgressiveOptions } from './stage';
+import { replayPassOrder } from '../../src/stage-engine/replay';
+import { ScalarDenoiser } from '../../test/helpers/toy-denoiser';
 
 // Linear betas 1e-4…0.02 over 1000 steps, leading spacing, final alpha-bar = 1.
 const schedule = NoiseSchedule.fromConfig({
@@ -39,7 +39,7 @@ function options(teacher: ScalarDenoiser, outDir: string, extra: Partial<Progres
   };
 }
 
-describe('stages/progressive', () => {
+describe('nodes/progressive-distillation/stage', () => {
   let dir: string;
   let before: number;
   beforeEach(() => {

@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
-import { drawNoise, drawNoised } from '../../src/stages/common';
+import { drawNoise, drawNoised } from '../../src/stage-engine/common';
 import { Rng } from '../../src/training/rng';
 import { tinySchedule } from '../helpers/tiny';
 
-describe('stages/common', () => {
+describe('stage-engine/common', () => {
   it('noise offset: ε + offset·n with one n ~ N(0, 1) per example and channel; offset 0 is the plain draw', () => {
     // The seed: noise += noise_offset · randn(B, C, 1, 1) (NCHW; [B, 1, 1, C] here, NHWC).
     const before = tf.memory().numTensors;

@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { builtinNodeTypes } from '../../nodes';
+import { builtinNodeTypes } from './index';
 
 const PIPELINE_NODES: Record<string, string> = {
   'autoencoder': 'autoencoder', 'autoencoder-training': 'autoencoder-training', 'classifier': 'classifier',
@@ -20,7 +20,7 @@ describe('pipeline node doc pages', () => {
     it(`nodes/${folder}/README.md documents every port and config key of ${type}`, () => {
       const def = builtinNodeTypes.find((d) => d.type === type);
       assert.ok(def, `${type} is registered`);
-      const text = fs.readFileSync(path.join(__dirname, '..', '..', 'nodes', folder, 'README.md'), 'utf8');
+      const text = fs.readFileSync(path.join(__dirname, folder, 'README.md'), 'utf8');
       assert.ok(text.startsWith(`# \`${type}\``));
       for (const port of [...Object.keys(def.inputs), ...Object.keys(def.outputs)]) assert.match(text, new RegExp(`\\| \`${port}\` \\((input|output)`), `port ${port}`);
       const props = (def.configSchema as { properties: Record<string, { default?: unknown }> }).properties;

@@ -4,10 +4,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { validateNodeConfig } from '../../src/schema/config';
-import { batchStream } from '../../src/data/stream';
+import { batchStream } from '../../src/streams/batch-stream';
 import { decodePng } from '../../src/io/png';
 import { readSafetensors } from '../../src/io/safetensors';
-import { validationClasses, validationDue, writeValidationGrid, VALIDATION_DEFAULTS } from '../../src/stages/validation';
+import { validationClasses, validationDue, writeValidationGrid, VALIDATION_DEFAULTS } from '../../src/stage-engine/validation';
 import { teacherTrainingNode, type TeacherTrainingConfig } from '../../nodes/teacher-training';
 import { progressiveDistillationNode, type ProgressiveDistillationConfig } from '../../nodes/progressive-distillation';
 import { nodeContext } from '../helpers/node-context';
@@ -33,7 +33,7 @@ async function trainTeacher(dir: string, validation?: Record<string, unknown>) {
   return ctx;
 }
 
-describe('stages/validation', () => {
+describe('stage-engine/validation', () => {
   let dir: string;
   beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'val-')); });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));

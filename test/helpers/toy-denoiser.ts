@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { PredictionType } from '../../src/models/types';
-import type { TrainableDenoiser } from '../../src/stages/types';
+import type { TrainableDenoiser } from '../../src/stage-engine/types';
 
 let counter = 0;
 
