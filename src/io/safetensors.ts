@@ -20,6 +20,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { FileFormatError } from '../errors';
+import { tempPathFor, writeFileAtomic } from './atomic-write';
+
+export { tempPathFor };
 
 /** Every dtype name of the safetensors format. */
 export const SAFETENSORS_DTYPES = [
@@ -657,13 +660,6 @@ function defaultDtype(file: string, name: string, t: tf.Tensor): SafetensorsDtyp
   throw new FileFormatError(file, `tensor "${name}": cannot write a ${t.dtype} tensor to safetensors`);
 }
 
-/** Temp-file name used while writing `file`: hidden, and never ends in `.safetensors`. */
-export function tempPathFor(file: string): string {
-  const dir = path.dirname(file);
-  const base = path.basename(file);
-  return path.join(dir, `.${base}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
-}
-
 /** One tensor to write: its header fields, and how to produce its bytes when its turn comes. */
 interface PlannedTensor {
   name: string;
@@ -766,9 +762,9 @@ export async function encodeSafetensors(
 }
 
 /**
- * Writes a safetensors file atomically: the bytes go to a hidden temp file in the same directory
- * (see `tempPathFor`), which is fsynced and renamed over `file`; a crash or an error leaves either the
- * old file or the new one (and, after a crash, at worst a stray temp file). Names, dtypes and shapes are
+ * Writes a safetensors file atomically (src/io/atomic-write.ts: hidden temp file, fsync, rename, fsync of
+ * the folder); a crash or an error leaves either the old file or the new one (and, after a crash, at worst
+ * a stray temp file). Names, dtypes and shapes are
  * checked before the file is opened; tensors are then encoded and written one at a time, so peak extra
  * memory is one tensor.
  */
@@ -781,33 +777,16 @@ export async function writeSafetensors(
   assertLittleEndianHost(file);
   const planned = plan(file, tensors);
   const header = headerFor(file, planned, metadata);
-  const doSync = options.fsync ?? true;
-  const tmp = tempPathFor(file);
-  let fh: fs.promises.FileHandle | undefined;
   try {
-    fh = await fs.promises.open(tmp, 'wx');
-    await fh.write(header, 0, header.byteLength);
-    for (const t of planned) {
-      const bytes = await t.bytes();
-      await fh.write(bytes, 0, bytes.byteLength);
-    }
-    if (doSync) await fh.sync();
-    await fh.close();
-    fh = undefined;
-    await fs.promises.rename(tmp, file);
+    await writeFileAtomic(file, async (fh) => {
+      await fh.write(header, 0, header.byteLength);
+      for (const t of planned) {
+        const bytes = await t.bytes();
+        await fh.write(bytes, 0, bytes.byteLength);
+      }
+    }, { fsync: options.fsync ?? true });
   } catch (e) {
-    if (fh) await fh.close().catch(() => undefined);
-    await fs.promises.rm(tmp, { force: true });
     if (e instanceof FileFormatError) throw e;
     throw new FileFormatError(file, `cannot write: ${(e as Error).message}`, { cause: e });
-  }
-  if (doSync && process.platform !== 'win32') {
-    // Makes the rename itself durable.
-    const dh = await fs.promises.open(path.dirname(file), 'r');
-    try {
-      await dh.sync();
-    } finally {
-      await dh.close();
-    }
   }
 }

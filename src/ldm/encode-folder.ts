@@ -18,7 +18,7 @@ import { readSafetensorsHeader } from '../io/safetensors';
 import { writeLatentShard } from '../io/shards';
 import { LdmFirstStage } from './first-stage';
 import { listImageFolder, loadImage, readClassIndex, type LabelledImage } from './imagenet-folder';
-import { writeJsonAtomic } from './import';
+import { writeJsonAtomic } from '../io/atomic-write';
 
 export const ENCODE_MANIFEST = 'encode.json';
 

@@ -34,10 +34,10 @@ import {
   gitInfo,
   prepareRunDir,
   readManifest,
-  writeJsonAtomic,
   type RunManifest,
 } from './run-folder';
 import { RunTensorBoard } from './tensorboard';
+import { writeJsonAtomicSync } from '../io/atomic-write';
 
 export interface RunOptions {
   /** The registry the graph was loaded with; bound in the container as `distillery.registry`. */
@@ -221,8 +221,8 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
       : [],
     ...(dist ? { distributed: { worldSize: dist.group.worldSize, backend: dist.group.backend } } : {}),
   };
-  writeJsonAtomic(path.join(runDir, RESOLVED_GRAPH_FILE), graph.raw);
-  writeJsonAtomic(path.join(runDir, MANIFEST_FILE), manifest);
+  writeJsonAtomicSync(path.join(runDir, RESOLVED_GRAPH_FILE), graph.raw);
+  writeJsonAtomicSync(path.join(runDir, MANIFEST_FILE), manifest);
   const logs = new JsonLinesWriter(path.join(runDir, LOGS_FILE));
   // TensorBoard: rank 0 alone (the other ranks' scratch folders get no tensorboard/ folder).
   const tensorboard = new RunTensorBoard(runDir, options.tensorboard !== false && scratchRank === undefined);
@@ -493,7 +493,7 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
   manifest.endedAt = endedAt.toISOString();
   manifest.status = status;
   if (error) manifest.error = error.message;
-  writeJsonAtomic(path.join(runDir, MANIFEST_FILE), manifest);
+  writeJsonAtomicSync(path.join(runDir, MANIFEST_FILE), manifest);
   event(undefined, `run-${status}`, error ? { message: error.message } : {});
   logs.close();
 
