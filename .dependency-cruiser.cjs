@@ -9,7 +9,7 @@
  *   5. src/diffusion, src/models, src/training, src/eval, src/data, src/report, src/distributed, src/util
  *                                      the math and the models: no RxJS, no DI
  *   6. src/backends/<name>             implement the kernel contracts of src/kernels
- *   7. src/io, src/kernels             file formats; kernel contracts (names and attribute types)
+ *   7. src/io, src/kernels, src/random file formats; kernel contracts (names and attribute types); seeded randomness
  *   8. src/graph, src/schema, src/registry, src/errors.ts, src/event-loop.ts   pure data and checks
  *
  * src/index.ts (the public API) sits above everything. `test/layering.test.ts` runs this file, so
@@ -26,7 +26,7 @@ const LAYERS = [
   { name: 'stage engine', path: '^src/(stages|stage-engine|ldm)/' },
   { name: 'math', path: '^src/(diffusion|models|training|eval|data|report|distributed|util)/' },
   { name: 'backends', path: '^src/backends/' },
-  { name: 'io', path: '^src/(io|kernels)/' },
+  { name: 'io', path: '^src/(io|kernels|random)/' },
   { name: 'base', path: '^src/(graph|schema|registry)/|^src/(errors|event-loop)\\.ts$' },
 ];
 
@@ -35,9 +35,9 @@ const DESCRIBE = {
   runtime: 'src/runtime may import nodes/, the stage engine, the math layer, backends, io and the base layer — never src/cli',
   nodes: 'nodes/ and plugins/ may import the stage engine, the math layer, backends, io and the base layer — never src/runtime or src/cli',
   'stage engine': 'the stage engine (src/stage-engine, src/stages, src/ldm) may import the math layer, backends, io and the base layer — never nodes/, src/runtime or src/cli',
-  math: 'the math layer (src/diffusion, models, training, eval, data, report, distributed, util) may import backends, io (and src/kernels) and the base layer — never the stage engine, nodes/, src/runtime or src/cli',
-  backends: 'src/backends/<name> may import only src/backends/types.ts and precision.ts, io, src/kernels (the contracts it implements) and the base layer — never src/training, src/models or any layer above',
-  io: 'src/io and src/kernels may import only src/io, src/kernels and the base layer (graph, schema, registry, errors, event-loop) — nothing above',
+  math: 'the math layer (src/diffusion, models, training, eval, data, report, distributed, util) may import backends, io (with src/kernels and src/random) and the base layer — never the stage engine, nodes/, src/runtime or src/cli',
+  backends: 'src/backends/<name> may import only src/backends/types.ts and precision.ts, io, src/random, src/kernels (the contracts it implements) and the base layer — never src/training, src/models or any layer above',
+  io: 'src/io, src/kernels and src/random may import only src/io, src/kernels, src/random and the base layer (graph, schema, registry, errors, event-loop) — nothing above',
   base: 'src/graph, src/schema, src/registry, src/errors.ts and src/event-loop.ts may import only each other (and JSON-only packages such as ajv) — nothing above',
 };
 

@@ -38,6 +38,7 @@ import {
 } from './run-folder';
 import { RunTensorBoard } from './tensorboard';
 import { writeJsonAtomicSync } from '../io/atomic-write';
+import { FNV1A_OFFSET, fnv1a32 } from '../random';
 
 export interface RunOptions {
   /** The registry the graph was loaded with; bound in the container as `distillery.registry`. */
@@ -132,14 +133,9 @@ interface NodeState {
 
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
-/** 32-bit FNV-1a of `<seed>:<nodeId>`: a stable, distinct seed per node. */
+/** 32-bit FNV-1a of `<seed>:<nodeId>` (by code point): a stable, distinct seed per node. */
 export function nodeSeed(graphSeed: number, nodeId: string): number {
-  let h = 0x811c9dc5;
-  for (const ch of `${graphSeed}:${nodeId}`) {
-    h ^= ch.codePointAt(0)!;
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h >>> 0;
+  return fnv1a32(`${graphSeed}:${nodeId}`, FNV1A_OFFSET, 'code-point');
 }
 
 /** Waits for `promise` unless `signal` aborts first (then rejects with the abort reason). */

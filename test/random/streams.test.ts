@@ -2,13 +2,15 @@
  * Pins a few draws of every seeded stream Distillery has, so that gathering the generators into one
  * module (src/random) keeps each stream bit-identical: the main job's tables depend on these numbers.
  * Expected values: printed by the four generators as they were before the merge (src/data/random.ts,
- * src/training/rng.ts, src/models/params.ts, src/runtime/executor.ts at commit 2c0b0b3's parent); tolerance 0
+ * src/training/rng.ts, src/models/params.ts, src/runtime/executor.ts at commit 6b60e13); tolerance 0
  * (exact equality of the float64 / float32 values and of the integers).
  */
 import { strict as assert } from 'node:assert';
-import { mixSeed, seededPermutation, uniformGenerator } from '../../src/data/random';
-import { Rng } from '../../src/training/rng';
-import { initValues, mulberry32 } from '../../src/models/params';
+import { Rng, mixSeed, mulberry32, seededPermutation, uniformGenerator } from '../../src/random';
+import * as dataRandom from '../../src/data/random';
+import * as trainingRng from '../../src/training/rng';
+import * as params from '../../src/models/params';
+import { initValues } from '../../src/models/params';
 import { nodeSeed } from '../../src/runtime/executor';
 
 describe('random: every seeded stream is pinned (exact)', () => {
@@ -39,6 +41,14 @@ describe('random: every seeded stream is pinned (exact)', () => {
       [-0.18027223646640778, -0.28985360264778137, -0.1069800928235054, 0.09647908806800842, 0.4067031443119049]);
     assert.deepEqual(Array.from(initValues('out.2.bias', 5, { kind: 'normal', std: 0.02 }, 0)),
       [-0.0227122250944376, 0.007946335710585117, -0.007688371930271387, 0.01750764809548855, 0.00381144555285573]);
+  });
+
+  it('the former module paths re-export the same generators', () => {
+    assert.equal(dataRandom.uniformGenerator, uniformGenerator);
+    assert.equal(dataRandom.mixSeed, mixSeed);
+    assert.equal(dataRandom.seededPermutation, seededPermutation);
+    assert.equal(trainingRng.Rng, Rng);
+    assert.equal(params.mulberry32, mulberry32);
   });
 
   it('runtime: per-node seeds (FNV-1a of "<graph seed>:<node id>", by code point)', () => {
