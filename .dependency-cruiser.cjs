@@ -5,9 +5,10 @@
  *   1. src/cli                         commands, flags, exit codes
  *   2. src/runtime                     the executor: DI container per run, streams, run folder, progress, signals
  *   3. nodes/, plugins/                one node type per folder (and the list of built-ins)
- *   4. src/stage-engine (src/stages), src/ldm   what several nodes share: training loop, resume, checkpoints
- *   5. src/diffusion, src/models, src/training, src/eval, src/data, src/report, src/distributed, src/util
- *                                      the math and the models: no RxJS, no DI
+ *   4. src/stage-engine (src/stages)   what several nodes share: training loop, resume, checkpoints
+ *   5. src/diffusion, src/models, src/training, src/eval, src/data, src/ldm, src/report, src/distributed, src/util
+ *                                      the math and the models (src/ldm: the imported latent-diffusion model
+ *                                      and its first stage): no RxJS, no DI
  *   6. src/backends/<name>             implement the kernel contracts of src/kernels
  *   7. src/io, src/kernels, src/random file formats; kernel contracts (names and attribute types); seeded randomness
  *   8. src/graph, src/schema, src/registry, src/errors.ts, src/event-loop.ts   pure data and checks
@@ -23,8 +24,8 @@ const LAYERS = [
   { name: 'runtime', path: '^src/runtime/' },
   { name: 'nodes', path: '^(nodes|plugins)/' },
   // `src/stage-engine` is the new name of `src/stages` (branch nodehome); both are covered.
-  { name: 'stage engine', path: '^src/(stages|stage-engine|ldm)/' },
-  { name: 'math', path: '^src/(diffusion|models|training|eval|data|report|distributed|util)/' },
+  { name: 'stage engine', path: '^src/(stages|stage-engine)/' },
+  { name: 'math', path: '^src/(diffusion|models|training|eval|data|ldm|report|distributed|util)/' },
   { name: 'backends', path: '^src/backends/' },
   { name: 'io', path: '^src/(io|kernels|random)/' },
   { name: 'base', path: '^src/(graph|schema|registry)/|^src/(errors|event-loop)\\.ts$' },
@@ -34,8 +35,8 @@ const DESCRIBE = {
   cli: 'src/cli (commands) may import every layer below it',
   runtime: 'src/runtime may import nodes/, the stage engine, the math layer, backends, io and the base layer — never src/cli',
   nodes: 'nodes/ and plugins/ may import the stage engine, the math layer, backends, io and the base layer — never src/runtime or src/cli',
-  'stage engine': 'the stage engine (src/stage-engine, src/stages, src/ldm) may import the math layer, backends, io and the base layer — never nodes/, src/runtime or src/cli',
-  math: 'the math layer (src/diffusion, models, training, eval, data, report, distributed, util) may import backends, io (with src/kernels and src/random) and the base layer — never the stage engine, nodes/, src/runtime or src/cli',
+  'stage engine': 'the stage engine (src/stage-engine, src/stages) may import the math layer, backends, io and the base layer — never nodes/, src/runtime or src/cli',
+  math: 'the math layer (src/diffusion, models, training, eval, data, ldm, report, distributed, util) may import backends, io (with src/kernels and src/random) and the base layer — never the stage engine, nodes/, src/runtime or src/cli',
   backends: 'src/backends/<name> may import only src/backends/types.ts and precision.ts, io, src/random, src/kernels (the contracts it implements) and the base layer — never src/training, src/models or any layer above',
   io: 'src/io, src/kernels and src/random may import only src/io, src/kernels, src/random and the base layer (graph, schema, registry, errors, event-loop) — nothing above',
   base: 'src/graph, src/schema, src/registry, src/errors.ts and src/event-loop.ts may import only each other (and JSON-only packages such as ajv) — nothing above',
