@@ -1,7 +1,7 @@
 /** Decoding and encoding of one tensor's bytes (little-endian on disk). */
 import { FileFormatError } from '../../errors';
-import { describe, shapeSize, type ReadOptions, type SafetensorsDtype, type SafetensorsEntry, type TensorArray } from './header';
-import { bfloat16BitsToFloat32, float16Table, float32BitsToFloat16Bits, float32ToBfloat16Bits, float32ToFloat16Bits } from './half';
+import { shapeSize, type ReadOptions, type SafetensorsDtype, type SafetensorsEntry, type TensorArray } from './header';
+import { float16Table, float32BitsToFloat16Bits, float32ToBfloat16Bits } from './half';
 
 export function decode(file: string, entry: SafetensorsEntry, bytes: Uint8Array, options: ReadOptions): TensorArray {
   // `bytes` is copied into a fresh buffer when its offset is not aligned for the typed-array view.
