@@ -17,6 +17,7 @@ export {
   type SafetensorsFile, type SafetensorsTensor, type SafetensorsWriteEntry, type SafetensorsDtype, type ReadOptions as SafetensorsReadOptions,
 } from './io/safetensors';
 export * from './runtime';
+export { createRegistry, BUILTIN_SOURCE } from '../nodes/builtin-registry';
 export {
   selectBackend, activeBackend, shutdownBackend, defaultThreads, AUTO_ORDER, BACKEND_CHOICES,
   type BackendName, type BackendInfo, type BackendOptions, type BackendProvider,

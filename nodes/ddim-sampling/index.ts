@@ -9,7 +9,7 @@ import { defineNodeType, type JsonSchema } from '../../src/registry/types';
 import type { NoiseSchedule } from '../../src/diffusion/schedule';
 import type { ConditionalDenoiser } from '../../src/models/types';
 import { gridSelection, sampleImages } from '../../src/eval/evaluate';
-import { FIRST_STAGE_PORT_TYPE, latentDecoder, type FirstStage } from '../../src/eval/first-stage';
+import { FIRST_STAGE_PORT_TYPE, latentDecoder, type FirstStage } from '../../src/ldm/first-stage';
 import { writeImageGrid } from '../../src/io/png';
 import { isWriter, processGroupOf } from '../../src/distributed/context';
 import { writeSafetensors } from '../../src/io/safetensors';

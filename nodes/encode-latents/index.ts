@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { defineNodeType, type JsonSchema } from '../../src/registry/types';
 import type { DatasetResource } from '../../src/data/resource';
 import { encodeDatasetToShards } from '../../src/data/encode';
-import { FIRST_STAGE_PORT_TYPE, type FirstStage } from '../../src/eval/first-stage';
+import { FIRST_STAGE_PORT_TYPE, type FirstStage } from '../../src/ldm/first-stage';
 import type { LatentShardsResource } from '../latent-dataset';
 import schema from './schema.json';
 

@@ -14,7 +14,7 @@ import type { DatasetResource } from '../../src/data/resource';
 import type { ArrayDataset } from '../../src/data/dataset';
 import type { ConditionalDenoiser } from '../../src/models/types';
 import { classMajorLabels, gridSelection, realReference, sampleImages, scoreSamples, type ImageScorer } from '../../src/eval/evaluate';
-import { decodeLatents, encodeLatents, FIRST_STAGE_PORT_TYPE, latentDecoder, type FirstStage } from '../../src/eval/first-stage';
+import { decodeLatents, encodeLatents, FIRST_STAGE_PORT_TYPE, latentDecoder, type FirstStage } from '../../src/ldm/first-stage';
 import { encodeImageGrid } from '../../src/io/png';
 import { writeSafetensors } from '../../src/io/safetensors';
 import { nhwcToNchw } from '../../src/io/shards';

@@ -1,7 +1,7 @@
 /**
  * Graph validation in layers, every problem reported at once:
  *   1. JSON5 syntax (line:col) and duplicate keys;
- *   2. plugins loaded and registered; `--set` overrides applied;
+ *   2. plugins loaded and registered (src/registry/plugins.ts); `--set` overrides applied;
  *   3. the graph-file schema;
  *   4. each node's config against its type's schema (defaults filled), then the type's `check`;
  *   5. cross-node checks: unknown types, ports and node ids, missing inputs, port kind/type mismatches,
@@ -10,10 +10,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { GraphValidationError, PluginError, RegistryError, type Problem, type SourcePosition } from '../errors';
+import { GraphValidationError, type Problem, type SourcePosition } from '../errors';
 import type { NodeRegistry } from '../registry/registry';
-import { loadPlugin, registerPluginCollecting } from '../registry/plugins';
-import { suggestionHint } from '../registry/suggest';
+import { loadPluginList } from '../registry/plugins';
+import { suggestionHint } from '../schema/suggest';
 import type { NodeTypeDefinition, PortSpec } from '../registry/types';
 import { createAjv, type ValidateFunction } from '../schema/ajv';
 import { NODE_TYPE_PATTERN, PORT_NAME_PATTERN, validateNodeConfig } from '../schema/config';
@@ -77,32 +77,6 @@ interface NodeDraft {
   after: string[];
   /** Dependencies (producer node ids) with the pointer of the reference that creates each. */
   deps: { node: string; pointer: string }[];
-}
-
-/** Registry messages list definition problems on indented lines; a Problem is one line. */
-function oneLine(message: string): string {
-  return message.replace(/:\n\s+- /, ': ').replace(/\n\s+- /g, '; ').replace(/\n/g, ' ');
-}
-
-async function loadGraphPlugins(
-  doc: unknown, file: string, registry: NodeRegistry, problem: (pointer: string, message: string, extra?: Partial<Problem>) => void,
-): Promise<LoadedPlugin[]> {
-  const loaded: LoadedPlugin[] = [];
-  if (!isPlainObject(doc) || !Array.isArray(doc.plugins)) return loaded;
-  const fromDir = path.dirname(file);
-  for (const [i, spec] of doc.plugins.entries()) {
-    if (typeof spec !== 'string' || spec === '') continue; // the schema reports it
-    const pointer = joinPointer('/plugins', i);
-    try {
-      const { plugin, source } = await loadPlugin(spec, fromDir);
-      for (const err of registerPluginCollecting(registry, plugin, source)) problem(pointer, oneLine(err.message));
-      loaded.push({ spec, source, plugin });
-    } catch (err) {
-      if (err instanceof PluginError || err instanceof RegistryError) problem(pointer, oneLine(err.message));
-      else throw err;
-    }
-  }
-  return loaded;
 }
 
 /** Every elementary cycle representative: one per strongly connected component that has a cycle. */
@@ -222,7 +196,9 @@ export async function validateGraphText(text: string, file: string, options: Loa
   };
 
   // 2. Plugins, then overrides.
-  const loadedPlugins = await loadGraphPlugins(doc, absFile, options.registry, (pointer, message, extra) => problemAt(pointer, message, extra));
+  const plugins = await loadPluginList(isPlainObject(doc) ? doc.plugins : undefined, path.dirname(absFile), options.registry);
+  for (const { index, message } of plugins.problems) problemAt(joinPointer('/plugins', index), message);
+  const loadedPlugins: LoadedPlugin[] = plugins.loaded;
   const sets = applySets(doc, options.sets ?? []);
   problems.push(...sets.problems);
   locate = makeLocator(source, sets.applied);

@@ -12,9 +12,7 @@
 import * as fs from 'node:fs';
 import { parseDocument } from 'yaml';
 import { ConfigError, FileFormatError, type Problem } from '../errors';
-import type { UNetConfigInput } from '../models/unet';
-import type { VQModelConfigInput } from '../models/vq';
-import type { ClassEmbedderConfig } from '../models/class-embedder';
+import type { LdmClassEmbedderParams as ClassEmbedderConfig, LdmUNetParams as UNetConfigInput, LdmVQParams as VQModelConfigInput } from './ldm-model-params';
 
 export const LDM_TARGET = 'ldm.models.diffusion.ddpm.LatentDiffusion';
 export const UNET_TARGET = 'ldm.modules.diffusionmodules.openaimodel.UNetModel';

@@ -6,7 +6,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FileFormatError } from '../errors';
-import type { ArrayDataset } from '../data/dataset';
 import { readSafetensors, writeSafetensors } from './safetensors';
 
 /** NHWC → NCHW copy. */
@@ -27,6 +26,16 @@ export function nchwToNhwc(x: ArrayLike<number>, [n, c, h, w]: readonly number[]
   return out;
 }
 
+/**
+ * One shard's contents in memory: latents [N, H, W, C] (NHWC, float32) with integer labels [N]. The same
+ * shape as src/data's ArrayDataset, declared here so that file formats import nothing above them.
+ */
+export interface LatentArrays {
+  x: Float32Array;
+  shape: [number, number, number, number];
+  labels: Int32Array;
+}
+
 export interface ShardWriteOptions {
   /** On-disk dtype of the latents (default F16, as latent data sets usually ship). */
   dtype?: 'F16' | 'F32';
@@ -34,7 +43,7 @@ export interface ShardWriteOptions {
 }
 
 /** Writes one shard from NHWC latents; labels are stored as I64. */
-export async function writeLatentShard(file: string, data: ArrayDataset, options: ShardWriteOptions = {}): Promise<void> {
+export async function writeLatentShard(file: string, data: LatentArrays, options: ShardWriteOptions = {}): Promise<void> {
   const [n, h, w, c] = data.shape;
   await fs.promises.mkdir(path.dirname(file), { recursive: true });
   await writeSafetensors(file, {
@@ -58,7 +67,7 @@ export function listShardFiles(location: string): string[] {
 }
 
 /** Reads one shard into NHWC float32 latents and int32 labels, checking names, ranks and sizes. */
-export async function readLatentShard(file: string): Promise<ArrayDataset> {
+export async function readLatentShard(file: string): Promise<LatentArrays> {
   const st = await readSafetensors(file);
   const latents = st.tensors.get('latents');
   const labels = st.tensors.get('labels');
@@ -76,8 +85,8 @@ export async function readLatentShard(file: string): Promise<ArrayDataset> {
 }
 
 /** Reads every shard a path names and concatenates them; all shards must agree on C, H, W. */
-export async function readLatentShards(location: string, limit?: number): Promise<ArrayDataset> {
-  const parts: ArrayDataset[] = [];
+export async function readLatentShards(location: string, limit?: number): Promise<LatentArrays> {
+  const parts: LatentArrays[] = [];
   let total = 0;
   for (const file of listShardFiles(location)) {
     if (limit !== undefined && total >= limit) break;

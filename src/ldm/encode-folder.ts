@@ -3,7 +3,8 @@
  *
  * Shard k holds images k·S … (k+1)·S − 1 of the folder's fixed order (label, then file name), as
  * `shard-00000.safetensors`, … with `latents` [N, C, h, w] (NCHW) and `labels` [N] (I64), the format
- * `latent-dataset` reads. Each shard is written atomically (temp file + rename), and `encode.json`
+ * `latent-dataset` reads, through the one encode path (src/data/encode.ts). Each shard is written
+ * atomically (src/io/atomic-write.ts), and `encode.json`
  * records what the folder is an encoding of; a second run with the same inputs skips the shards that
  * are already complete, so an interrupted encode resumes where it stopped. Different inputs into the
  * same folder are refused.
@@ -11,14 +12,12 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
-import { eventLoopTurn } from '../event-loop';
-import { CancelledError, UsageError } from '../errors';
+import { UsageError } from '../errors';
+import { encodeToShards, shardFileName, type ImageSource } from '../data/encode';
 import { readSafetensorsHeader } from '../io/safetensors';
-import { writeLatentShard } from '../io/shards';
 import { LdmFirstStage } from './first-stage';
 import { listImageFolder, loadImage, readClassIndex, type LabelledImage } from './imagenet-folder';
-import { writeJsonAtomic } from './import';
+import { writeJsonAtomic } from '../io/atomic-write';
 
 export const ENCODE_MANIFEST = 'encode.json';
 
@@ -57,10 +56,6 @@ interface Manifest {
   count: number;
   /** SHA-256 of the ordered (file, label) list: the same images in the same order. */
   listDigest: string;
-}
-
-function shardName(k: number): string {
-  return `shard-${String(k).padStart(5, '0')}.safetensors`;
 }
 
 async function shardComplete(file: string, n: number): Promise<boolean> {
@@ -120,36 +115,25 @@ export async function encodeImageFolder(options: EncodeFolderOptions): Promise<E
       await writeJsonAtomic(manifestFile, manifest);
     }
 
-    const shards: string[] = [];
-    let reused = 0;
-    const numShards = Math.ceil(list.length / shardSize);
     const f = first.vq.downsampleFactor;
     const latentShape = [first.latentChannels, size / f, size / f];
-    for (let k = 0; k < numShards; k++) {
-      const items = list.slice(k * shardSize, (k + 1) * shardSize);
-      const file = path.join(options.out, shardName(k));
-      shards.push(file);
-      if (await shardComplete(file, items.length)) {
-        reused++;
-        continue;
-      }
-      const per = latentShape[0] * latentShape[1] * latentShape[2];
-      const x = new Float32Array(items.length * per);
-      for (let b = 0; b < items.length; b += batchSize) {
-        await eventLoopTurn();
-        if (options.signal?.aborted) throw new CancelledError(`encoding cancelled; run the same command again to resume from ${shardName(k)}`);
-        const batch = items.slice(b, b + batchSize);
-        const pixels = new Float32Array(batch.length * size * size * 3);
-        for (let i = 0; i < batch.length; i++) pixels.set(await loadImage(batch[i].file, size), i * size * size * 3);
-        const z = tf.tidy(() => first.encode(tf.tensor4d(pixels, [batch.length, size, size, 3])));
-        x.set(await z.data() as Float32Array, b * per);
-        z.dispose();
-      }
-      await writeLatentShard(file, {
-        x, shape: [items.length, latentShape[1], latentShape[2], latentShape[0]], labels: Int32Array.from(items, (it) => it.label),
-      }, { dtype, metadata: { source: `${path.basename(options.images)}: images ${k * shardSize} … ${k * shardSize + items.length - 1}`, scale_factor: String(first.scaleFactor) } });
-      log(`wrote ${file} (${items.length} latents, ${k + 1}/${numShards})`);
-    }
+    const source: ImageSource = {
+      count: list.length,
+      shape: [size, size, 3],
+      images: async (start, end) => {
+        const pixels = new Float32Array((end - start) * size * size * 3);
+        for (let i = start; i < end; i++) pixels.set(await loadImage(list[i].file, size), (i - start) * size * size * 3);
+        return pixels;
+      },
+      labels: (start, end) => Int32Array.from(list.slice(start, end), (it) => it.label),
+    };
+    const { files: shards, reused } = await encodeToShards(first, source, options.out, {
+      batchSize, shardSize, dtype, signal: options.signal,
+      cancelMessage: (k) => `encoding cancelled; run the same command again to resume from ${shardFileName(k)}`,
+      skipShard: (_k, file, n) => shardComplete(file, n),
+      metadata: (_k, start, n) => ({ source: `${path.basename(options.images)}: images ${start} … ${start + n - 1}`, scale_factor: String(first.scaleFactor) }),
+      onShard: (file, k, numShards, n) => log(`wrote ${file} (${n} latents, ${k + 1}/${numShards})`),
+    });
     return { images: list.length, shards, reused, latentShape };
   } finally {
     first.dispose();

@@ -15,6 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FileFormatError, ModelError } from '../errors';
 import { readLdmYaml, type LdmModelSpec } from '../io/ldm-yaml';
+import { writeJsonAtomic } from '../io/atomic-write';
 import { writeSafetensors, type SafetensorsDtype, type SafetensorsWriteEntry } from '../io/safetensors';
 import { TorchCheckpoint, stateDictOf, type TorchTensorRef } from '../io/torch-checkpoint';
 import { ClassEmbedder, LDM_COND_STAGE_PREFIX } from '../models/class-embedder';
@@ -281,9 +282,3 @@ export async function importLdmCheckpoint(options: ImportLdmOptions): Promise<Im
   }
 }
 
-/** Writes JSON through a temp file and a rename. */
-export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
-  await fs.promises.writeFile(tmp, JSON.stringify(value, null, 2) + '\n');
-  await fs.promises.rename(tmp, file);
-}

@@ -7,7 +7,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelError } from '../errors';
-import { applySchema } from './config';
+import { applySchema, type SameShape } from './config';
+import type { LdmClassEmbedderParams } from '../io/ldm-model-params';
 import { Embedding } from './layers';
 import { ParameterizedModel, ParamStore } from './params';
 
@@ -30,6 +31,9 @@ export interface ClassEmbedderConfig {
   embed_dim: number;
   key: string;
 }
+
+// An LDM YAML's class-embedder settings (src/io/ldm-model-params.ts) are this form; a build error here means they drifted.
+true satisfies SameShape<LdmClassEmbedderParams, ClassEmbedderConfig>;
 
 /** Prefix of the embedder's weights in a full latent-diffusion state dict. */
 export const LDM_COND_STAGE_PREFIX = 'cond_stage_model.';

@@ -29,3 +29,9 @@ export function applySchema<T>(what: string, schema: Record<string, unknown>, in
 export function throwIfProblems(what: string, problems: Problem[]): void {
   if (problems.length) throw new ConfigError(what, problems);
 }
+
+/**
+ * `true` when A and B are assignable both ways and have the same keys (optional ones included). Used as `true satisfies SameShape<A, B>` to fail the build
+ * when a model's config input and its on-disk form (src/io/ldm-model-params.ts) drift apart.
+ */
+export type SameShape<A, B> = [A, keyof A] extends [B, keyof B] ? ([B, keyof B] extends [A, keyof A] ? true : false) : false;

@@ -15,7 +15,7 @@ import { concatLastAxisCpu, sliceLastAxisCpu } from './channels-cpu';
 import { conv2dCpu } from './conv-cpu';
 import { groupNormCpu, layerNormCpu } from './norm-cpu';
 import type { Param, ParamStore } from './params';
-import { groupNorm } from '../backends/wasm/fused';
+import { groupNorm } from '../kernels/group-norm';
 import { conv2dWithBias } from './fused-conv2d';
 
 function uniformFanIn(fanIn: number): { kind: 'uniform'; bound: number } {
@@ -24,7 +24,7 @@ function uniformFanIn(fanIn: number): { kind: 'uniform'; bound: number } {
 
 /**
  * How convolutions and GroupNorm run. `native`: the FusedConv2D kernel (fused-conv2d.ts) and the composed / wasm-fused GroupNorm
- * (src/backends/wasm/fused.ts). `cpu-loops`: conv-cpu.ts and norm-cpu.ts, each one differentiable op
+ * (src/kernels/group-norm.ts). `cpu-loops`: conv-cpu.ts and norm-cpu.ts, each one differentiable op
  * over typed arrays, for the pure-JS `cpu` backend: its own conv filter-gradient kernel reads every
  * element through TensorBuffer.get (seconds per step for a small UNet), and there a kernel's fixed
  * overhead outweighs the arithmetic of small models. `auto` (default): cpu-loops on the `cpu` backend,
@@ -175,7 +175,7 @@ export class GroupNorm {
 
   /**
    * `silu: true` applies SiLU to the result (GroupNorm → SiLU, as in ResBlocks). Both run as one fused
-   * kernel on the wasm backend and as the plain op composition elsewhere (src/backends/wasm/fused.ts).
+   * kernel on the wasm backend and as the plain op composition elsewhere (src/kernels/group-norm.ts).
    */
   apply(x: tf.Tensor4D, options: { silu?: boolean } = {}): tf.Tensor4D {
     if (useCpuLoops()) {

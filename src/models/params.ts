@@ -18,6 +18,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelError, type Problem } from '../errors';
 import type { WeightModule } from './types';
+import { FNV1A_OFFSET, fnv1a32, mulberry32 } from '../random';
 
 export type ParamLayout = 'plain' | 'linear' | 'conv2d' | 'conv1d';
 
@@ -86,27 +87,12 @@ export class Param {
   }
 }
 
-// 32-bit FNV-1a of a string, to derive one independent stream per parameter name from the model seed.
-function hashString(s: string, seed: number): number {
-  let h = (0x811c9dc5 ^ seed) >>> 0;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
+// One independent stream per parameter: mulberry32 seeded by FNV-1a of the name from basis (offset ^ model seed).
+function paramStream(name: string, seed: number): () => number {
+  return mulberry32(fnv1a32(name, (FNV1A_OFFSET ^ seed) >>> 0));
 }
 
-/** mulberry32: a small, fast, well-mixed 32-bit PRNG; deterministic across platforms. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 /** Values of a parameter's initialisation, from a stream seeded by (model seed, parameter name). */
 export function initValues(name: string, size: number, init: ParamInit, seed: number): Float32Array {
@@ -117,12 +103,12 @@ export function initValues(name: string, size: number, init: ParamInit, seed: nu
     case 'ones':
       return out.fill(1);
     case 'uniform': {
-      const rand = mulberry32(hashString(name, seed));
+      const rand = paramStream(name, seed);
       for (let i = 0; i < size; i++) out[i] = (rand() * 2 - 1) * init.bound;
       return out;
     }
     case 'normal': {
-      const rand = mulberry32(hashString(name, seed));
+      const rand = paramStream(name, seed);
       for (let i = 0; i < size; i += 2) {
         // Box–Muller; 1 - u keeps the logarithm finite.
         const r = Math.sqrt(-2 * Math.log(1 - rand()));

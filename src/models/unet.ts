@@ -16,7 +16,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelError, type Problem } from '../errors';
-import { applySchema, throwIfProblems } from './config';
+import { applySchema, throwIfProblems, type SameShape } from './config';
+import type { LdmUNetParams } from '../io/ldm-model-params';
 import {
   Conv1x1d, Conv2d, Embedding, GroupNorm, LayerNorm, Linear,
   avgPool2x, concatLastAxis, dropout, gelu, silu, sinusoidalEmbedding, splitLastAxis, upsampleNearest2x,
@@ -68,6 +69,9 @@ export interface UNetConfigInput {
 
 /** A validated UNet config, defaults filled in. */
 export type UNetConfig = Required<Omit<UNetConfigInput, 'null_class'>> & { null_class?: number };
+
+// An LDM YAML's UNet settings (src/io/ldm-model-params.ts) are this input form; a build error here means they drifted.
+true satisfies SameShape<LdmUNetParams, UNetConfigInput>;
 
 export interface UNetOptions {
   /** Seed of the parameter initialisation (default 0). */

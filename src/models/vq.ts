@@ -23,7 +23,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelError, type Problem } from '../errors';
-import { applySchema, throwIfProblems } from './config';
+import { applySchema, throwIfProblems, type SameShape } from './config';
+import type { LdmVQParams } from '../io/ldm-model-params';
 import { Conv2d, Embedding, GroupNorm, silu, upsampleNearest2x } from './layers';
 import { ParameterizedModel, ParamStore } from './params';
 import vqSchemaJson from './schemas/vq.schema.json';
@@ -57,6 +58,9 @@ export interface VQModelConfig {
 export type VQModelConfigInput = Omit<VQModelConfig, 'ddconfig'> & {
   ddconfig: Omit<VQDDConfig, 'dropout' | 'resamp_with_conv' | 'double_z'> & Partial<Pick<VQDDConfig, 'dropout' | 'resamp_with_conv' | 'double_z'>>;
 };
+
+// An LDM YAML's first-stage settings (src/io/ldm-model-params.ts) are this input form; a build error here means they drifted.
+true satisfies SameShape<LdmVQParams, VQModelConfigInput>;
 
 /** taming's Normalize: GroupNorm(32 groups, eps 1e-6, affine). */
 const GROUPS = 32;

@@ -1,5 +1,5 @@
 /** Node-type registry and plugins: the public entry of `src/registry`. */
 export * from './types';
 export { NodeRegistry, registerNodeType } from './registry';
-export { loadPlugin, registerPlugin, registerPluginCollecting, checkPluginShape, isPathSpec } from './plugins';
-export { closestMatch, editDistance, suggestionHint } from './suggest';
+export { loadPlugin, loadPluginList, registerPlugin, registerPluginCollecting, checkPluginShape, isPathSpec, type LoadedPluginEntry } from './plugins';
+export { closestMatch, editDistance, suggestionHint } from '../schema/suggest';

@@ -175,3 +175,43 @@ export function registerPlugin(registry: NodeRegistry, plugin: DistilleryPlugin,
   if (errors.length === 1) throw errors[0];
   if (errors.length > 1) throw new RegistryError(errors.map((e) => e.message).join('\n'));
 }
+
+/** Registry messages list definition problems on indented lines; a Problem is one line. */
+function oneLine(message: string): string {
+  return message.replace(/:\n\s+- /, ': ').replace(/\n\s+- /g, '; ').replace(/\n/g, ' ');
+}
+
+/** A plugin loaded and registered from a graph file's `plugins` list. */
+export interface LoadedPluginEntry {
+  /** The spec as written, e.g. `../../plugins/pseudo-huber-loss`. */
+  spec: string;
+  /** Human-readable origin used in error messages. */
+  source: string;
+  plugin: DistilleryPlugin;
+}
+
+/**
+ * Loads and registers every plugin of a `plugins` list (specs relative to `fromDir`), collecting every
+ * problem instead of stopping at the first: each names the list index and is one line. Entries that are
+ * not non-empty strings are skipped (the graph-file schema reports them). Errors other than plugin and
+ * registry errors are bugs and are thrown.
+ */
+export async function loadPluginList(
+  specs: unknown, fromDir: string, registry: NodeRegistry,
+): Promise<{ loaded: LoadedPluginEntry[]; problems: { index: number; message: string }[] }> {
+  const loaded: LoadedPluginEntry[] = [];
+  const problems: { index: number; message: string }[] = [];
+  if (!Array.isArray(specs)) return { loaded, problems };
+  for (const [index, spec] of specs.entries()) {
+    if (typeof spec !== 'string' || spec === '') continue;
+    try {
+      const { plugin, source } = await loadPlugin(spec, fromDir);
+      for (const err of registerPluginCollecting(registry, plugin, source)) problems.push({ index, message: oneLine(err.message) });
+      loaded.push({ spec, source, plugin });
+    } catch (err) {
+      if (err instanceof PluginError || err instanceof RegistryError) problems.push({ index, message: oneLine(err.message) });
+      else throw err;
+    }
+  }
+  return { loaded, problems };
+}

@@ -7,9 +7,10 @@
 import type { Observable } from 'rxjs';
 import type { Container } from 'inversify';
 import type { Problem } from '../errors';
+import type { JsonSchema } from '../schema/json-schema';
 
-/** A JSON Schema (draft 2020-12 / ajv) object. Descriptions are the reference docs. */
-export type JsonSchema = Record<string, unknown>;
+/** A JSON Schema (draft 2020-12 / ajv) object (declared in the schema layer). Descriptions are the reference docs. */
+export type { JsonSchema };
 
 /**
  * resource: a value created once (a model, a scheduler, an optimizer, a data set of weights), bound in

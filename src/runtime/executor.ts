@@ -35,10 +35,11 @@ import {
   gitInfo,
   prepareRunDir,
   readManifest,
-  writeJsonAtomic,
   type RunManifest,
 } from './run-folder';
 import { RunTensorBoard } from './tensorboard';
+import { writeJsonAtomicSync } from '../io/atomic-write';
+import { FNV1A_OFFSET, fnv1a32 } from '../random';
 
 export interface RunOptions {
   /** The registry the graph was loaded with; bound in the container as `distillery.registry`. */
@@ -133,14 +134,9 @@ interface NodeState {
 
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
-/** 32-bit FNV-1a of `<seed>:<nodeId>`: a stable, distinct seed per node. */
+/** 32-bit FNV-1a of `<seed>:<nodeId>` (by code point): a stable, distinct seed per node. */
 export function nodeSeed(graphSeed: number, nodeId: string): number {
-  let h = 0x811c9dc5;
-  for (const ch of `${graphSeed}:${nodeId}`) {
-    h ^= ch.codePointAt(0)!;
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h >>> 0;
+  return fnv1a32(`${graphSeed}:${nodeId}`, FNV1A_OFFSET, 'code-point');
 }
 
 /** Waits for `promise` unless `signal` aborts first (then rejects with the abort reason). */
@@ -167,11 +163,29 @@ function asNodeError(nodeId: string, err: unknown, what: string, port?: string):
   return new NodeRuntimeError(nodeId, `${what}${message(err)}`, { port, cause: err });
 }
 
+/**
+ * Runs a resolved graph, in named steps: choose the backend → build the run's DI container → open the run
+ * folder (manifest, resolved graph) → open logs, TensorBoard and progress and announce the run → watch for
+ * cancellation and the first failure → run every node's lifecycle → tear down (saveState on cancel, then
+ * dispose in reverse creation order) → close the manifest and return the result.
+ */
 export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): Promise<RunResult> {
   const startedAt = new Date();
   const dist = options.distributed && options.distributed.group.worldSize > 1 ? options.distributed : undefined;
-  const scratchRank = dist && dist.group.rank !== 0 ? dist.group.rank : undefined;
-  const output = options.output ?? process.stderr;
+  const { backend, precision } = await chooseBackend(graph, options);
+  const { container, turns } = buildContainer(graph, options, dist, backend);
+  const folder = await openRunFolder(graph, options, dist, backend, precision, startedAt);
+  container.bind('distillery.runDir').toConstantValue(folder.runDir);
+  const run = new GraphRun(graph, options, dist, backend, container, turns, folder, startedAt);
+  run.announce();
+  run.watchSignals();
+  await run.runNodes();
+  await run.tearDown();
+  return run.finish();
+}
+
+/** Step 1: the compute backend and precision (select one, or keep the active TF.js backend). */
+async function chooseBackend(graph: ResolvedGraph, options: RunOptions): Promise<{ backend: BackendInfo; precision: Precision }> {
   const precision: Precision = options.precision ?? graph.precision ?? 'fp32';
   let backend: BackendInfo;
   if (options.backend !== undefined) {
@@ -180,9 +194,11 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
     setActivePrecision(precision);
     backend = activeBackend() ?? { name: tf.getBackend() as BackendInfo['name'], tfBackend: tf.getBackend(), threads: 1, description: `${tf.getBackend()} (selected outside Distillery)` };
   }
+  return { backend, precision };
+}
 
-  const states = new Map<string, NodeState>();
-  const creationOrder: NodeState[] = [];
+/** Step 2: the run's inversify container (graph, registry, distributed run, the run's backend, plugin bindings) and, data-parallel, the run turns. */
+function buildContainer(graph: ResolvedGraph, options: RunOptions, dist: DistributedRun | undefined, backend: BackendInfo): { container: Container; turns?: Turns } {
   const container = new Container();
   container.bind('distillery.graph').toConstantValue(graph);
   if (options.registry) container.bind('distillery.registry').toConstantValue(options.registry);
@@ -201,10 +217,22 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
       throw new DistilleryError('PLUGIN', `${plugin.source}: bindings() failed: ${message(err)}`, { cause: err });
     }
   }
+  return { container, turns };
+}
 
+interface RunFolder {
+  runDir: string;
+  resume: boolean;
+  previous?: RunManifest;
+  manifest: RunManifest;
+}
+
+/** Step 3: the run folder (agreed across ranks), its manifest (with earlier attempts on resume) and the resolved graph. */
+async function openRunFolder(
+  graph: ResolvedGraph, options: RunOptions, dist: DistributedRun | undefined, backend: BackendInfo, precision: Precision, startedAt: Date,
+): Promise<RunFolder> {
   const prepare = (): string => prepareRunDir({ graphName: graph.name, outDir: options.outDir, runsDir: options.runsDir, resume: options.resume, now: startedAt });
   const runDir = dist ? await agreeRunDir(dist, prepare) : prepare();
-  container.bind('distillery.runDir').toConstantValue(runDir);
   const resume = options.resume === true;
   const argv = options.argv ?? process.argv;
   const previous = resume ? readManifest(runDir) : undefined;
@@ -223,73 +251,143 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
       : [],
     ...(dist ? { distributed: { worldSize: dist.group.worldSize, backend: dist.group.backend } } : {}),
   };
-  writeJsonAtomic(path.join(runDir, RESOLVED_GRAPH_FILE), graph.raw);
-  writeJsonAtomic(path.join(runDir, MANIFEST_FILE), manifest);
-  const logs = new JsonLinesWriter(path.join(runDir, LOGS_FILE));
-  // TensorBoard: rank 0 alone (the other ranks' scratch folders get no tensorboard/ folder).
-  const tensorboard = new RunTensorBoard(runDir, options.tensorboard !== false && scratchRank === undefined);
-  const reporter = new ProgressReporter({ mode: scratchRank === undefined ? options.progress ?? 'auto' : 'none', output, intervalMs: options.progressIntervalMs });
-  const event = (node: string | undefined, name: string, fields: Record<string, unknown> = {}): void =>
-    logs.write({ time: new Date().toISOString(), kind: 'event', ...(node !== undefined ? { node } : {}), event: name, ...fields });
+  writeJsonAtomicSync(path.join(runDir, RESOLVED_GRAPH_FILE), graph.raw);
+  writeJsonAtomicSync(path.join(runDir, MANIFEST_FILE), manifest);
+  return { runDir, resume, previous, manifest };
+}
 
-  event(undefined, resume ? 'run-resumed' : 'run-started', { runDir, backend: backend.description });
-  if (scratchRank === undefined) {
-    reporter.line(`backend: ${backend.description}`);
-    if (dist) reporter.line(`distributed: ${dist.group.worldSize} processes (${dist.group.backend}), global batch = ${dist.group.worldSize} × the per-process batch size`);
-    reporter.line(`run folder: ${displayPath(runDir)}${resume ? ' (resumed)' : ''}`);
-  }
-  const previousWorld = previous ? previous.distributed?.worldSize ?? 1 : undefined;
-  const world = dist?.group.worldSize ?? 1;
-  if (scratchRank === undefined && previousWorld !== undefined && previousWorld !== world) {
-    // Resuming with another process count works (every rank takes rank 0's state) but changes the data shards.
-    const msg = `resuming a ${previousWorld}-process run with ${world} process${world > 1 ? 'es' : ''}: the global batch and the data shards of the remaining steps change, so the result will differ from an uninterrupted run`;
-    logs.write({ time: new Date().toISOString(), kind: 'log', level: 'warn', message: msg });
-    reporter.line(`warning: ${msg}`);
-  }
-
-  const controller = new AbortController();
-  // Every node (and its streams) listens to the run's signal: a graph of more than ten nodes is normal,
-  // not a leak, so Node's default warning at eleven listeners would only mislead.
-  setMaxListeners(0, controller.signal);
-  let primaryError: DistilleryError | undefined;
-  let cancelled = false;
-  const onExternalAbort = (): void => {
-    if (controller.signal.aborted) return;
-    cancelled = true;
-    event(undefined, 'cancel-requested');
-    controller.abort(new CancelledError());
+/** One run of a graph: the state the remaining steps share (logs, signals, node states, the first failure). */
+class GraphRun {
+  private readonly runDir: string;
+  /** Set on data-parallel ranks other than 0, which work in a scratch folder and print nothing. */
+  private readonly scratchRank?: number;
+  private readonly logs: JsonLinesWriter;
+  private readonly tensorboard: RunTensorBoard;
+  private readonly reporter: ProgressReporter;
+  private readonly controller = new AbortController();
+  private readonly states = new Map<string, NodeState>();
+  private readonly creationOrder: NodeState[] = [];
+  private primaryError: DistilleryError | undefined;
+  private cancelled = false;
+  private readonly onExternalAbort = (): void => {
+    if (this.controller.signal.aborted) return;
+    this.cancelled = true;
+    this.event(undefined, 'cancel-requested');
+    this.controller.abort(new CancelledError());
   };
-  if (options.signal?.aborted) onExternalAbort();
-  else options.signal?.addEventListener('abort', onExternalAbort, { once: true });
 
-  const fail = (err: DistilleryError): void => {
+  /** Step 4 (first half): logs.jsonl, TensorBoard (rank 0 alone) and the progress reporter. */
+  constructor(
+    private readonly graph: ResolvedGraph,
+    private readonly options: RunOptions,
+    private readonly dist: DistributedRun | undefined,
+    private readonly backend: BackendInfo,
+    private readonly container: Container,
+    private readonly turns: Turns | undefined,
+    private readonly folder: RunFolder,
+    private readonly startedAt: Date,
+  ) {
+    this.runDir = folder.runDir;
+    this.scratchRank = dist && dist.group.rank !== 0 ? dist.group.rank : undefined;
+    this.logs = new JsonLinesWriter(path.join(this.runDir, LOGS_FILE));
+    // TensorBoard: rank 0 alone (the other ranks' scratch folders get no tensorboard/ folder).
+    this.tensorboard = new RunTensorBoard(this.runDir, options.tensorboard !== false && this.scratchRank === undefined);
+    const output = options.output ?? process.stderr;
+    this.reporter = new ProgressReporter({ mode: this.scratchRank === undefined ? options.progress ?? 'auto' : 'none', output, intervalMs: options.progressIntervalMs });
+  }
+
+  private event(node: string | undefined, name: string, fields: Record<string, unknown> = {}): void {
+    this.logs.write({ time: new Date().toISOString(), kind: 'event', ...(node !== undefined ? { node } : {}), event: name, ...fields });
+  }
+
+  /** Step 4 (second half): the run-started event, the backend / run-folder lines, the process-count warning on resume. */
+  announce(): void {
+    const { dist, backend, runDir, reporter, logs } = this;
+    const { resume, previous } = this.folder;
+    this.event(undefined, resume ? 'run-resumed' : 'run-started', { runDir, backend: backend.description });
+    if (this.scratchRank === undefined) {
+      reporter.line(`backend: ${backend.description}`);
+      if (dist) reporter.line(`distributed: ${dist.group.worldSize} processes (${dist.group.backend}), global batch = ${dist.group.worldSize} × the per-process batch size`);
+      reporter.line(`run folder: ${displayPath(runDir)}${resume ? ' (resumed)' : ''}`);
+    }
+    const previousWorld = previous ? previous.distributed?.worldSize ?? 1 : undefined;
+    const world = dist?.group.worldSize ?? 1;
+    if (this.scratchRank === undefined && previousWorld !== undefined && previousWorld !== world) {
+      // Resuming with another process count works (every rank takes rank 0's state) but changes the data shards.
+      const msg = `resuming a ${previousWorld}-process run with ${world} process${world > 1 ? 'es' : ''}: the global batch and the data shards of the remaining steps change, so the result will differ from an uninterrupted run`;
+      logs.write({ time: new Date().toISOString(), kind: 'log', level: 'warn', message: msg });
+      reporter.line(`warning: ${msg}`);
+    }
+  }
+
+  /** Step 5: the caller's signal cancels the run; the first failure aborts every node and stream gate. */
+  watchSignals(): void {
+    // Every node (and its streams) listens to the run's signal: a graph of more than ten nodes is normal,
+    // not a leak, so Node's default warning at eleven listeners would only mislead.
+    setMaxListeners(0, this.controller.signal);
+    if (this.options.signal?.aborted) this.onExternalAbort();
+    else this.options.signal?.addEventListener('abort', this.onExternalAbort, { once: true });
+    this.controller.signal.addEventListener('abort', () => {
+      for (const st of this.states.values()) for (const gate of st.gates.values()) gate.abort(this.controller.signal.reason);
+    }, { once: true });
+  }
+
+  /** Records a node's failure: the first one aborts the run; later ones (consequences) go to the log only. */
+  private fail(err: DistilleryError): void {
+    const { controller, logs } = this;
     if (controller.signal.aborted) {
       // A consequence of the first failure or of the cancellation: keep it in the log only.
       if (!(err instanceof CancelledError)) logs.write({ time: new Date().toISOString(), kind: 'log', level: 'error', node: (err as NodeRuntimeError).nodeId, message: err.message });
       return;
     }
-    primaryError = err;
+    this.primaryError = err;
     logs.write({ time: new Date().toISOString(), kind: 'log', level: 'error', node: (err as NodeRuntimeError).nodeId, ...((err as NodeRuntimeError).port ? { port: (err as NodeRuntimeError).port } : {}), message: err.message });
     controller.abort(err);
-  };
-  controller.signal.addEventListener('abort', () => {
-    for (const st of states.values()) for (const gate of st.gates.values()) gate.abort(controller.signal.reason);
-  }, { once: true });
-
-  for (const node of graph.nodes) {
-    states.set(node.id, {
-      node,
-      timing: { id: node.id, type: node.type, status: 'pending' },
-      created: deferred<void>(),
-      finished: deferred<void>(),
-      resources: new Map(),
-      gates: new Map(),
-    });
   }
-  const consumersOf = (nodeId: string, port: string): { node: string; port: string }[] =>
-    graph.edges.filter((e) => e.from.node === nodeId && e.from.port === port).map((e) => ({ node: e.to.node, port: e.to.port }));
 
-  const nodeLogger = (id: string): NodeLogger => {
+  /** Step 6: every node's lifecycle, concurrently; then the final node statuses. */
+  async runNodes(): Promise<void> {
+    const { graph, states } = this;
+    for (const node of graph.nodes) {
+      states.set(node.id, {
+        node,
+        timing: { id: node.id, type: node.type, status: 'pending' },
+        created: deferred<void>(),
+        finished: deferred<void>(),
+        resources: new Map(),
+        gates: new Map(),
+      });
+    }
+    // Release stream handles of nodes that never got created, so their producers are not held back.
+    const tasks = graph.nodes.map((node) => {
+      const st = states.get(node.id)!;
+      return this.lifecycle(st).finally(() => {
+        this.turns?.release(node.id);
+        if (st.instance === undefined) {
+          for (const [port, ref] of Object.entries(node.inputs)) {
+            if (node.def.inputs[port]?.kind === 'stream') states.get(ref.node)!.gates.get(ref.port)?.release(node.id, port);
+          }
+        }
+      });
+    });
+    await Promise.allSettled(tasks);
+
+    // Nodes that never started (their inputs failed) are pending; count them as cancelled in the result.
+    for (const st of states.values()) if (st.timing.status === 'pending' || st.timing.status === 'running') st.timing.status = 'cancelled';
+    // A stream failure is reported by the producer's gate; the producer node is the one that failed.
+    if (this.primaryError instanceof NodeRuntimeError) {
+      const culprit = states.get(this.primaryError.nodeId);
+      if (culprit) culprit.timing.status = 'failed';
+    }
+  }
+
+  private consumersOf(nodeId: string, port: string): { node: string; port: string }[] {
+    return this.graph.edges.filter((e) => e.from.node === nodeId && e.from.port === port).map((e) => ({ node: e.to.node, port: e.to.port }));
+  }
+
+  /** The logger a node gets: every record to logs.jsonl, lines to the reporter, metrics and images to TensorBoard. */
+  private nodeLogger(id: string): NodeLogger {
+    const { logs, reporter, tensorboard, runDir } = this;
     const write = (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>): void => {
       logs.write({ time: new Date().toISOString(), kind: 'log', level, node: id, message: msg, ...(fields ? { fields } : {}) });
       const extra = fields && Object.keys(fields).length ? ' ' + JSON.stringify(fields) : '';
@@ -308,11 +406,40 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
         tensorboard.image(id, tag, step, png);
       },
     };
-  };
+  }
 
-  async function lifecycle(st: NodeState): Promise<void> {
+  /** The context a node's `create` receives (its node folder is made on first use). */
+  private nodeContext(node: ResolvedNode, resources: Record<string, unknown>, streams: NodeContext['streams']): NodeContext {
+    const { runDir, reporter } = this;
+    let outDirMade = false;
+    const nodeOutDir = path.join(runDir, node.id);
+    return {
+      id: node.id,
+      config: node.config,
+      resources,
+      streams,
+      container: this.container,
+      get outDir() {
+        if (!outDirMade) {
+          fs.mkdirSync(nodeOutDir, { recursive: true });
+          outDirMade = true;
+        }
+        return nodeOutDir;
+      },
+      runDir,
+      seed: nodeSeed(this.graph.seed, node.id),
+      resume: this.folder.resume,
+      log: this.nodeLogger(node.id),
+      signal: this.controller.signal,
+      progress: (label, total) => reporter.handle(node.id, label, total),
+    };
+  }
+
+  /** One node: wait for its inputs and `after` nodes, create it, publish its outputs, run it, settle. */
+  private async lifecycle(st: NodeState): Promise<void> {
     const { node } = st;
-    const signal = controller.signal;
+    const { states, container } = this;
+    const signal = this.controller.signal;
     const resources: Record<string, unknown> = {};
     const streams: Record<string, ReturnType<StreamGate['handleFor']>> = {};
     try {
@@ -334,29 +461,7 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
       return;
     }
 
-    let outDirMade = false;
-    const nodeOutDir = path.join(runDir, node.id);
-    const ctx: NodeContext = {
-      id: node.id,
-      config: node.config,
-      resources,
-      streams,
-      container,
-      get outDir() {
-        if (!outDirMade) {
-          fs.mkdirSync(nodeOutDir, { recursive: true });
-          outDirMade = true;
-        }
-        return nodeOutDir;
-      },
-      runDir,
-      seed: nodeSeed(graph.seed, node.id),
-      resume,
-      log: nodeLogger(node.id),
-      signal,
-      progress: (label, total) => reporter.handle(node.id, label, total),
-    };
-
+    const ctx = this.nodeContext(node, resources, streams);
     st.createStart = Date.now();
     st.timing.createdAt = new Date(st.createStart).toISOString();
     st.timing.status = 'running';
@@ -364,10 +469,10 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
     try {
       const instance = await node.def.create(ctx);
       st.instance = instance ?? {};
-      creationOrder.push(st);
-      event(node.id, 'created');
+      this.creationOrder.push(st);
+      this.event(node.id, 'created');
       for (const [port, spec] of Object.entries(node.def.outputs)) {
-        const connected = consumersOf(node.id, port);
+        const connected = this.consumersOf(node.id, port);
         if (spec.kind === 'resource') {
           const has = st.instance.resources !== undefined && port in st.instance.resources;
           if (!has) {
@@ -381,7 +486,7 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
             },
             (err: unknown) => {
               const e = asNodeError(node.id, err, 'resource output failed: ', port);
-              fail(e);
+              this.fail(e);
               throw e;
             },
           );
@@ -394,7 +499,7 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
             if (connected.length > 0) throw new NodeRuntimeError(node.id, `create() did not provide stream output "${port}"`, { port });
             continue;
           }
-          const gate = new StreamGate(stream, { node: node.id, port }, connected, (e) => fail(e));
+          const gate = new StreamGate(stream, { node: node.id, port }, connected, (e) => this.fail(e));
           if (signal.aborted) gate.abort(signal.reason);
           st.gates.set(port, gate);
           ownWork.push(gate.settled);
@@ -402,27 +507,27 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
       }
       st.created.resolve();
       if (st.instance.run) {
-        if (turns) await untilAborted(turns.wait(node.id), signal);
-        event(node.id, 'run-started');
+        if (this.turns) await untilAborted(this.turns.wait(node.id), signal);
+        this.event(node.id, 'run-started');
         await st.instance.run();
       }
       await Promise.all(ownWork);
       st.timing.status = 'completed';
-      event(node.id, 'finished');
+      this.event(node.id, 'finished');
       st.finished.resolve();
     } catch (err) {
       const e = asNodeError(node.id, err, '');
       if (!signal.aborted) {
         st.timing.status = 'failed';
-        fail(e);
+        this.fail(e);
       } else if (e === signal.reason || e instanceof CancelledError || (err as Error)?.name === 'AbortError') {
         // Stopped because the run was cancelled or another node failed.
         st.timing.status = 'cancelled';
       } else {
         st.timing.status = 'failed';
-        fail(e);
+        this.fail(e);
       }
-      event(node.id, st.timing.status, { message: e.message });
+      this.event(node.id, st.timing.status, { message: e.message });
       st.created.reject(e);
       st.finished.reject(e);
     } finally {
@@ -433,82 +538,68 @@ export async function runGraph(graph: ResolvedGraph, options: RunOptions = {}): 
     }
   }
 
-  // Release stream handles of nodes that never got created, so their producers are not held back.
-  const tasks = graph.nodes.map((node) => {
-    const st = states.get(node.id)!;
-    return lifecycle(st).finally(() => {
-      turns?.release(node.id);
-      if (st.instance === undefined) {
-        for (const [port, ref] of Object.entries(node.inputs)) {
-          if (node.def.inputs[port]?.kind === 'stream') states.get(ref.node)!.gates.get(ref.port)?.release(node.id, port);
+  /** Step 7: on cancellation every created node saves its state; then each is disposed, in reverse creation order. */
+  async tearDown(): Promise<void> {
+    const { logs, reporter } = this;
+    const teardown = [...this.creationOrder].reverse();
+    if (this.cancelled) {
+      for (const st of teardown) {
+        if (!st.instance?.saveState) continue;
+        try {
+          await st.instance.saveState();
+          this.event(st.node.id, 'state-saved');
+        } catch (err) {
+          const msg = `saveState failed: ${message(err)}`;
+          logs.write({ time: new Date().toISOString(), kind: 'log', level: 'error', node: st.node.id, message: msg });
+          reporter.line(`[${st.node.id}] error: ${msg}`);
         }
       }
-    });
-  });
-  await Promise.allSettled(tasks);
-
-  // Nodes that never started (their inputs failed) are pending; count them as cancelled in the result.
-  for (const st of states.values()) if (st.timing.status === 'pending' || st.timing.status === 'running') st.timing.status = 'cancelled';
-  // A stream failure is reported by the producer's gate; the producer node is the one that failed.
-  if (primaryError instanceof NodeRuntimeError) {
-    const culprit = states.get(primaryError.nodeId);
-    if (culprit) culprit.timing.status = 'failed';
-  }
-
-  const teardown = [...creationOrder].reverse();
-  if (cancelled) {
+    }
     for (const st of teardown) {
-      if (!st.instance?.saveState) continue;
       try {
-        await st.instance.saveState();
-        event(st.node.id, 'state-saved');
+        await st.instance?.dispose?.();
+        this.event(st.node.id, 'disposed');
       } catch (err) {
-        const msg = `saveState failed: ${message(err)}`;
-        logs.write({ time: new Date().toISOString(), kind: 'log', level: 'error', node: st.node.id, message: msg });
-        reporter.line(`[${st.node.id}] error: ${msg}`);
+        const e = new NodeRuntimeError(st.node.id, `dispose failed: ${message(err)}`, { cause: err });
+        logs.write({ time: new Date().toISOString(), kind: 'log', level: 'error', node: st.node.id, message: e.message });
+        if (!this.primaryError && !this.cancelled) this.primaryError = e;
       }
     }
-  }
-  for (const st of teardown) {
+    this.options.signal?.removeEventListener('abort', this.onExternalAbort);
+    reporter.stop();
     try {
-      await st.instance?.dispose?.();
-      event(st.node.id, 'disposed');
+      this.tensorboard.close();
     } catch (err) {
-      const e = new NodeRuntimeError(st.node.id, `dispose failed: ${message(err)}`, { cause: err });
-      logs.write({ time: new Date().toISOString(), kind: 'log', level: 'error', node: st.node.id, message: e.message });
-      if (!primaryError && !cancelled) primaryError = e;
+      const e = err instanceof DistilleryError ? err : new DistilleryError('TENSORBOARD', `closing the TensorBoard log failed: ${message(err)}`, { cause: err });
+      logs.write({ time: new Date().toISOString(), kind: 'log', level: 'error', message: e.message });
+      if (!this.primaryError && !this.cancelled) this.primaryError = e;
     }
   }
-  options.signal?.removeEventListener('abort', onExternalAbort);
-  reporter.stop();
-  try {
-    tensorboard.close();
-  } catch (err) {
-    const e = err instanceof DistilleryError ? err : new DistilleryError('TENSORBOARD', `closing the TensorBoard log failed: ${message(err)}`, { cause: err });
-    logs.write({ time: new Date().toISOString(), kind: 'log', level: 'error', message: e.message });
-    if (!primaryError && !cancelled) primaryError = e;
+
+  /** Step 8: the run's status into the manifest and the log; the result. */
+  finish(): RunResult {
+    const { manifest } = this.folder;
+    const endedAt = new Date();
+    const status: RunResult['status'] = this.cancelled ? 'cancelled' : this.primaryError ? 'failed' : 'completed';
+    const error: DistilleryError | undefined = status === 'cancelled' ? new CancelledError() : this.primaryError;
+    manifest.endedAt = endedAt.toISOString();
+    manifest.status = status;
+    if (error) manifest.error = error.message;
+    writeJsonAtomicSync(path.join(this.runDir, MANIFEST_FILE), manifest);
+    this.event(undefined, `run-${status}`, error ? { message: error.message } : {});
+    this.logs.close();
+
+    return {
+      runDir: this.runDir,
+      status,
+      error,
+      startedAt: this.startedAt.toISOString(),
+      endedAt: endedAt.toISOString(),
+      durationMs: endedAt.getTime() - this.startedAt.getTime(),
+      backend: this.backend,
+      nodes: this.graph.nodes.map((n) => this.states.get(n.id)!.timing),
+    };
   }
-
-  const endedAt = new Date();
-  const status: RunResult['status'] = cancelled ? 'cancelled' : primaryError ? 'failed' : 'completed';
-  const error: DistilleryError | undefined = status === 'cancelled' ? new CancelledError() : primaryError;
-  manifest.endedAt = endedAt.toISOString();
-  manifest.status = status;
-  if (error) manifest.error = error.message;
-  writeJsonAtomic(path.join(runDir, MANIFEST_FILE), manifest);
-  event(undefined, `run-${status}`, error ? { message: error.message } : {});
-  logs.close();
-
-  return {
-    runDir,
-    status,
-    error,
-    startedAt: startedAt.toISOString(),
-    endedAt: endedAt.toISOString(),
-    durationMs: endedAt.getTime() - startedAt.getTime(),
-    backend,
-    nodes: graph.nodes.map((n) => states.get(n.id)!.timing),
-  };
 }
 
 /**

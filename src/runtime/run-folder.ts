@@ -150,13 +150,6 @@ export function readManifest(runDir: string): RunManifest | undefined {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as RunManifest;
 }
 
-/** Writes JSON through a temporary file and a rename, so a crash never leaves half a file. */
-export function writeJsonAtomic(file: string, value: unknown): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
-  fs.renameSync(tmp, file);
-}
-
 /** Appends JSON lines to `logs.jsonl`; synchronous so that a crash loses at most the line being written. */
 export class JsonLinesWriter {
   private fd: number | undefined;

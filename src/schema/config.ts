@@ -3,7 +3,7 @@
  * compilation of each config schema, and validation of a config (defaults filled, unknown keys refused).
  */
 import type { Problem } from '../errors';
-import type { JsonSchema, NodeTypeDefinition, PortSpec } from '../registry/types';
+import type { JsonSchema, NodeTypeShape, PortShape } from './json-schema';
 import { createAjv, type Ajv, type ValidateFunction } from './ajv';
 import { ajvErrorsToProblems, joinPointer, pointerToPath, type PointerLocator } from './problems';
 
@@ -52,7 +52,7 @@ function checkPorts(ports: unknown, side: 'inputs' | 'outputs', out: string[]): 
       out.push(`${at}: must be a port spec object { kind, type, description }`);
       continue;
     }
-    const s = spec as Partial<PortSpec> & Record<string, unknown>;
+    const s = spec as Partial<PortShape> & Record<string, unknown>;
     if (s.kind !== 'resource' && s.kind !== 'stream') out.push(`${at}.kind: must be "resource" or "stream" (found ${JSON.stringify(s.kind)})`);
     if (typeof s.type !== 'string' || !(s.type === 'any' || PORT_TYPE_PATTERN.test(s.type))) {
       out.push(`${at}.type: must be a kebab-case data type name or "any" (found ${JSON.stringify(s.type)})`);
@@ -73,7 +73,7 @@ function checkPorts(ports: unknown, side: 'inputs' | 'outputs', out: string[]): 
 export function checkNodeTypeDefinition(def: unknown): string[] {
   const out: string[] = [];
   if (!isPlainObject(def)) return ['the definition must be an object'];
-  const d = def as Partial<NodeTypeDefinition>;
+  const d = def as Partial<NodeTypeShape> & { create?: unknown };
   if (typeof d.type !== 'string' || !NODE_TYPE_PATTERN.test(d.type)) {
     out.push(`type: must be a kebab-case name like "ddim-sampler" (found ${JSON.stringify(d.type)})`);
   }
@@ -107,7 +107,7 @@ export function normalizeConfigSchema(schema: JsonSchema): JsonSchema {
  * Compiles a node type's config schema (once per schema object). Throws ajv's compile error for an invalid
  * schema; `NodeRegistry.register` turns that into a RegistryError naming the type.
  */
-export function compileConfigSchema(def: NodeTypeDefinition): ValidateFunction {
+export function compileConfigSchema(def: Pick<NodeTypeShape, 'configSchema'>): ValidateFunction {
   const hit = compiled.get(def.configSchema);
   if (hit) return hit;
   configAjv ??= createAjv({ useDefaults: true });
@@ -120,7 +120,7 @@ export function compileConfigSchema(def: NodeTypeDefinition): ValidateFunction {
  * Problems with a schema's defaults: validates the all-defaults config and keeps every error except
  * missing required properties (a required property has no default by design).
  */
-export function checkConfigDefaults(def: NodeTypeDefinition): string[] {
+export function checkConfigDefaults(def: Pick<NodeTypeShape, 'configSchema'>): string[] {
   const validate = compileConfigSchema(def);
   const config: Record<string, unknown> = {};
   if (validate(config)) return [];
@@ -141,7 +141,7 @@ export interface ConfigValidation {
  * `locate` adds file positions.
  */
 export function validateNodeConfig(
-  def: NodeTypeDefinition, config: unknown, options: { basePointer?: string; locate?: PointerLocator } = {},
+  def: Pick<NodeTypeShape, 'type' | 'configSchema' | 'check'>, config: unknown, options: { basePointer?: string; locate?: PointerLocator } = {},
 ): ConfigValidation {
   const base = options.basePointer ?? '';
   const copy = (config === undefined ? {} : structuredClone(config)) as Record<string, unknown>;

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DistilleryError } from '../errors';
-import type { JsonSchema } from '../registry/types';
+import type { JsonSchema } from './json-schema';
 
 export const GRAPH_SCHEMA_FILE = 'graph.schema.json';
 export const DEFINITIONS_FILE = 'definitions.json';

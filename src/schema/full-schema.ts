@@ -5,12 +5,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { NodeRegistry } from '../registry/registry';
-import type { JsonSchema, NodeTypeDefinition } from '../registry/types';
+import type { JsonSchema, NodeTypeShape } from './json-schema';
 import { definitionsSchema, DEFINITIONS_FILE, graphFileSchema } from './files';
 import { normalizeConfigSchema } from './config';
 
 type Json = unknown;
+
+/** The node types to describe: a NodeRegistry (src/registry) or anything that lists definitions. */
+export interface NodeTypeListing {
+  list(): readonly NodeTypeShape[];
+}
 
 /** Deep copy with every `$ref` passed through `rewrite`. */
 function rewriteRefs(value: Json, rewrite: (ref: string) => string): Json {
@@ -37,14 +41,14 @@ function inputsDefName(type: string): string {
 }
 
 /** A type's config schema, re-rooted under `#/$defs/config-<type>` (its own local `$ref`s follow it). */
-function embeddedConfigSchema(def: NodeTypeDefinition): Json {
+function embeddedConfigSchema(def: NodeTypeShape): Json {
   const base = `#/$defs/${configDefName(def.type)}`;
   const schema = rewriteRefs(normalizeConfigSchema(def.configSchema), (ref) =>
     ref === '#' ? base : ref.startsWith('#/') ? base + ref.slice(1) : ref) as Record<string, Json>;
   return { ...schema, description: schema.description ?? `Settings of a "${def.type}" node: ${def.description}` };
 }
 
-function inputsSchema(def: NodeTypeDefinition): Json {
+function inputsSchema(def: NodeTypeShape): Json {
   const properties: Record<string, Json> = {};
   for (const [name, spec] of Object.entries(def.inputs)) {
     properties[name] = {
@@ -63,7 +67,7 @@ function inputsSchema(def: NodeTypeDefinition): Json {
 }
 
 /** The JSON Schema of a whole graph file, including every registered node type's config and inputs. */
-export function buildGraphJsonSchema(registry: NodeRegistry): JsonSchema {
+export function buildGraphJsonSchema(registry: NodeTypeListing): JsonSchema {
   const base = inlineDefinitionRefs(graphFileSchema()) as Record<string, any>;
   const defs = inlineDefinitionRefs(definitionsSchema().$defs) as Record<string, Json>;
   const types = registry.list();
@@ -102,18 +106,18 @@ export function buildGraphJsonSchema(registry: NodeRegistry): JsonSchema {
 }
 
 /** The exact text `writeGraphJsonSchema` writes. */
-export function renderGraphJsonSchema(registry: NodeRegistry): string {
+export function renderGraphJsonSchema(registry: NodeTypeListing): string {
   return JSON.stringify(buildGraphJsonSchema(registry), null, 2) + '\n';
 }
 
 /** Writes the full schema (creating the folder if needed). */
-export function writeGraphJsonSchema(registry: NodeRegistry, file: string): void {
+export function writeGraphJsonSchema(registry: NodeTypeListing, file: string): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, renderGraphJsonSchema(registry));
 }
 
 /** True when `file` holds exactly what `writeGraphJsonSchema` would write now. */
-export function isGraphJsonSchemaCurrent(registry: NodeRegistry, file: string): boolean {
+export function isGraphJsonSchemaCurrent(registry: NodeTypeListing, file: string): boolean {
   try {
     return fs.readFileSync(file, 'utf8') === renderGraphJsonSchema(registry);
   } catch {

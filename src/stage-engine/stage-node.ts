@@ -19,7 +19,7 @@ import type { TrainableDenoiser } from './types';
 import { nodeValidation, validationClasses } from './validation';
 import type { ConditionalDenoiser } from '../models/types';
 import type { LatentDecoder } from '../eval/evaluate';
-import { FIRST_STAGE_PORT_TYPE, latentDecoder, type FirstStage } from '../eval/first-stage';
+import { FIRST_STAGE_PORT_TYPE, latentDecoder, type FirstStage } from '../ldm/first-stage';
 import { distributedRunOf } from '../distributed/context';
 
 type SavableModel<T> = StageModel<T> & { getWeights(): Record<string, tf.Tensor>; config: unknown };

@@ -18,24 +18,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { TrainingError } from '../errors';
 import { type GradMap, gradEntries } from './grads';
 import { OptionChecker } from './options';
+import { ADAMW_KERNEL, type AdamWKernelAttrs } from '../kernels/contracts';
 
-/**
- * The fused update kernel. Inputs `param`, `grad`, `m`, `v` (float32, equal sizes); attributes `beta1`,
- * `beta2`, `eps`, `stepSize` = lr / (1 − β1^t), `sqrtBias2` = √(1 − β2^t), `decay` = 1 − lr·weightDecay;
- * outputs [p', m', v'] as new tensors, computed in float32 in exactly this order:
- *   m' = m·β1 + g·(1 − β1); v' = v·β2 + (g·g)·(1 − β2); p' = p·decay − (m' / (√v' / sqrtBias2 + eps))·stepSize
- * (p·decay only when decay ≠ 1), each scalar rounded to float32 first.
- */
-export const ADAMW_KERNEL = 'DistilleryAdamW';
-
-export interface AdamWKernelAttrs {
-  beta1: number;
-  beta2: number;
-  eps: number;
-  stepSize: number;
-  sqrtBias2: number;
-  decay: number;
-}
+// The fused update kernel's contract (name, attributes, exact float32 order) is declared in src/kernels/contracts.ts.
+export { ADAMW_KERNEL, type AdamWKernelAttrs };
 
 export interface AdamWOptions {
   /** Learning rate (> 0 … used unless `step` is given another one, e.g. from an LR schedule). */

@@ -21,7 +21,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { FileFormatError, TrainingError } from '../errors';
-import { SafetensorsReader, tempPathFor, writeSafetensors, type SafetensorsWriteEntry } from '../io/safetensors';
+import { SafetensorsReader, writeSafetensors, type SafetensorsWriteEntry } from '../io/safetensors';
+import { writeFileAtomic } from '../io/atomic-write';
 import { AdamW, type AdamWState } from './adamw';
 import { EmaWeights, type EmaState } from './ema';
 import { OptionChecker } from './options';
@@ -413,12 +414,12 @@ export class CheckpointManager {
       const current = await this.bestValue();
       isBest = current === undefined || (this.best.mode === 'min' ? candidate < current : candidate > current);
       if (isBest) {
-        const tmp = tempPathFor(this.bestFile);
         try {
-          await fs.promises.copyFile(file, tmp);
-          await fs.promises.rename(tmp, this.bestFile);
+          // A copy through the one atomic writer (fsync'd, then renamed, then the folder fsync'd), in chunks.
+          await writeFileAtomic(this.bestFile, async (fh) => {
+            for await (const chunk of fs.createReadStream(file)) await fh.write(chunk as Buffer);
+          });
         } catch (e) {
-          await fs.promises.rm(tmp, { force: true });
           throw new FileFormatError(this.bestFile, `cannot write: ${(e as Error).message}`, { cause: e });
         }
       }

@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { TrainingError } from '../errors';
+import { SQUARED_NORM_KERNEL } from '../kernels/contracts';
 
 /** Gradients by variable name, as a plain object or a Map. */
 export type GradMap = Record<string, tf.Tensor> | ReadonlyMap<string, tf.Tensor>;
@@ -23,12 +24,8 @@ export function gradEntries(grads: GradMap): Map<string, tf.Tensor> {
  */
 const ADD_N_INPUTS = 7;
 
-/**
- * A backend's one-call Σ over tensors of Σ x² (inputs: the tensors, as an array like AddN's; output: a
- * float32 scalar). The libtorch backend registers it (accumulating in float64); elsewhere the sum is
- * composed of Square, Sum and AddN per tensor.
- */
-export const SQUARED_NORM_KERNEL = 'DistillerySumOfSquares';
+// A backend's one-call Σ over tensors of Σ x²: the contract is declared in src/kernels/contracts.ts.
+export { SQUARED_NORM_KERNEL };
 
 /**
  * Σ over all gradients of Σ g² as a float32 scalar tensor (new, owned by the caller), for callers that

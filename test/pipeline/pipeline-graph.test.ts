@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import * as tf from '@tensorflow/tfjs-core';
-import { createRegistry } from '../../src/runtime/create-registry';
+import { createRegistry } from '../../nodes/builtin-registry';
 import { registerNodeType } from '../../src/registry/registry';
 import { parseGraphText } from '../../src/graph/validate';
 import { runGraph } from '../../src/runtime/executor';

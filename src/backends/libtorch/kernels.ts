@@ -8,9 +8,7 @@ import type { DataType, KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorIn
 import { BackendError } from '../../errors';
 import { LIBTORCH_BACKEND_NAME, type LibtorchBackend } from './backend';
 import { DTYPE_CODE } from './native';
-import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL } from '../wasm/kernels/groupnorm';
-import { ADAMW_KERNEL } from '../../training/adamw';
-import { SQUARED_NORM_KERNEL } from '../../training/grads';
+import { ADAMW_KERNEL, GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL, SQUARED_NORM_KERNEL } from '../../kernels/contracts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Attrs = Record<string, any>;
@@ -458,7 +456,7 @@ const KERNELS: Record<string, Kernel> = {
       [info.strideHeight, info.strideWidth], padOf(info)), 'float32');
   },
 
-  // Distillery's fused GroupNorm (+ SiLU), same contract as the WASM kernels (src/backends/wasm/fused.ts):
+  // Distillery's fused GroupNorm (+ SiLU), contract in src/kernels/contracts.ts, as the WASM kernels:
   // forward -> [y, mean, rstd, x − μ, sigmoid(z) with SiLU]; backward -> [dx, dgamma, dbeta].
   [GROUP_NORM_KERNEL]: ({ x, gamma, beta }, b, { groups, epsilon, silu }) => {
     if (x.shape.length !== 4 || x.shape[3] % groups !== 0) {
@@ -477,11 +475,11 @@ const KERNELS: Record<string, Kernel> = {
       y && sig ? b.handle(y) : -1, y && sig ? b.handle(sig) : -1, groups), 'float32');
   },
 
-  // Distillery's fused AdamW update (contract in src/training/adamw.ts): one native pass per variable.
+  // Distillery's fused AdamW update (contract in src/kernels/contracts.ts): one native pass per variable.
   [ADAMW_KERNEL]: ({ param, grad, m, v }, b, { beta1, beta2, eps, stepSize, sqrtBias2, decay }) =>
     b.outputs(b.native.adamw(b.handle(param), b.handle(grad), b.handle(m), b.handle(v), beta1, beta2, eps, stepSize, sqrtBias2, decay), 'float32'),
 
-  // Σ over tensors of Σ x² in one call (contract in src/training/grads.ts), accumulated in float64.
+  // Σ over tensors of Σ x² in one call (contract in src/kernels/contracts.ts), accumulated in float64.
   [SQUARED_NORM_KERNEL]: (inputs, b) =>
     b.output(b.native.sumSquares((Object.values(inputs) as TensorInfo[]).map((t) => b.handle(t))), 'float32'),
 

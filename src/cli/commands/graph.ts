@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import { loadGraph } from '../../graph/validate';
 import { toDot, toMermaid } from '../../graph/render';
-import { createRegistry } from '../../runtime/create-registry';
+import { createRegistry } from '../../../nodes/builtin-registry';
 import { collect, EXIT_OK, type CliIO } from '../io';
 
 export function registerGraphCommand(program: Command, io: CliIO, setExit: (code: number) => void): Command {

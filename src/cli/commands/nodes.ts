@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { NodeRegistry } from '../../registry/registry';
 import { loadPlugin, registerPlugin } from '../../registry/plugins';
 import type { JsonSchema, NodeTypeDefinition, PortSpec } from '../../registry/types';
-import { createRegistry } from '../../runtime/create-registry';
+import { createRegistry } from '../../../nodes/builtin-registry';
 import { collect, EXIT_OK, type CliIO } from '../io';
 
 export interface ConfigKeyInfo {

@@ -10,7 +10,7 @@ import { Option, type Command } from 'commander';
 import { UsageError } from '../../errors';
 import { loadGraph } from '../../graph/validate';
 import { BACKEND_CHOICES, PRECISION_CHOICES, shutdownBackend, type Precision } from '../../backends';
-import { createRegistry } from '../../runtime/create-registry';
+import { createRegistry } from '../../../nodes/builtin-registry';
 import { runGraph, type RunResult } from '../../runtime/executor';
 import { displayPath } from '../../registry/plugins';
 import { PROGRESS_MODES, type ProgressMode } from '../../runtime/progress';

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { formatProblem } from '../../errors';
 import { validateGraph } from '../../graph/validate';
 import type { ResolvedGraph } from '../../graph/types';
-import { createRegistry } from '../../runtime/create-registry';
+import { createRegistry } from '../../../nodes/builtin-registry';
 import { collect, EXIT_INVALID, EXIT_OK, type CliIO } from '../io';
 
 /** The summary `validate` prints for a good graph: nodes with their types and inputs, edges, order. */

@@ -1,5 +1,5 @@
 /**
- * Distillery's fused AdamW update for the WASM backend (contract in src/training/adamw.ts): one pass in
+ * Distillery's fused AdamW update for the WASM backend (contract in src/kernels/contracts.ts): one pass in
  * JavaScript over heap views instead of about fifteen kernels per variable. Every operation is rounded
  * to float32 (Math.fround) in the composed update's order, so the result equals the composition bit for
  * bit: a float32 sum, product, quotient or square root computed in float64 and rounded once is the
@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendError } from '../../../errors';
-import { ADAMW_KERNEL, type AdamWKernelAttrs } from '../../../training/adamw';
+import { ADAMW_KERNEL, type AdamWKernelAttrs } from '../../../kernels/contracts';
 import { type BackendWasm, type TensorInfo, f32 } from './util';
 
 export function adamwImpl(backend: BackendWasm, param: TensorInfo, grad: TensorInfo, m: TensorInfo, v: TensorInfo, attrs: AdamWKernelAttrs): TensorInfo[] {

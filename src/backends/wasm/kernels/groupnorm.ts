@@ -19,14 +19,9 @@ import { BackendError } from '../../../errors';
 import { type BackendWasm, type TensorInfo, dispose, f32, run } from './util';
 import { meanMiddle } from './reduce';
 
-export const GROUP_NORM_KERNEL = 'DistilleryGroupNorm';
-export const GROUP_NORM_GRAD_KERNEL = 'DistilleryGroupNormGrad';
+import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL, type GroupNormKernelAttrs } from '../../../kernels/contracts';
 
-export interface GroupNormKernelAttrs {
-  groups: number;
-  epsilon: number;
-  silu: boolean;
-}
+export { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL, type GroupNormKernelAttrs };
 
 function checkShapes(kernel: string, x: TensorInfo, gamma: TensorInfo, beta: TensorInfo, groups: number): [number, number, number] {
   if (x.shape.length !== 4) throw new BackendError(`wasm ${kernel}: x must be rank 4 (NHWC), found shape ${x.shape}`);
