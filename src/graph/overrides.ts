@@ -1,7 +1,7 @@
 /** `--set <nodeId>.config.<key>[.<key>…]=<value>` overrides, applied to the parsed graph before validation. */
 import JSON5 from 'json5';
 import type { Problem } from '../errors';
-import { suggestionHint } from '../registry/suggest';
+import { suggestionHint } from '../schema/suggest';
 import { joinPointer } from '../schema/problems';
 
 export interface AppliedSet {

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { GraphValidationError, PluginError, RegistryError, type Problem, type SourcePosition } from '../errors';
 import type { NodeRegistry } from '../registry/registry';
 import { loadPlugin, registerPluginCollecting } from '../registry/plugins';
-import { suggestionHint } from '../registry/suggest';
+import { suggestionHint } from '../schema/suggest';
 import type { NodeTypeDefinition, PortSpec } from '../registry/types';
 import { createAjv, type ValidateFunction } from '../schema/ajv';
 import { NODE_TYPE_PATTERN, PORT_NAME_PATTERN, validateNodeConfig } from '../schema/config';

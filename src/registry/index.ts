@@ -2,4 +2,4 @@
 export * from './types';
 export { NodeRegistry, registerNodeType } from './registry';
 export { loadPlugin, registerPlugin, registerPluginCollecting, checkPluginShape, isPathSpec } from './plugins';
-export { closestMatch, editDistance, suggestionHint } from './suggest';
+export { closestMatch, editDistance, suggestionHint } from '../schema/suggest';

@@ -4,7 +4,7 @@
  */
 import { RegistryError } from '../errors';
 import { checkConfigDefaults, checkNodeTypeDefinition, compileConfigSchema } from '../schema/config';
-import { closestMatch } from './suggest';
+import { closestMatch } from '../schema/suggest';
 import type { NodeTypeDefinition } from './types';
 
 interface Entry {

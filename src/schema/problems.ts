@@ -1,6 +1,6 @@
 /** Turns ajv errors into Problems with a file position, a dotted path, expected/found and a hint. */
 import type { Problem, SourcePosition } from '../errors';
-import { suggestionHint, closestMatch } from '../registry/suggest';
+import { suggestionHint, closestMatch } from './suggest';
 import type { ErrorObject } from './ajv';
 
 /** Where a JSON pointer is in the source, and any note to add (e.g. the value came from `--set`). */
@@ -91,7 +91,7 @@ function draftFor(e: ErrorObject): Draft | undefined {
       return {
         pointer: at + '/' + escapePointerSegment(p.additionalProperty), part: 'key',
         message: `unknown property "${p.additionalProperty}"`,
-        hint: suggestionHint(p.additionalProperty, known, 'known properties'),
+        hint: suggestionHint(p.additionalProperty, known, 'known properties', Infinity),
       };
     }
     case 'type': {

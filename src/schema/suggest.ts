@@ -1,4 +1,8 @@
-/** "Did you mean …?" support: the closest known name by edit distance. */
+/**
+ * "Did you mean …?": the one edit distance and closest-name rule of the project. Unknown node types,
+ * node ids, config keys (graph files, schedule configs, training options, LDM YAML, checkpoint state)
+ * and enum values are all suggested through here.
+ */
 
 /** Levenshtein distance (insert, delete, substitute; each costs 1). */
 export function editDistance(a: string, b: string): number {
@@ -37,11 +41,14 @@ export function closestMatch(word: string, candidates: Iterable<string>): string
   return best;
 }
 
-/** `did you mean "x"?` when a close match exists, else a short list of what is available. */
-export function suggestionHint(word: string, candidates: string[], what: string): string {
+/**
+ * `did you mean "x"?` when a close match exists, else a list of what is available: the first `limit`
+ * (default 12; long lists such as node types are cut, a schema's properties are listed whole).
+ */
+export function suggestionHint(word: string, candidates: string[], what: string, limit = 12): string {
   const match = closestMatch(word, candidates);
   if (match !== undefined) return `did you mean "${match}"?`;
   if (candidates.length === 0) return `there are no ${what}`;
-  const shown = candidates.slice(0, 12).map((c) => `"${c}"`).join(', ');
-  return `${what}: ${shown}${candidates.length > 12 ? `, … (${candidates.length} in all)` : ''}`;
+  const shown = candidates.slice(0, limit).map((c) => `"${c}"`).join(', ');
+  return `${what}: ${shown}${candidates.length > limit ? `, … (${candidates.length} in all)` : ''}`;
 }
