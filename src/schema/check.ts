@@ -1,26 +1,18 @@
 /**
  * The one validation layer for everything that is not a graph file: schedule configs, training options,
- * model configs, LDM YAML, checkpoint state. Each is a JSON Schema checked by the shared ajv setup
- * (`createAjv`: every error, strict), mapped to the same Problem (path, expected, found, hint with
- * "did you mean") as graph files, and located in its file when a locator is given. Cross-field rules
- * come after the schema, as more Problems of the same shape, and everything is reported at once.
+ * model configs, LDM YAML, checkpoint state. Each is a JSON Schema compiled into the shared ajv instances
+ * that graph files and node configs use (`sharedAjv`: every error, strict), mapped to the same Problem
+ * (path, expected, found, hint with "did you mean") as graph files, and located in its file when a
+ * locator is given. Cross-field rules come after the schema, as more Problems of the same shape, and
+ * every problem is reported at once.
  */
 import { ConfigError, type Problem } from '../errors';
-import { createAjv, type Ajv, type ValidateFunction } from './ajv';
+import { sharedAjv, type ValidateFunction } from './ajv';
 import { ajvErrorsToProblems, joinPointer, type PointerLocator } from './problems';
 
-const ajvs = new Map<boolean, Ajv>();
-const compiled = new Map<boolean, WeakMap<object, ValidateFunction>>();
+export { sharedAjv };
 
-/** The shared ajv instance: one with schema defaults filled in, one that leaves the data untouched. */
-export function sharedAjv(useDefaults: boolean): Ajv {
-  let ajv = ajvs.get(useDefaults);
-  if (!ajv) {
-    ajv = createAjv({ useDefaults });
-    ajvs.set(useDefaults, ajv);
-  }
-  return ajv;
-}
+const compiled = new Map<boolean, WeakMap<object, ValidateFunction>>();
 
 export interface SchemaCheckOptions {
   /** Fill `default`s into the returned copy (default true: configs take their defaults from the schema). */

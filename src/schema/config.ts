@@ -4,7 +4,7 @@
  */
 import type { Problem } from '../errors';
 import type { JsonSchema, NodeTypeDefinition, PortSpec } from '../registry/types';
-import { createAjv, type Ajv, type ValidateFunction } from './ajv';
+import { sharedAjv, type ValidateFunction } from './ajv';
 import { ajvErrorsToProblems, joinPointer, pointerToPath, type PointerLocator } from './problems';
 
 export const NODE_TYPE_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
@@ -94,7 +94,6 @@ export function checkNodeTypeDefinition(def: unknown): string[] {
   return out;
 }
 
-let configAjv: Ajv | undefined;
 const compiled = new WeakMap<object, ValidateFunction>();
 
 /** A copy of a config schema ready for ajv: `$schema`/`$id` are dropped (all configs are draft 2020-12). */
@@ -110,8 +109,7 @@ export function normalizeConfigSchema(schema: JsonSchema): JsonSchema {
 export function compileConfigSchema(def: NodeTypeDefinition): ValidateFunction {
   const hit = compiled.get(def.configSchema);
   if (hit) return hit;
-  configAjv ??= createAjv({ useDefaults: true });
-  const validate = configAjv.compile(normalizeConfigSchema(def.configSchema));
+  const validate = sharedAjv(true).compile(normalizeConfigSchema(def.configSchema));
   compiled.set(def.configSchema, validate);
   return validate;
 }
