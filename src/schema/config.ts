@@ -168,9 +168,13 @@ export function validateNodeConfig(
     const pointer = base + relPointer;
     const where = options.locate?.(pointer, 'value') ?? {};
     const out: Problem = { ...p, path: [pointerToPath(base), p.path].filter(Boolean).join('.') };
-    if (where.position) out.position = where.position;
-    else delete out.position;
-    if (where.note) out.hint = [p.hint, where.note].filter(Boolean).join('; ');
+    // A problem the check located itself is in another file the config names (a schedule file): it keeps
+    // that position, and says where the graph names the file.
+    const named = p.position && where.position
+      ? `named at ${where.position.file}:${where.position.line}:${where.position.column}` : undefined;
+    if (!p.position && where.position) out.position = where.position;
+    else if (!p.position) delete out.position;
+    if (where.note || named) out.hint = [p.hint, named, where.note].filter(Boolean).join('; ');
     return out;
   });
   return { config: copy, problems };
