@@ -29,14 +29,23 @@ export function editDistance(a: string, b: string): number {
 
 /**
  * The candidate closest to `word`, or undefined when none is close enough to be a plausible typo:
- * the distance must be at most a third of the longer name (at least 1, at most 3). Case differences
- * alone always match. Ties go to the candidate listed first.
+ * the distance must be at most a third of the longer name (at least 1, at most 3). Differences of case
+ * and of `_` / `-` separators alone always match (`numTrainTimesteps` for `num_train_timesteps`). Ties
+ * go to the candidate listed first.
  */
 export function closestMatch(word: string, candidates: Iterable<string>): string | undefined {
+  const bare = (s: string): string => s.replace(/[_-]/g, '').toLowerCase();
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of candidates) {
     if (candidate.toLowerCase() === word.toLowerCase()) return candidate;
+    if (bare(candidate) === bare(word)) {
+      if (bestDistance > 0) {
+        best = candidate;
+        bestDistance = 0;
+      }
+      continue;
+    }
     const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
     const limit = Math.min(3, Math.max(1, Math.floor(Math.max(word.length, candidate.length) / 3)));
     if (d <= limit && d < bestDistance) {

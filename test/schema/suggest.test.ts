@@ -14,12 +14,15 @@ describe('schema/suggest: closestMatch / editDistance / suggestionHint', () => {
     assert.equal(editDistance('abc', 'ca'), 3); // optimal string alignment: no edits inside a swapped pair
   });
 
-  it('returns a match only within a third of the length (1 to 3 edits); case alone always matches', () => {
+  it('returns a match only within a third of the length (1 to 3 edits); case and separators alone always match', () => {
     assert.equal(closestMatch('ddim-samplr', ['ddim-sampler', 'ddpm-sampler']), 'ddim-sampler');
     assert.equal(closestMatch('ab', ['xy']), undefined);
     assert.equal(closestMatch('ab', ['ac']), 'ac');
     assert.equal(closestMatch('modle', ['target', 'model']), 'model');
     assert.equal(closestMatch('BetaSchedule', ['betaSchedule']), 'betaSchedule');
+    // camelCase for snake_case (a diffusers config written with this project's key names): any length.
+    assert.equal(closestMatch('teacherMaxTrainSteps', ['beta_start', 'teacher_max_train_steps']), 'teacher_max_train_steps');
+    assert.equal(closestMatch('ddimsampler', ['ddim-sampler']), 'ddim-sampler');
     assert.equal(closestMatch('completely-different', ['unet']), undefined);
     assert.equal(closestMatch('x', []), undefined);
   });
