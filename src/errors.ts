@@ -128,12 +128,20 @@ export class ModelError extends DistilleryError {
   }
 }
 
-/** A weight, data or checkpoint file is missing, corrupt, hostile or of an unsupported format. */
+/**
+ * A weight, data or checkpoint file is missing, corrupt, hostile or of an unsupported format. When the
+ * file's content was checked against a schema (e.g. a checkpoint's state), `problems` lists every problem
+ * found and the message ends with them, one per line.
+ */
 export class FileFormatError extends DistilleryError {
   readonly file: string;
-  constructor(file: string, message: string, options?: { cause?: unknown }) {
-    super('FILE_FORMAT', `${file}: ${message}`, options);
+  readonly problems: Problem[];
+  constructor(file: string, message: string, options?: { cause?: unknown; problems?: Problem[] }) {
+    const problems = options?.problems ?? [];
+    super('FILE_FORMAT', `${file}: ${message}` + problems.map((p) => '\n  ' + formatProblem(p)).join(''),
+      options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.file = file;
+    this.problems = problems;
   }
 }
 

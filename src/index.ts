@@ -8,6 +8,9 @@ export {
   buildGraphJsonSchema, writeGraphJsonSchema, isGraphJsonSchemaCurrent, renderGraphJsonSchema, validateNodeConfig,
   defaultFullSchemaPath, schemasDir,
 } from './schema';
+export {
+  checkSchema, applySchema, locateProblems, prefixProblems, type SchemaCheck, type SchemaCheckOptions,
+} from './schema/check';
 export * from './training';
 export * from './diffusion';
 export * from './models';

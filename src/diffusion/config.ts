@@ -3,11 +3,12 @@
  * plus the translation to and from a diffusers `scheduler_config.json` (snake_case).
  *
  * Validation runs in layers that all raise ConfigError with every problem found: JSON Schema (types,
- * ranges, unknown keys with a "did you mean"), then cross-field checks.
+ * ranges, unknown keys with a "did you mean"), then cross-field checks. Both go through the shared
+ * validation layer of src/schema/check.ts (the graph files' ajv setup, problem shape and did-you-mean).
  */
-import Ajv2020 from 'ajv/dist/2020';
-import type { ErrorObject, ValidateFunction } from 'ajv';
-import { ConfigError, type Problem } from '../errors';
+import type { Problem } from '../errors';
+import { checkSchema, locateProblems, throwIfProblems } from '../schema/check';
+import type { PointerLocator } from '../schema/problems';
 import type { PredictionType } from '../models/types';
 
 export type BetaScheduleName = 'linear' | 'scaled_linear' | 'squaredcos_cap_v2';
@@ -215,90 +216,15 @@ const DIFFUSERS_DEFAULTS: NoiseScheduleConfig = {
 };
 
 // ---------------------------------------------------------------------------------------------------------
-// ajv problems
-
-function editDistance(a: string, b: string): number {
-  const d: number[] = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0];
-    d[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const keep = d[j];
-      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1));
-      prev = keep;
-    }
-  }
-  return d[b.length];
-}
-
-/** The closest known name, if it is close enough to be a plausible typo. */
-function closestName(name: string, known: readonly string[]): string | undefined {
-  const norm = (s: string) => s.replace(/[_-]/g, '').toLowerCase();
-  let best: string | undefined;
-  let bestDist = Infinity;
-  for (const k of known) {
-    const dist = norm(k) === norm(name) ? 0 : editDistance(name, k);
-    if (dist < bestDist) {
-      bestDist = dist;
-      best = k;
-    }
-  }
-  return best !== undefined && bestDist <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
-}
-
-function found(value: unknown): string {
-  return value === undefined ? 'nothing' : JSON.stringify(value);
-}
-
-function ajvProblems(errors: ErrorObject[] | null | undefined, data: unknown, known: readonly string[], prefix: string): Problem[] {
-  const problems: Problem[] = [];
-  for (const e of errors ?? []) {
-    const key = e.instancePath.replace(/^\//, '');
-    const path = prefix + key;
-    const value = key ? (data as Record<string, unknown>)[key] : data;
-    const p = e.params as Record<string, unknown>;
-    switch (e.keyword) {
-      case 'additionalProperties': {
-        const name = String(p.additionalProperty);
-        const guess = closestName(name, known);
-        problems.push({
-          path: prefix + name,
-          message: 'unknown key',
-          hint: guess ? `did you mean "${guess}"?` : `known keys: ${known.join(', ')}`,
-        });
-        break;
-      }
-      case 'enum':
-        problems.push({
-          path,
-          message: 'unsupported value',
-          expected: 'one of ' + (p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', '),
-          found: found(value),
-        });
-        break;
-      case 'type':
-        problems.push({ path, message: 'wrong type', expected: String(p.type), found: found(value) });
-        break;
-      default:
-        problems.push({ path, message: `must ${String(e.message).replace(/^must /, '')}`, found: found(value) });
-    }
-  }
-  return problems;
-}
-
-// ---------------------------------------------------------------------------------------------------------
 // camelCase config
-
-let validateCamel: ValidateFunction | undefined;
-let validateDiffusers: ValidateFunction | undefined;
-
-function compile(schema: Record<string, unknown>): ValidateFunction {
-  const ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: true });
-  return ajv.compile(schema);
-}
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Where a config was read from, for file:line:col in its problems (see src/schema/check.ts). */
+export interface ScheduleConfigSource {
+  locate?: PointerLocator;
 }
 
 /** Cross-field checks that JSON Schema cannot express. Paths are relative to the config. */
@@ -316,21 +242,14 @@ export function checkNoiseScheduleConfig(config: NoiseScheduleConfig, keyName: (
 
 /**
  * Validates a camelCase config and returns it complete (schema defaults filled in). Throws ConfigError
- * listing every problem (unknown keys with a "did you mean", wrong types, out-of-range values).
+ * listing every problem (unknown keys with a "did you mean", wrong types, out-of-range values), located
+ * in its file when `source.locate` is given.
  */
-export function resolveNoiseScheduleConfig(input: unknown, what = 'noise schedule config'): NoiseScheduleConfig {
-  if (!isPlainObject(input)) {
-    throw new ConfigError(what, [{ path: '', message: 'must be an object', found: found(input) }]);
-  }
-  validateCamel ??= compile(noiseScheduleConfigSchema as unknown as Record<string, unknown>);
-  const copy = structuredClone(input);
-  if (!validateCamel(copy)) {
-    throw new ConfigError(what, ajvProblems(validateCamel.errors, copy, NOISE_SCHEDULE_KEYS, ''));
-  }
-  const config = copy as unknown as NoiseScheduleConfig;
-  const cross = checkNoiseScheduleConfig(config);
-  if (cross.length) throw new ConfigError(what, cross);
-  return orderKeys(config);
+export function resolveNoiseScheduleConfig(input: unknown, what = 'noise schedule config', source: ScheduleConfigSource = {}): NoiseScheduleConfig {
+  const { value, problems } = checkSchema<NoiseScheduleConfig>(noiseScheduleConfigSchema, input, { locate: source.locate });
+  throwIfProblems(what, problems);
+  throwIfProblems(what, locateProblems(checkNoiseScheduleConfig(value), source.locate));
+  return orderKeys(value);
 }
 
 function orderKeys(config: NoiseScheduleConfig): NoiseScheduleConfig {
@@ -342,14 +261,19 @@ function orderKeys(config: NoiseScheduleConfig): NoiseScheduleConfig {
 // ---------------------------------------------------------------------------------------------------------
 // diffusers config
 
+let diffusersSchemaObject: Record<string, unknown> | undefined;
+
+/** The snake_case schema (compiled once: the shared layer caches by schema object). */
 function diffusersSchema(): Record<string, unknown> {
+  if (diffusersSchemaObject) return diffusersSchemaObject;
   const properties: Record<string, unknown> = {};
   for (const k of NOISE_SCHEDULE_KEYS) {
     const { default: _d, description: _desc, ...rest } = noiseScheduleConfigSchema.properties[k] as Record<string, unknown>;
     properties[DIFFUSERS_KEY_OF[k]] = rest;
   }
   for (const [k, v] of Object.entries(DIFFUSERS_EXTRA_KEYS)) properties[k] = v.schema;
-  return { type: 'object', additionalProperties: false, properties };
+  diffusersSchemaObject = { type: 'object', additionalProperties: false, properties };
+  return diffusersSchemaObject;
 }
 
 /** Every key accepted in a diffusers scheduler config. */
@@ -365,18 +289,15 @@ export const DIFFUSERS_ACCEPTED_KEYS: readonly string[] = [
  * rescale_betas_zero_snr, a DDPM variance_type other than fixed_small, other beta schedules or
  * spacings) are a ConfigError listing every problem.
  */
-export function configFromDiffusers(input: unknown, what = 'diffusers scheduler config'): NoiseScheduleConfig {
-  if (!isPlainObject(input)) {
-    throw new ConfigError(what, [{ path: '', message: 'must be a JSON object', found: found(input) }]);
-  }
-  validateDiffusers ??= compile(diffusersSchema());
-  const problems: Problem[] = [];
-  const data = structuredClone(input);
-  if (!validateDiffusers(data)) problems.push(...ajvProblems(validateDiffusers.errors, data, DIFFUSERS_ACCEPTED_KEYS, ''));
-
+export function configFromDiffusers(input: unknown, what = 'diffusers scheduler config', source: ScheduleConfigSource = {}): NoiseScheduleConfig {
+  const checked = checkSchema<Record<string, unknown>>(diffusersSchema(), input, { useDefaults: false, locate: source.locate });
+  if (!isPlainObject(input)) throwIfProblems(what, checked.problems);
+  const problems: Problem[] = [...checked.problems];
+  const data = checked.value;
+  const own: Problem[] = [];
   const className = data._class_name;
   if (className !== undefined && typeof className === 'string' && !(SUPPORTED_DIFFUSERS_CLASSES as readonly string[]).includes(className)) {
-    problems.push({
+    own.push({
       path: '_class_name',
       message: 'unsupported scheduler class',
       expected: SUPPORTED_DIFFUSERS_CLASSES.join(' or '),
@@ -387,14 +308,14 @@ export function configFromDiffusers(input: unknown, what = 'diffusers scheduler 
   const isDdpm = className === 'DDPMScheduler';
   const isDistill = className === 'DistillDDIMScheduler';
   if (!isDistill && 'teacher_max_train_steps' in data) {
-    problems.push({ path: 'teacher_max_train_steps', message: 'is a key of the seed\'s DistillDDIMScheduler', found: JSON.stringify(data.teacher_max_train_steps), hint: `_class_name is ${JSON.stringify(className ?? 'DDIMScheduler')}; use "DistillDDIMScheduler"` });
+    own.push({ path: 'teacher_max_train_steps', message: 'is a key of the seed\'s DistillDDIMScheduler', found: JSON.stringify(data.teacher_max_train_steps), hint: `_class_name is ${JSON.stringify(className ?? 'DDIMScheduler')}; use "DistillDDIMScheduler"` });
   }
   if (isDistill && data.teacher_max_train_steps === 0) {
-    problems.push({ path: 'teacher_max_train_steps', message: 'must be ≥ 1 for a DistillDDIMScheduler', found: '0' });
+    own.push({ path: 'teacher_max_train_steps', message: 'must be ≥ 1 for a DistillDDIMScheduler', found: '0' });
   }
   const unsupported = (key: string, off: unknown, feature: string) => {
     if (key in data && data[key] !== off && !(off === null && data[key] === undefined)) {
-      problems.push({
+      own.push({
         path: key,
         message: `${feature} is not supported by Distillery`,
         expected: JSON.stringify(off),
@@ -407,15 +328,16 @@ export function configFromDiffusers(input: unknown, what = 'diffusers scheduler 
   unsupported('rescale_betas_zero_snr', false, 'zero-terminal-SNR beta rescaling');
   if ('variance_type' in data) {
     if (!isDdpm) {
-      problems.push({ path: 'variance_type', message: 'is a DDPMScheduler key', found: JSON.stringify(data.variance_type), hint: `_class_name is ${JSON.stringify(className ?? 'DDIMScheduler')}` });
+      own.push({ path: 'variance_type', message: 'is a DDPMScheduler key', found: JSON.stringify(data.variance_type), hint: `_class_name is ${JSON.stringify(className ?? 'DDIMScheduler')}` });
     } else {
       unsupported('variance_type', 'fixed_small', 'a DDPM variance type other than "fixed_small"');
     }
   }
   if (isDdpm && 'set_alpha_to_one' in data) {
-    problems.push({ path: 'set_alpha_to_one', message: 'is not a DDPMScheduler key (DDPM always ends at alpha-bar 1)', found: JSON.stringify(data.set_alpha_to_one) });
+    own.push({ path: 'set_alpha_to_one', message: 'is not a DDPMScheduler key (DDPM always ends at alpha-bar 1)', found: JSON.stringify(data.set_alpha_to_one) });
   }
-  if (problems.length) throw new ConfigError(what, problems);
+  problems.push(...locateProblems(own, source.locate));
+  throwIfProblems(what, problems);
 
   const config = { ...DIFFUSERS_DEFAULTS } as Record<string, unknown>;
   for (const k of NOISE_SCHEDULE_KEYS) {
@@ -426,8 +348,7 @@ export function configFromDiffusers(input: unknown, what = 'diffusers scheduler 
   // The seed's DistillDDIMScheduler defaults teacher_max_train_steps to 64; the other classes have no sub-sequence.
   config.teacherMaxTrainSteps = isDistill ? (data.teacher_max_train_steps as number | undefined) ?? 64 : 0;
   const resolved = config as unknown as NoiseScheduleConfig;
-  const cross = checkNoiseScheduleConfig(resolved, (k) => DIFFUSERS_KEY_OF[k]);
-  if (cross.length) throw new ConfigError(what, cross);
+  throwIfProblems(what, locateProblems(checkNoiseScheduleConfig(resolved, (k) => DIFFUSERS_KEY_OF[k]), source.locate));
   return orderKeys(resolved);
 }
 

@@ -5,12 +5,14 @@
 import * as fs from 'node:fs';
 import JSON5 from 'json5';
 import { FileFormatError } from '../errors';
-import { isDiffusersStyleConfig } from './config';
+import { locatePointer, parseSource } from '../graph/source';
+import type { PointerLocator } from '../schema/problems';
+import { isDiffusersStyleConfig, type ScheduleConfigSource } from './config';
 import { NoiseSchedule } from './schedule';
 
-/** A schedule from a config object of either form. */
-export function noiseScheduleFromAnyConfig(config: Record<string, unknown>): NoiseSchedule {
-  return isDiffusersStyleConfig(config) ? NoiseSchedule.fromDiffusersConfig(config) : NoiseSchedule.fromConfig(config);
+/** A schedule from a config object of either form; `source.locate` puts file:line:col on its problems. */
+export function noiseScheduleFromAnyConfig(config: Record<string, unknown>, source: ScheduleConfigSource = {}): NoiseSchedule {
+  return isDiffusersStyleConfig(config) ? NoiseSchedule.fromDiffusersConfig(config, source) : NoiseSchedule.fromConfig(config, source);
 }
 
 function parseObject(text: string, source: string): Record<string, unknown> {
@@ -26,6 +28,13 @@ function parseObject(text: string, source: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
+/** The file's object and a locator mapping JSON pointers to its line:col (the graph files' JSON5 reader). */
+function parseFile(text: string, file: string): { config: Record<string, unknown>; locate?: PointerLocator } {
+  const config = parseObject(text, file);
+  const { source } = parseSource(text, file);
+  return { config, ...(source ? { locate: (pointer, part) => ({ position: locatePointer(source, pointer, part) }) } : {}) };
+}
+
 /** Reads a schedule config file (JSON or JSON5) of either form. */
 export function readNoiseScheduleFile(file: string): NoiseSchedule {
   let text: string;
@@ -34,7 +43,8 @@ export function readNoiseScheduleFile(file: string): NoiseSchedule {
   } catch (err) {
     throw new FileFormatError(file, `cannot read the schedule config: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
   }
-  return noiseScheduleFromAnyConfig(parseObject(text, file));
+  const { config, locate } = parseFile(text, file);
+  return noiseScheduleFromAnyConfig(config, { locate });
 }
 
 /** `{…}` is inline JSON; anything else is a file path. */

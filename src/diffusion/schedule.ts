@@ -12,6 +12,7 @@ import {
   type DiffusersSchedulerConfig,
   type NoiseScheduleConfig,
   type NoiseScheduleConfigInput,
+  type ScheduleConfigSource,
 } from './config';
 import {
   distillationTriples,
@@ -64,14 +65,17 @@ export class NoiseSchedule {
     }
   }
 
-  /** From a camelCase config (any subset of keys; defaults from the schema). Throws ConfigError. */
-  static fromConfig(config: NoiseScheduleConfigInput | Record<string, unknown>): NoiseSchedule {
-    return new NoiseSchedule(resolveNoiseScheduleConfig(config));
+  /**
+   * From a camelCase config (any subset of keys; defaults from the schema). Throws ConfigError, whose
+   * problems carry file:line:col when `source.locate` is given (a config read from a file).
+   */
+  static fromConfig(config: NoiseScheduleConfigInput | Record<string, unknown>, source?: ScheduleConfigSource): NoiseSchedule {
+    return new NoiseSchedule(resolveNoiseScheduleConfig(config, undefined, source));
   }
 
-  /** From a diffusers `scheduler_config.json` object (snake_case). Throws ConfigError. */
-  static fromDiffusersConfig(json: Record<string, unknown>): NoiseSchedule {
-    return new NoiseSchedule(configFromDiffusers(json));
+  /** From a diffusers `scheduler_config.json` object (snake_case). Throws ConfigError (located as fromConfig). */
+  static fromDiffusersConfig(json: Record<string, unknown>, source?: ScheduleConfigSource): NoiseSchedule {
+    return new NoiseSchedule(configFromDiffusers(json, undefined, source));
   }
 
   /** The complete camelCase config; `NoiseSchedule.fromConfig(s.toConfig())` gives the same numbers. */

@@ -15,7 +15,7 @@ import type { NodeRegistry } from '../registry/registry';
 import { loadPluginList } from '../registry/plugins';
 import { suggestionHint } from '../schema/suggest';
 import type { NodeTypeDefinition, PortSpec } from '../registry/types';
-import { createAjv, type ValidateFunction } from '../schema/ajv';
+import { sharedAjv, type ValidateFunction } from '../schema/ajv';
 import { NODE_TYPE_PATTERN, PORT_NAME_PATTERN, validateNodeConfig } from '../schema/config';
 import { definitionsSchema, graphFileSchema, DEFINITIONS_FILE } from '../schema/files';
 import { ajvErrorsToProblems, joinPointer, pointerToPath, type PointerLocator } from '../schema/problems';
@@ -30,8 +30,8 @@ let graphValidator: ValidateFunction | undefined;
 /** The compiled graph-file schema (schemas/graph.schema.json with schemas/definitions.json). */
 export function graphFileValidator(): ValidateFunction {
   if (!graphValidator) {
-    const ajv = createAjv();
-    ajv.addSchema(definitionsSchema(), DEFINITIONS_FILE);
+    const ajv = sharedAjv(false);
+    if (!ajv.getSchema(DEFINITIONS_FILE)) ajv.addSchema(definitionsSchema(), DEFINITIONS_FILE);
     graphValidator = ajv.compile(graphFileSchema());
   }
   return graphValidator;

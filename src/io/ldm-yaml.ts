@@ -8,10 +8,16 @@
  * of `model.params` is either used, known to matter only for training the original code (listed in
  * TRAINING_ONLY_KEYS and reported as ignored), or an error — so a setting that would change the numbers
  * (a cosine schedule, x0 parameterisation, given betas) is never silently dropped.
+ *
+ * Checking goes through the shared validation layer (src/schema/check.ts): `ldmYamlSchema` (types,
+ * required sections, unknown keys with a "did you mean"), then the rules that name what is unsupported.
+ * Every problem is reported at once, at its file:line:col.
  */
 import * as fs from 'node:fs';
-import { parseDocument } from 'yaml';
-import { ConfigError, FileFormatError, type Problem } from '../errors';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { FileFormatError, type Problem } from '../errors';
+import { checkSchema, locateProblems, throwIfProblems } from '../schema/check';
+import { unescapePointerSegment, type PointerLocator } from '../schema/problems';
 import type { LdmClassEmbedderParams as ClassEmbedderConfig, LdmUNetParams as UNetConfigInput, LdmVQParams as VQModelConfigInput } from './ldm-model-params';
 
 export const LDM_TARGET = 'ldm.models.diffusion.ddpm.LatentDiffusion';
@@ -71,18 +77,133 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** `{ target, params }` of a sub-model; `params` as given (checked here only where this reader uses it). */
+function sectionSchema(description: string, params: Record<string, unknown> = { type: 'object', description: 'The class\'s constructor arguments.' }, required = ['target']) {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required,
+    description,
+    properties: { target: { type: 'string', description: 'The Python class.' }, params },
+  };
+}
+
+const IGNORED = 'Only steers training or logging in the original code: ignored (listed as such).';
+
+/**
+ * The JSON Schema of the part of an LDM YAML this reader understands. Defaults are those of
+ * latent-diffusion's DDPM / LatentDiffusion constructors.
+ */
+export const ldmYamlSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['model'],
+  properties: {
+    model: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['target', 'params'],
+      description: 'The LatentDiffusion model.',
+      properties: {
+        target: { type: 'string', description: `The model class: ${LDM_TARGET}.` },
+        base_learning_rate: { type: 'number', description: IGNORED },
+        params: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['unet_config', 'first_stage_config', 'cond_stage_config'],
+          description: 'LatentDiffusion\'s constructor arguments.',
+          properties: {
+            unet_config: sectionSchema(`The denoiser: ${UNET_TARGET}.`),
+            first_stage_config: sectionSchema(`The first stage: ${VQ_TARGETS.join(' or ')}.`),
+            cond_stage_config: sectionSchema(`The class embedder: ${CLASS_EMBEDDER_TARGET}.`, {
+              type: 'object',
+              additionalProperties: false,
+              required: ['embed_dim'],
+              description: 'ClassEmbedder\'s constructor arguments.',
+              properties: {
+                n_classes: { type: 'integer', minimum: 1, default: 1000, description: 'Number of class embeddings (the last is the null class).' },
+                embed_dim: { type: 'integer', minimum: 1, description: 'Width of a class embedding.' },
+                key: { type: 'string', default: 'class', description: 'Batch key of the class labels.' },
+              },
+            }, ['target', 'params']),
+            timesteps: { type: 'integer', minimum: 1, default: 1000, description: 'T, the number of training timesteps.' },
+            linear_start: { type: 'number', default: 1e-4, description: 'beta at t = 0 (latent-diffusion\'s "linear" schedule is linear in √β).' },
+            linear_end: { type: 'number', default: 2e-2, description: 'beta at t = T − 1.' },
+            beta_schedule: { type: 'string', default: 'linear', description: 'Only "linear" (diffusers\' scaled_linear) is supported.' },
+            given_betas: { description: 'Explicit betas: only null is supported.' },
+            parameterization: { type: 'string', default: 'eps', description: 'What the UNet predicts: "eps" or "x0".' },
+            conditioning_key: { type: 'string', description: 'Only "crossattn" (class conditioning through cross-attention) is supported.' },
+            scale_factor: { type: 'number', default: 1.0, description: 'latent = scale_factor · first-stage encoding.' },
+            scale_by_std: { type: 'boolean', default: false, description: 'The scale factor is a buffer of the checkpoint, not this value.' },
+            ...Object.fromEntries(TRAINING_ONLY_KEYS.map((k) => [k, { description: IGNORED }])),
+          },
+        },
+      },
+    },
+    data: { description: 'The training data section: ignored.' },
+    lightning: { description: 'The trainer section: ignored.' },
+  },
+} as const;
+
+/** A YAML file's value and a locator from JSON pointers to its line:col (for problems). */
+export interface YamlSource {
+  value: unknown;
+  locate: PointerLocator;
+}
+
 /** Parses YAML text; syntax errors become a FileFormatError with line and column. */
-export function parseYamlText(text: string, file: string): unknown {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+export function parseYamlSource(text: string, file: string): YamlSource {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, lineCounter });
   if (doc.errors.length) {
     const e = doc.errors[0];
     const pos = e.linePos?.[0];
     throw new FileFormatError(file, `invalid YAML${pos ? ` at ${pos.line}:${pos.col}` : ''}: ${e.message.split('\n')[0]}`);
   }
-  return doc.toJS();
+  return { value: doc.toJS(), locate: yamlLocator(doc, lineCounter, file) };
 }
 
-/** Reads an LDM YAML file (see parseLdmYaml). */
+/** Parses YAML text into plain data (see parseYamlSource). */
+export function parseYamlText(text: string, file: string): unknown {
+  return parseYamlSource(text, file).value;
+}
+
+/**
+ * Finds a JSON pointer in a parsed YAML document: the value's start, or the key's for `part: 'key'`;
+ * a pointer that is not written in the file maps to its nearest written ancestor.
+ */
+function yamlLocator(doc: Document, lineCounter: LineCounter, file: string): PointerLocator {
+  const at = (offset: number | undefined) => {
+    if (offset === undefined) return {};
+    const { line, col } = lineCounter.linePos(offset);
+    return { position: { file, line, column: col } };
+  };
+  return (pointer, part) => {
+    let node = doc.contents as YamlNode | null;
+    let keyNode: YamlNode | undefined;
+    const segments = pointer === '' ? [] : pointer.slice(1).split('/').map(unescapePointerSegment);
+    for (let i = 0; i < segments.length && node; i++) {
+      const seg = segments[i];
+      let next: YamlNode | null | undefined;
+      keyNode = undefined;
+      if (isMap(node)) {
+        const pair = node.items.find((it) => (isScalar(it.key) ? String(it.key.value) : String(it.key)) === seg);
+        if (pair) {
+          keyNode = pair.key as YamlNode;
+          next = (pair.value ?? pair.key) as YamlNode;
+        }
+      } else if (isSeq(node) && /^\d+$/.test(seg)) {
+        next = node.items[Number(seg)] as YamlNode | undefined;
+      }
+      if (!next) return at(node.range?.[0]);
+      node = next;
+      if (i === segments.length - 1 && part === 'key' && keyNode) return at(keyNode.range?.[0]);
+    }
+    return at(node?.range?.[0] ?? 0);
+  };
+}
+
+/** Reads an LDM YAML file (see parseLdmYaml); problems are located at file:line:col. */
 export function readLdmYaml(file: string): LdmModelSpec {
   let text: string;
   try {
@@ -90,95 +211,70 @@ export function readLdmYaml(file: string): LdmModelSpec {
   } catch (e) {
     throw new FileFormatError(file, `cannot read: ${(e as Error).message}`, { cause: e });
   }
-  return parseLdmYaml(parseYamlText(text, file), file);
+  const { value, locate } = parseYamlSource(text, file);
+  return parseLdmYaml(value, file, locate);
 }
 
-/** Converts a parsed LDM YAML; one ConfigError lists every problem found. */
-export function parseLdmYaml(doc: unknown, file = '<yaml>'): LdmModelSpec {
-  const problems: Problem[] = [];
+/** An unknown LatentDiffusion argument is refused: it might change the model. Other problems keep the shared wording. */
+function explainUnknownParameter(p: Problem): Problem {
+  if (!/^model\.params\.[^.]+$/.test(p.path) || !p.message.startsWith('unknown property')) return p;
+  return { ...p, message: 'unknown latent-diffusion parameter (refused rather than ignored, as it may change the model)' };
+}
+
+/** The rules that name what this reader does not support (after the schema: paths from the document root). */
+function unsupportedParameters(params: Record<string, any>): Problem[] {
+  const own: Problem[] = [];
+  if (typeof params.beta_schedule === 'string' && params.beta_schedule !== 'linear') {
+    own.push({ path: 'model.params.beta_schedule', message: 'only latent-diffusion\'s "linear" schedule (linear in √β, diffusers\' scaled_linear) is supported', found: params.beta_schedule });
+  }
+  if (params.given_betas != null) own.push({ path: 'model.params.given_betas', message: 'explicit betas are not supported' });
+  if (typeof params.parameterization === 'string' && params.parameterization !== 'eps' && params.parameterization !== 'x0') {
+    own.push({ path: 'model.params.parameterization', message: 'unsupported', expected: '"eps" or "x0"', found: params.parameterization });
+  }
+  if (params.conditioning_key !== 'crossattn' && (params.conditioning_key === undefined || typeof params.conditioning_key === 'string')) {
+    own.push({ path: 'model.params.conditioning_key', message: 'only class conditioning through cross-attention is supported', expected: 'crossattn', found: String(params.conditioning_key) });
+  }
+  const targets: Array<[string, readonly string[]]> = [
+    ['cond_stage_config', [CLASS_EMBEDDER_TARGET]], ['unet_config', [UNET_TARGET]], ['first_stage_config', VQ_TARGETS],
+  ];
+  for (const [key, allowed] of targets) {
+    const target = params[key]?.target;
+    if (typeof target === 'string' && !allowed.includes(target)) {
+      own.push({ path: `model.params.${key}.target`, message: 'unsupported class', expected: allowed.join(' or '), found: target });
+    }
+  }
+  return own;
+}
+
+/**
+ * Converts a parsed LDM YAML; one ConfigError lists every problem found (at file:line:col when `locate`
+ * is given, as `readLdmYaml` does).
+ */
+export function parseLdmYaml(doc: unknown, file = '<yaml>', locate?: PointerLocator): LdmModelSpec {
   const what = `latent-diffusion config ${file}`;
-  if (!isRecord(doc) || !isRecord(doc.model)) {
-    throw new ConfigError(what, [{ path: 'model', message: 'missing: a latent-diffusion YAML has a top-level "model" section' }]);
+  const checked = checkSchema<Record<string, any>>(ldmYamlSchema, doc, { locate });
+  const problems = checked.problems.map(explainUnknownParameter);
+  const value = checked.value;
+  const model = isRecord(value?.model) ? value.model : {};
+  const params: Record<string, any> = isRecord(model.params) ? model.params : {};
+  const own: Problem[] = [];
+
+  if (typeof model.target === 'string' && model.target !== LDM_TARGET) {
+    own.push({ path: 'model.target', message: 'unsupported model class', expected: LDM_TARGET, found: model.target });
   }
+  if (isRecord(model.params)) own.push(...unsupportedParameters(params));
+  problems.push(...locateProblems(own, locate));
+  throwIfProblems(what, problems);
+
   const ignored: string[] = [];
-  for (const k of Object.keys(doc)) {
-    if (k === 'model') continue;
-    if (k === 'data' || k === 'lightning') ignored.push(k);
-    else problems.push({ path: k, message: 'unknown top-level section', expected: 'model, data or lightning' });
-  }
-  const model = doc.model;
-  for (const k of Object.keys(model)) {
-    if (!['target', 'params', 'base_learning_rate'].includes(k)) problems.push({ path: `model.${k}`, message: 'unknown key', expected: 'target, params, base_learning_rate' });
-  }
-  if (model.target !== LDM_TARGET) {
-    problems.push({ path: 'model.target', message: 'unsupported model class', expected: LDM_TARGET, found: String(model.target) });
-  }
-  const params = isRecord(model.params) ? model.params : {};
-  if (!isRecord(model.params)) problems.push({ path: 'model.params', message: 'missing or not a mapping' });
-  for (const k of Object.keys(params)) {
-    if ((TRAINING_ONLY_KEYS as readonly string[]).includes(k)) ignored.push(`model.params.${k}`);
-    else if (!(USED_KEYS as readonly string[]).includes(k)) {
-      problems.push({ path: `model.params.${k}`, message: 'unknown latent-diffusion parameter (refused rather than ignored, as it may change the model)' });
-    }
-  }
+  for (const k of Object.keys(value)) if (k !== 'model') ignored.push(k);
+  for (const k of Object.keys(params)) if ((TRAINING_ONLY_KEYS as readonly string[]).includes(k)) ignored.push(`model.params.${k}`);
 
-  const num = (key: string, def: number): number => {
-    const v = params[key] ?? def;
-    if (typeof v !== 'number' || !Number.isFinite(v)) {
-      problems.push({ path: `model.params.${key}`, message: 'must be a number', found: JSON.stringify(v) });
-      return def;
-    }
-    return v;
-  };
-  // The defaults are those of latent-diffusion's DDPM / LatentDiffusion constructors.
-  const timesteps = num('timesteps', 1000);
-  const linearStart = num('linear_start', 1e-4);
-  const linearEnd = num('linear_end', 2e-2);
-  const scaleFactor = num('scale_factor', 1.0);
-  if (!Number.isInteger(timesteps) || timesteps < 1) problems.push({ path: 'model.params.timesteps', message: 'must be a positive integer', found: String(timesteps) });
-  const betaSchedule = params.beta_schedule ?? 'linear';
-  if (betaSchedule !== 'linear') {
-    problems.push({ path: 'model.params.beta_schedule', message: 'only latent-diffusion\'s "linear" schedule (linear in √β, diffusers\' scaled_linear) is supported', found: String(betaSchedule) });
-  }
-  if (params.given_betas != null) problems.push({ path: 'model.params.given_betas', message: 'explicit betas are not supported' });
-  const parameterization = params.parameterization ?? 'eps';
-  if (parameterization !== 'eps' && parameterization !== 'x0') {
-    problems.push({ path: 'model.params.parameterization', message: 'unsupported', expected: '"eps" or "x0"', found: String(parameterization) });
-  }
-  const predictionType = parameterization === 'x0' ? 'sample' : 'epsilon';
-  if (params.conditioning_key !== 'crossattn') {
-    problems.push({ path: 'model.params.conditioning_key', message: 'only class conditioning through cross-attention is supported', expected: 'crossattn', found: String(params.conditioning_key) });
-  }
-  const scaleByStd = params.scale_by_std === true;
-  if (params.scale_by_std !== undefined && typeof params.scale_by_std !== 'boolean') {
-    problems.push({ path: 'model.params.scale_by_std', message: 'must be a boolean', found: JSON.stringify(params.scale_by_std) });
-  }
+  const predictionType = params.parameterization === 'x0' ? 'sample' : 'epsilon';
+  const embParams = params.cond_stage_config.params as { n_classes: number; embed_dim: number; key: string };
+  const classEmbedder: ClassEmbedderConfig = { n_classes: embParams.n_classes, embed_dim: embParams.embed_dim, key: embParams.key };
 
-  const section = (key: string, targets: readonly string[]): Record<string, unknown> => {
-    const s = params[key];
-    if (!isRecord(s)) {
-      problems.push({ path: `model.params.${key}`, message: 'missing or not a mapping' });
-      return {};
-    }
-    for (const k of Object.keys(s)) if (k !== 'target' && k !== 'params') problems.push({ path: `model.params.${key}.${k}`, message: 'unknown key', expected: 'target, params' });
-    if (!targets.includes(String(s.target))) {
-      problems.push({ path: `model.params.${key}.target`, message: 'unsupported class', expected: targets.join(' or '), found: String(s.target) });
-    }
-    return isRecord(s.params) ? s.params : {};
-  };
-
-  const embParams = section('cond_stage_config', [CLASS_EMBEDDER_TARGET]);
-  const classEmbedder: ClassEmbedderConfig = {
-    n_classes: typeof embParams.n_classes === 'number' ? embParams.n_classes : 1000,
-    embed_dim: embParams.embed_dim as number,
-    key: typeof embParams.key === 'string' ? embParams.key : 'class',
-  };
-  for (const k of Object.keys(embParams)) {
-    if (!['n_classes', 'embed_dim', 'key'].includes(k)) problems.push({ path: `model.params.cond_stage_config.params.${k}`, message: 'unknown ClassEmbedder parameter' });
-  }
-  if (typeof embParams.embed_dim !== 'number') problems.push({ path: 'model.params.cond_stage_config.params.embed_dim', message: 'missing or not a number' });
-
-  const unetParams = section('unet_config', [UNET_TARGET]);
+  const unetParams = (params.unet_config.params ?? {}) as Record<string, unknown>;
   const unet: UNetConfigInput = {
     ...(unetParams as unknown as UNetConfigInput),
     class_embedder: { n_classes: classEmbedder.n_classes, embed_dim: classEmbedder.embed_dim, key: classEmbedder.key },
@@ -186,7 +282,7 @@ export function parseLdmYaml(doc: unknown, file = '<yaml>'): LdmModelSpec {
     prediction_type: predictionType,
   };
 
-  const fsParams = section('first_stage_config', VQ_TARGETS);
+  const fsParams = (params.first_stage_config.params ?? {}) as Record<string, unknown>;
   const firstStage: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(fsParams)) {
     if (FIRST_STAGE_TRAINING_KEYS.includes(k)) ignored.push(`model.params.first_stage_config.params.${k}`);
@@ -194,7 +290,6 @@ export function parseLdmYaml(doc: unknown, file = '<yaml>'): LdmModelSpec {
     else firstStage[k] = v;
   }
 
-  if (problems.length) throw new ConfigError(what, problems);
   const ddconfig = (firstStage.ddconfig ?? {}) as VQModelConfigInput['ddconfig'];
   const factor = 2 ** ((ddconfig.ch_mult?.length ?? 1) - 1);
   return {
@@ -203,10 +298,10 @@ export function parseLdmYaml(doc: unknown, file = '<yaml>'): LdmModelSpec {
     classEmbedder,
     scheduler: {
       _class_name: 'DDIMScheduler',
-      beta_start: linearStart,
-      beta_end: linearEnd,
+      beta_start: params.linear_start,
+      beta_end: params.linear_end,
       beta_schedule: 'scaled_linear',
-      num_train_timesteps: timesteps,
+      num_train_timesteps: params.timesteps,
       prediction_type: predictionType,
       set_alpha_to_one: false,
       steps_offset: 1,
@@ -214,8 +309,8 @@ export function parseLdmYaml(doc: unknown, file = '<yaml>'): LdmModelSpec {
       clip_sample: false,
       trained_betas: null,
     },
-    scaleFactor,
-    scaleByStd,
+    scaleFactor: params.scale_factor,
+    scaleByStd: params.scale_by_std,
     imageSize: (unet.image_size ?? 0) * factor,
     ignored,
   };

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { UsageError } from '../errors';
+import { readManifestFile } from './manifest-schema';
 
 export const RESOLVED_GRAPH_FILE = 'graph.resolved.json';
 export const MANIFEST_FILE = 'manifest.json';
@@ -147,7 +148,7 @@ export function newestRunDir(graphName: string, runsDir = 'runs'): string | unde
 export function readManifest(runDir: string): RunManifest | undefined {
   const file = path.join(runDir, MANIFEST_FILE);
   if (!fs.existsSync(file)) return undefined;
-  return JSON.parse(fs.readFileSync(file, 'utf8')) as RunManifest;
+  return readManifestFile(file) as RunManifest;
 }
 
 /** Appends JSON lines to `logs.jsonl`; synchronous so that a crash loses at most the line being written. */

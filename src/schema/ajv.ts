@@ -27,3 +27,18 @@ export function createAjv(options: CreateAjvOptions = {}): Ajv2020 {
   addFormats(ajv);
   return ajv;
 }
+
+const shared = new Map<boolean, Ajv2020>();
+
+/**
+ * The project's shared ajv instances (one that fills defaults, one that leaves the data untouched): graph
+ * files, node configs and every other config or state (src/schema/check.ts) compile into these.
+ */
+export function sharedAjv(useDefaults: boolean): Ajv2020 {
+  let ajv = shared.get(useDefaults);
+  if (!ajv) {
+    ajv = createAjv({ useDefaults });
+    shared.set(useDefaults, ajv);
+  }
+  return ajv;
+}

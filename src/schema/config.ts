@@ -4,7 +4,7 @@
  */
 import type { Problem } from '../errors';
 import type { JsonSchema, NodeTypeShape, PortShape } from './json-schema';
-import { createAjv, type Ajv, type ValidateFunction } from './ajv';
+import { sharedAjv, type ValidateFunction } from './ajv';
 import { ajvErrorsToProblems, joinPointer, pointerToPath, type PointerLocator } from './problems';
 
 export const NODE_TYPE_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
@@ -94,7 +94,6 @@ export function checkNodeTypeDefinition(def: unknown): string[] {
   return out;
 }
 
-let configAjv: Ajv | undefined;
 const compiled = new WeakMap<object, ValidateFunction>();
 
 /** A copy of a config schema ready for ajv: `$schema`/`$id` are dropped (all configs are draft 2020-12). */
@@ -110,8 +109,7 @@ export function normalizeConfigSchema(schema: JsonSchema): JsonSchema {
 export function compileConfigSchema(def: Pick<NodeTypeShape, 'configSchema'>): ValidateFunction {
   const hit = compiled.get(def.configSchema);
   if (hit) return hit;
-  configAjv ??= createAjv({ useDefaults: true });
-  const validate = configAjv.compile(normalizeConfigSchema(def.configSchema));
+  const validate = sharedAjv(true).compile(normalizeConfigSchema(def.configSchema));
   compiled.set(def.configSchema, validate);
   return validate;
 }
@@ -170,9 +168,13 @@ export function validateNodeConfig(
     const pointer = base + relPointer;
     const where = options.locate?.(pointer, 'value') ?? {};
     const out: Problem = { ...p, path: [pointerToPath(base), p.path].filter(Boolean).join('.') };
-    if (where.position) out.position = where.position;
-    else delete out.position;
-    if (where.note) out.hint = [p.hint, where.note].filter(Boolean).join('; ');
+    // A problem the check located itself is in another file the config names (a schedule file): it keeps
+    // that position, and says where the graph names the file.
+    const named = p.position && where.position
+      ? `named at ${where.position.file}:${where.position.line}:${where.position.column}` : undefined;
+    if (!p.position && where.position) out.position = where.position;
+    else if (!p.position) delete out.position;
+    if (where.note || named) out.hint = [p.hint, named, where.note].filter(Boolean).join('; ');
     return out;
   });
   return { config: copy, problems };

@@ -91,7 +91,7 @@ function draftFor(e: ErrorObject): Draft | undefined {
       return {
         pointer: at + '/' + escapePointerSegment(p.additionalProperty), part: 'key',
         message: `unknown property "${p.additionalProperty}"`,
-        hint: suggestionHint(p.additionalProperty, known, 'known properties'),
+        hint: suggestionHint(p.additionalProperty, known, 'known properties', Infinity),
       };
     }
     case 'type': {

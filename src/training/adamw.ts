@@ -17,8 +17,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { TrainingError } from '../errors';
 import { type GradMap, gradEntries } from './grads';
-import { OptionChecker } from './options';
 import { ADAMW_KERNEL, type AdamWKernelAttrs } from '../kernels/contracts';
+import { applySchema } from '../schema/check';
 
 // The fused update kernel's contract (name, attributes, exact float32 order) is declared in src/kernels/contracts.ts.
 export { ADAMW_KERNEL, type AdamWKernelAttrs };
@@ -46,18 +46,23 @@ export interface AdamWState {
   v: Map<string, tf.Tensor>;
 }
 
-/** Validates AdamW options (every problem reported at once; unknown keys are errors). */
+/** The JSON Schema of AdamW's options (checked by the shared validation layer, src/schema/check.ts). */
+export const adamWOptionsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['lr'],
+  properties: {
+    lr: { type: 'number', minimum: 0, description: 'Learning rate (≥ 0).' },
+    beta1: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.9, description: 'First-moment decay, in [0, 1).' },
+    beta2: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.999, description: 'Second-moment decay, in [0, 1).' },
+    eps: { type: 'number', exclusiveMinimum: 0, default: 1e-8, description: 'Denominator epsilon (> 0).' },
+    weightDecay: { type: 'number', minimum: 0, default: 1e-2, description: 'Decoupled weight decay (≥ 0; PyTorch\'s default 1e-2).' },
+  },
+} as const;
+
+/** Validates AdamW options (every problem reported at once; unknown keys are errors); fills the defaults. */
 export function checkAdamWOptions(options: unknown): Required<AdamWOptions> {
-  const c = new OptionChecker('AdamW options', options, ['lr', 'beta1', 'beta2', 'eps', 'weightDecay']);
-  const out = {
-    lr: c.number('lr', { min: 0, required: true }),
-    beta1: c.number('beta1', { min: 0, max: 1, exclusiveMax: true }, 0.9),
-    beta2: c.number('beta2', { min: 0, max: 1, exclusiveMax: true }, 0.999),
-    eps: c.number('eps', { min: 0, exclusiveMin: true }, 1e-8),
-    weightDecay: c.number('weightDecay', { min: 0 }, 1e-2),
-  };
-  c.done();
-  return out;
+  return applySchema<Required<AdamWOptions>>('AdamW options', adamWOptionsSchema, options ?? null);
 }
 
 export class AdamW {

@@ -21,11 +21,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { FileFormatError, TrainingError } from '../errors';
+import { applySchema, checkSchema } from '../schema/check';
 import { SafetensorsReader, writeSafetensors, type SafetensorsWriteEntry } from '../io/safetensors';
 import { writeFileAtomic } from '../io/atomic-write';
 import { AdamW, type AdamWState } from './adamw';
 import { EmaWeights, type EmaState } from './ema';
-import { OptionChecker } from './options';
 import { Rng, type RngState } from './rng';
 
 export const CHECKPOINT_FORMAT = 'distillery-checkpoint';
@@ -268,6 +268,56 @@ export async function readCheckpoint(file: string, expect?: ExpectedWeights): Pr
   }
 }
 
+const NUMBER = { type: 'number' } as const;
+
+/** A generator state as `Rng.getState()` writes it (src/training/rng.ts). */
+const rngStateSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['algorithm', 'key', 's'],
+  properties: {
+    algorithm: { const: 'xoshiro128**', description: 'The generator.' },
+    key: { type: 'string', minLength: 1, description: 'The stream\'s identity (seed, then /name per fork).' },
+    s: {
+      type: 'array', minItems: 4, maxItems: 4, items: { type: 'integer', minimum: 0, maximum: 0xffffffff },
+      description: 'The four 32-bit state words.',
+    },
+  },
+} as const;
+
+/**
+ * The JSON Schema of the checkpoint metadata "state" (what `writeCheckpoint` writes): checked by the
+ * shared validation layer (src/schema/check.ts) when a checkpoint is read back for resume, so a corrupted
+ * or hand-edited state is refused with every problem and its JSON path, before anything is restored.
+ */
+export const checkpointStateSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['rng', 'extra', 'metrics'],
+  properties: {
+    optimizer: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['step', 'lr', 'beta1', 'beta2', 'eps', 'weightDecay'],
+      description: 'AdamW\'s step count and hyper-parameters (its moments are the optim.* tensors).',
+      properties: {
+        step: { type: 'integer', minimum: 0, description: 'Steps taken (t of the bias correction).' },
+        lr: NUMBER, beta1: NUMBER, beta2: NUMBER, eps: NUMBER, weightDecay: NUMBER,
+      },
+    },
+    ema: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['updates'],
+      description: 'The EMA\'s update count and decay (its weights are the ema.* tensors).',
+      properties: { updates: { type: 'integer', minimum: 0, description: 'Updates applied.' }, decay: NUMBER },
+    },
+    rng: { type: 'object', additionalProperties: rngStateSchema, description: 'Generator states by stream name.' },
+    extra: { type: 'object', description: 'The stage\'s own JSON (round index, data position, …).' },
+    metrics: { type: 'object', additionalProperties: NUMBER, description: 'Evaluation numbers by name.' },
+  },
+} as const;
+
 function parseState(file: string, text: string | undefined): StateJson {
   if (text === undefined) throw new FileFormatError(file, 'checkpoint metadata has no "state" entry');
   let raw: unknown;
@@ -276,22 +326,11 @@ function parseState(file: string, text: string | undefined): StateJson {
   } catch (e) {
     throw new FileFormatError(file, `checkpoint metadata "state" is not valid JSON: ${(e as Error).message}`, { cause: e });
   }
-  const bad = (what: string): FileFormatError => new FileFormatError(file, `checkpoint metadata "state": ${what}`);
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw bad('must be an object');
-  const s = raw as Record<string, unknown>;
-  for (const key of Object.keys(s)) {
-    if (!['optimizer', 'ema', 'rng', 'extra', 'metrics'].includes(key)) throw bad(`unknown key "${key}"`);
+  const { value, problems } = checkSchema<StateJson>(checkpointStateSchema, raw, { useDefaults: false });
+  if (problems.length) {
+    throw new FileFormatError(file, `checkpoint metadata "state" is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):`, { problems });
   }
-  const isObj = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
-  if (!isObj(s.rng) || !isObj(s.extra) || !isObj(s.metrics)) throw bad('"rng", "extra" and "metrics" must be objects');
-  if (s.optimizer !== undefined) {
-    const o = s.optimizer;
-    if (!isObj(o) || !['step', 'lr', 'beta1', 'beta2', 'eps', 'weightDecay'].every((k) => typeof o[k] === 'number')) {
-      throw bad('"optimizer" must hold numbers step, lr, beta1, beta2, eps, weightDecay');
-    }
-  }
-  if (s.ema !== undefined && (!isObj(s.ema) || typeof s.ema.updates !== 'number')) throw bad('"ema" must hold a number "updates"');
-  return s as unknown as StateJson;
+  return value;
 }
 
 /** What `restoreCheckpoint` writes into. Each present target must have its part in the checkpoint. */
@@ -347,6 +386,28 @@ export interface SaveResult {
   deleted: string[];
 }
 
+/** The JSON Schema of the CheckpointManager options (checked by the shared validation layer, src/schema/check.ts). */
+export const checkpointManagerOptionsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['dir'],
+  properties: {
+    dir: { type: 'string', minLength: 1, description: 'Directory of the checkpoints (created when missing).' },
+    keepLast: { type: 'integer', minimum: 1, default: 3, description: 'How many step checkpoints to keep; older ones are deleted after each save.' },
+    best: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['metric', 'mode'],
+      description: 'Keep the best checkpoint by this metric in best.safetensors.',
+      properties: {
+        metric: { type: 'string', minLength: 1, description: 'The metric (a key of the saved metrics, e.g. evalLoss).' },
+        mode: { enum: ['min', 'max'], description: 'Whether smaller (min) or larger (max) is better.' },
+      },
+    },
+    prefix: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', default: 'checkpoint', description: 'File-name prefix: letters, digits, "_" or "-".' },
+  },
+} as const;
+
 /** Saves numbered checkpoints with keep-last-N and keep-best; finds the latest for resume. */
 export class CheckpointManager {
   readonly dir: string;
@@ -357,23 +418,12 @@ export class CheckpointManager {
   private pending: Promise<unknown> = Promise.resolve();
 
   constructor(options: CheckpointManagerOptions) {
-    const c = new OptionChecker('checkpoint options', options, ['dir', 'keepLast', 'best', 'prefix']);
-    this.keepLast = c.number('keepLast', { min: 1, integer: true }, 3);
-    if (typeof options.dir !== 'string' || options.dir === '') c.add({ path: 'dir', message: 'must be a non-empty path' });
-    const prefix = options.prefix ?? 'checkpoint';
-    if (typeof prefix !== 'string' || !/^[A-Za-z0-9_-]+$/.test(prefix)) {
-      c.add({ path: 'prefix', message: 'must be letters, digits, "_" or "-"', found: JSON.stringify(prefix) });
-    }
-    if (options.best !== undefined) {
-      const b = new OptionChecker('best', options.best, ['metric', 'mode']);
-      b.oneOf('mode', ['min', 'max'] as const);
-      if (typeof options.best?.metric !== 'string' || options.best.metric === '') b.add({ path: 'metric', message: 'must be a non-empty string' });
-      for (const p of b.problems) c.add({ ...p, path: `best${p.path ? '.' + p.path : ''}` });
-    }
-    c.done();
-    this.dir = options.dir;
-    this.prefix = prefix;
-    this.best = options.best ? { ...options.best } : undefined;
+    const o = applySchema<Required<Omit<CheckpointManagerOptions, 'best'>> & Pick<CheckpointManagerOptions, 'best'>>(
+      'checkpoint options', checkpointManagerOptionsSchema, options ?? null);
+    this.dir = o.dir;
+    this.keepLast = o.keepLast;
+    this.prefix = o.prefix;
+    this.best = o.best;
   }
 
   /** Path of `best.safetensors` in the directory. */

@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { TrainingError } from '../errors';
 import type { WeightModule } from '../models/types';
-import { OptionChecker } from './options';
+import { applySchema } from '../schema/check';
 
 export interface EmaOptions {
   /** In [0, 1): 0 copies the weights at every update; the seed uses 0.995 and 0.999. */
@@ -32,12 +32,20 @@ export interface EmaState {
   weights: Map<string, tf.Tensor>;
 }
 
-export function checkEmaOptions(options: unknown): EmaOptions {
-  const c = new OptionChecker('EMA options', options, ['decay', 'warmup']);
-  const decay = c.number('decay', { min: 0, max: 1, exclusiveMax: true, required: true });
-  const warmup = c.boolean('warmup', false);
-  c.done();
-  return { decay, warmup };
+/** The JSON Schema of the EMA options (checked by the shared validation layer, src/schema/check.ts). */
+export const emaOptionsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['decay'],
+  properties: {
+    decay: { type: 'number', minimum: 0, exclusiveMaximum: 1, description: 'Decay in [0, 1): 0 copies the weights at every update.' },
+    warmup: { type: 'boolean', default: false, description: 'diffusers\' EMA warm-up: the k-th update uses min(decay, (1 + n)/(10 + n)), n = k − 1.' },
+  },
+} as const;
+
+/** Validates EMA options (every problem at once; unknown keys are errors); fills the defaults. */
+export function checkEmaOptions(options: unknown): Required<EmaOptions> {
+  return applySchema<Required<EmaOptions>>('EMA options', emaOptionsSchema, options ?? null);
 }
 
 /**

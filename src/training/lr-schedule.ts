@@ -17,7 +17,8 @@
  * are diffusers' at the same step.
  */
 import { TrainingError } from '../errors';
-import { OptionChecker } from './options';
+import type { Problem } from '../errors';
+import { applySchema, throwIfProblems } from '../schema/check';
 
 export const LR_SCHEDULE_KINDS = ['constant', 'constant_with_warmup', 'linear', 'cosine', 'cosine_with_restarts', 'polynomial'] as const;
 export type LrScheduleKind = (typeof LR_SCHEDULE_KINDS)[number];
@@ -45,30 +46,53 @@ export function lrScheduleDecays(kind: LrScheduleKind): boolean {
 
 export type LrSchedule = (step: number) => number;
 
-/** Validates a schedule config, reporting every problem at once (unknown keys are errors). */
+const DECAYING_KINDS = LR_SCHEDULE_KINDS.filter(lrScheduleDecays);
+const TOTAL_STEPS = {
+  type: 'integer', minimum: 1,
+  description: 'Total updates T, > warmupSteps; required by the decaying schedules (linear, cosine, cosine_with_restarts, polynomial).',
+} as const;
+
+/** The JSON Schema of a learning-rate schedule config (checked by the shared validation layer, src/schema/check.ts). */
+export const lrScheduleConfigSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['kind', 'lr'],
+  properties: {
+    kind: { enum: [...LR_SCHEDULE_KINDS], description: 'The schedule: constant, constant_with_warmup, linear, cosine, cosine_with_restarts or polynomial.' },
+    lr: { type: 'number', minimum: 0, description: 'Peak learning rate (≥ 0).' },
+    warmupSteps: { type: 'integer', minimum: 0, default: 0, description: 'Warm-up updates W (≥ 1 for constant_with_warmup, 0 for constant).' },
+    totalSteps: TOTAL_STEPS,
+    cycles: { type: 'integer', minimum: 1, default: 1, description: 'Hard restarts of cosine_with_restarts (diffusers\' num_cycles).' },
+    lrEnd: { type: 'number', minimum: 0, default: 1e-7, description: 'Final learning rate of polynomial (diffusers\' lr_end), below lr.' },
+    power: { type: 'number', exclusiveMinimum: 0, default: 1, description: 'Exponent of polynomial (diffusers\' power).' },
+  },
+  if: { properties: { kind: { enum: DECAYING_KINDS } }, required: ['kind'] },
+  then: { properties: { totalSteps: TOTAL_STEPS }, required: ['totalSteps'] },
+} as const;
+
+/**
+ * Validates a schedule config: the schema (every problem at once, unknown keys are errors, defaults
+ * filled), then the cross-field rules. `totalSteps` is 0 for the schedules that do not decay.
+ */
 export function checkLrScheduleConfig(config: unknown): Required<LrScheduleConfig> {
-  const c = new OptionChecker('learning-rate schedule', config, ['kind', 'lr', 'warmupSteps', 'totalSteps', 'cycles', 'lrEnd', 'power']);
-  const kind = c.oneOf('kind', LR_SCHEDULE_KINDS);
-  const lr = c.number('lr', { min: 0, required: true });
-  const warmupSteps = c.number('warmupSteps', { min: 0, integer: true }, 0);
-  const cycles = c.number('cycles', { min: 1, integer: true }, 1);
-  const lrEnd = c.number('lrEnd', { min: 0 }, 1e-7);
-  const power = c.number('power', { min: 0, exclusiveMin: true }, 1);
-  if (kind === 'polynomial' && Number.isFinite(lr) && Number.isFinite(lrEnd) && !(lrEnd < lr)) {
-    c.add({ path: 'lrEnd', message: 'must be smaller than lr (as in diffusers)', found: `${lrEnd} (lr ${lr})` });
+  const what = 'learning-rate schedule';
+  const c = applySchema<LrScheduleConfig & { warmupSteps: number; cycles: number; lrEnd: number; power: number }>(what, lrScheduleConfigSchema, config ?? null);
+  const { kind, lr, warmupSteps, cycles, lrEnd, power } = c;
+  const totalSteps = c.totalSteps ?? 0;
+  const problems: Problem[] = [];
+  if (kind === 'polynomial' && !(lrEnd < lr)) {
+    problems.push({ path: 'lrEnd', message: 'must be smaller than lr (as in diffusers)', found: `${lrEnd} (lr ${lr})` });
   }
-  const decays = lrScheduleDecays(kind);
-  const totalSteps = c.number('totalSteps', { min: 1, integer: true, required: decays }, 0);
   if (kind === 'constant' && warmupSteps > 0) {
-    c.add({ path: 'warmupSteps', message: 'the "constant" schedule has no warmup', found: String(warmupSteps), hint: 'use kind "constant_with_warmup"' });
+    problems.push({ path: 'warmupSteps', message: 'the "constant" schedule has no warmup', found: String(warmupSteps), hint: 'use kind "constant_with_warmup"' });
   }
   if (kind === 'constant_with_warmup' && warmupSteps === 0) {
-    c.add({ path: 'warmupSteps', message: 'is required (≥ 1) for "constant_with_warmup"', hint: 'or use kind "constant"' });
+    problems.push({ path: 'warmupSteps', message: 'is required (≥ 1) for "constant_with_warmup"', hint: 'or use kind "constant"' });
   }
-  if (decays && Number.isFinite(totalSteps) && Number.isFinite(warmupSteps) && warmupSteps >= totalSteps) {
-    c.add({ path: 'warmupSteps', message: 'must be smaller than totalSteps', found: `${warmupSteps} (totalSteps ${totalSteps})` });
+  if (lrScheduleDecays(kind) && warmupSteps >= totalSteps) {
+    problems.push({ path: 'warmupSteps', message: 'must be smaller than totalSteps', found: `${warmupSteps} (totalSteps ${totalSteps})` });
   }
-  c.done();
+  throwIfProblems(what, problems);
   return { kind, lr, warmupSteps, totalSteps, cycles, lrEnd, power };
 }
 

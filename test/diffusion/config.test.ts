@@ -34,9 +34,9 @@ describe('diffusion/config: camelCase schedule config', () => {
       err.message,
       [
         'invalid noise schedule config:',
-        '  betaStrat: unknown key — did you mean "betaStart"?',
-        '  numTrainTimesteps: wrong type (expected integer, found "many")',
-        '  betaSchedule: unsupported value (expected one of "linear", "scaled_linear", "squaredcos_cap_v2", found "cosine")',
+        '  betaStrat: unknown property "betaStrat" — did you mean "betaStart"?',
+        '  numTrainTimesteps: must be an integer (expected integer, found string "many")',
+        '  betaSchedule: must be one of "linear", "scaled_linear", "squaredcos_cap_v2" (found "cosine")',
         '  stepsOffset: must be >= 0 (found -1)',
       ].join('\n'),
     );
@@ -111,9 +111,9 @@ describe('diffusion/config: diffusers scheduler_config.json', () => {
       err.message,
       [
         'invalid diffusers scheduler config:',
-        '  skip_prk_steps: unknown key — known keys: num_train_timesteps, beta_schedule, beta_start, beta_end, prediction_type, timestep_spacing, steps_offset, set_alpha_to_one, clip_sample, clip_sample_range, teacher_max_train_steps, _class_name, _diffusers_version, trained_betas, thresholding, dynamic_thresholding_ratio, sample_max_value, rescale_betas_zero_snr, variance_type',
-        '  beta_shedule: unknown key — did you mean "beta_schedule"?',
-        '  timestep_spacing: unsupported value (expected one of "leading", "trailing", "linspace", found "karras")',
+        '  skip_prk_steps: unknown property "skip_prk_steps" — known properties: "num_train_timesteps", "beta_schedule", "beta_start", "beta_end", "prediction_type", "timestep_spacing", "steps_offset", "set_alpha_to_one", "clip_sample", "clip_sample_range", "teacher_max_train_steps", "_class_name", "_diffusers_version", "trained_betas", "thresholding", "dynamic_thresholding_ratio", "sample_max_value", "rescale_betas_zero_snr", "variance_type"',
+        '  beta_shedule: unknown property "beta_shedule" — did you mean "beta_schedule"?',
+        '  timestep_spacing: must be one of "leading", "trailing", "linspace" (found "karras")',
         '  trained_betas: explicit trained betas is not supported by Distillery (expected null, found [0.1,0.2])',
         '  thresholding: dynamic thresholding is not supported by Distillery (expected false, found true)',
         '  rescale_betas_zero_snr: zero-terminal-SNR beta rescaling is not supported by Distillery (expected false, found true)',

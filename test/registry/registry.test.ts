@@ -1,7 +1,7 @@
 /** NodeRegistry: registration rules, duplicate detection naming both sources, lookups and suggestions. */
 import { strict as assert } from 'node:assert';
 import { RegistryError } from '../../src/errors';
-import { NodeRegistry, registerNodeType, closestMatch, editDistance, type NodeTypeDefinition } from '../../src/registry';
+import { NodeRegistry, registerNodeType, type NodeTypeDefinition } from '../../src/registry';
 import { testModel, testNodeTypes, testSource, testTrainer } from '../fixtures/graphs/node-types';
 
 function def(overrides: Partial<NodeTypeDefinition> & Record<string, unknown>): NodeTypeDefinition {
@@ -137,22 +137,5 @@ describe('NodeRegistry', () => {
     assert.equal(r.suggest('test-trainr'), 'test-trainer');
     assert.equal(r.suggest('Test-Model'), 'test-model');
     assert.equal(r.suggest('unet'), undefined);
-  });
-});
-
-describe('closestMatch / editDistance', () => {
-  it('computes Levenshtein distances', () => {
-    assert.equal(editDistance('kitten', 'sitting'), 3);
-    assert.equal(editDistance('', 'abc'), 3);
-    assert.equal(editDistance('abc', 'abc'), 0);
-    assert.equal(editDistance('ddim', 'ddpm'), 1);
-  });
-
-  it('returns a match only within a third of the length (1 to 3 edits)', () => {
-    assert.equal(closestMatch('ddim-samplr', ['ddim-sampler', 'ddpm-sampler']), 'ddim-sampler');
-    assert.equal(closestMatch('ab', ['xy']), undefined);
-    assert.equal(closestMatch('ab', ['ac']), 'ac');
-    assert.equal(closestMatch('completely-different', ['unet']), undefined);
-    assert.equal(closestMatch('x', []), undefined);
   });
 });

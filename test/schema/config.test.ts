@@ -31,6 +31,16 @@ describe('validateNodeConfig', () => {
     ]);
   });
 
+  it('keeps the position of a problem the check located in another file, and says where the config names it', () => {
+    const elsewhere = { file: 'schedule.json', line: 3, column: 5 };
+    const naming = { ...testTrainer, check: () => [{ position: elsewhere, path: 'optimizer.name', message: 'bad', hint: 'fix it' }] };
+    const locate = (pointer: string) => ({ position: { file: 'g.json5', line: pointer.split('/').length, column: 7 } });
+    assert.deepEqual(validateNodeConfig(naming, {}, { basePointer: '/nodes/t/config', locate }).problems, [
+      { position: elsewhere, path: 'nodes.t.config.optimizer.name', message: 'bad', hint: 'fix it; named at g.json5:6:7' },
+    ]);
+    assert.deepEqual(validateNodeConfig(naming, {}).problems, [{ position: elsewhere, path: 'optimizer.name', message: 'bad', hint: 'fix it' }]);
+  });
+
   it('turns a check that throws into a problem that says it is a bug in the node type', () => {
     const broken = { ...testTrainer, check: () => { throw new RangeError('oops'); } };
     assert.deepEqual(validateNodeConfig(broken, {}).problems, [{

@@ -111,12 +111,20 @@ describe('training/adamw', () => {
   it('validates options, listing every problem', () => {
     const v = new Map<string, tf.Variable>();
     assert.throws(() => new AdamW(v, { lr: -1, beta1: 1, eps: 0, momentum: 0.9 } as never),
-      (e: unknown) => e instanceof ConfigError && e.message.startsWith('invalid AdamW options:') &&
-        e.message.includes('lr: out of range or of the wrong type (expected a finite number ≥ 0, found -1)') &&
-        e.message.includes('beta1: out of range or of the wrong type (expected a finite number ≥ 0 and < 1, found 1)') &&
-        e.message.includes('eps: out of range') &&
-        e.message.includes('momentum: unknown key'));
-    assert.throws(() => new AdamW(v, {} as never), /lr: is required/);
+      (e: unknown) => e instanceof ConfigError && e.message === [
+        'invalid AdamW options:',
+        '  momentum: unknown property "momentum" — known properties: "lr", "beta1", "beta2", "eps", "weightDecay"',
+        '  lr: must be >= 0 (found -1)',
+        '  beta1: must be < 1 (found 1)',
+        '  eps: must be > 0 (found 0)',
+      ].join('\n') && e.problems.length === 4);
+    assert.throws(() => new AdamW(v, { lr: 1, beta2: '0.99', weigthDecay: 0 } as never), (e: unknown) => e instanceof ConfigError && e.message === [
+      'invalid AdamW options:',
+      '  weigthDecay: unknown property "weigthDecay" — did you mean "weightDecay"?',
+      '  beta2: must be a number (expected number, found string "0.99")',
+    ].join('\n'));
+    assert.throws(() => new AdamW(v, {} as never), (e: unknown) => e instanceof ConfigError &&
+      e.message === 'invalid AdamW options:\n  missing required property "lr" — "lr": Learning rate (≥ 0).');
   });
 
   it('state round trip: a restored optimizer continues exactly like the original', () => {

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { FileFormatError, TrainingError } from '../../src/errors';
+import { ConfigError, FileFormatError, TrainingError } from '../../src/errors';
 import { readSafetensorsHeader, tempPathFor, writeSafetensors } from '../../src/io/safetensors';
 import { AdamW } from '../../src/training/adamw';
 import {
@@ -156,11 +156,46 @@ describe('training/checkpoint', () => {
     const badState = path.join(dir, 'state.safetensors');
     await writeSafetensors(badState, { 'model.a': { dtype: 'F32', shape: [1], data: [1] } },
       { format: 'distillery-checkpoint', version: '1', step: '1', state: '{"rng":{},"extra":{},"metrics":{},"what":1}' });
-    await assert.rejects(readCheckpoint(badState), /checkpoint metadata "state": unknown key "what"/);
+    await assert.rejects(readCheckpoint(badState), (e: unknown) => e instanceof FileFormatError && e.message ===
+      `${badState}: checkpoint metadata "state" is invalid (1 problem):\n` +
+      '  what: unknown property "what" — known properties: "optimizer", "ema", "rng", "extra", "metrics"');
     await writeSafetensors(badState, { 'model.a': { dtype: 'F32', shape: [1], data: [1] } },
       { format: 'distillery-checkpoint', version: '2', step: '1', state: '{}' });
     await assert.rejects(readCheckpoint(badState), /unsupported checkpoint version "2" \(this build reads "1"\)/);
     assert.equal(tf.memory().numTensors, before);
+  });
+
+  it('a corrupted resume state is refused before anything is restored, every problem with its JSON path', async () => {
+    // A checkpoint as a trainer writes it, whose metadata "state" was then damaged by hand.
+    const a = makeRun();
+    const good = path.join(dir, 'good.safetensors');
+    await writeCheckpoint(good, { step: 3, model: a.vars, ema: a.ema, optimizer: a.opt, rng: { noise: a.rng.noise }, metrics: { evalLoss: 0.5 } });
+    const header = await readSafetensorsHeader(good);
+    const state = JSON.parse(header.metadata.state) as Record<string, any>;
+    state.optimizer.lr = '1e-4';
+    delete state.optimizer.eps;
+    state.ema.updates = -1;
+    state.rng.noise.s = state.rng.noise.s.slice(0, 3);
+    state.metrics.evalLoss = 'low';
+    state.metric = {};
+    const corrupted = path.join(dir, 'corrupted.safetensors');
+    const tensors: Record<string, { dtype: 'F32'; shape: number[]; data: number[] }> = {};
+    for (const entry of header.entries) {
+      tensors[entry.name] = { dtype: 'F32', shape: entry.shape, data: new Array(entry.shape.reduce((x, y) => x * y, 1)).fill(0) };
+    }
+    await writeSafetensors(corrupted, tensors, { ...header.metadata, state: JSON.stringify(state) });
+    const live = tf.memory().numTensors;
+    await assert.rejects(readCheckpoint(corrupted), (e: unknown) => e instanceof FileFormatError && e.message === [
+      `${corrupted}: checkpoint metadata "state" is invalid (6 problems):`,
+      '  metric: unknown property "metric" — did you mean "metrics"?',
+      '  optimizer: missing required property "eps"',
+      '  optimizer.lr: must be a number (expected number, found string "1e-4")',
+      '  ema.updates: must be >= 0 (found -1)',
+      '  rng.noise.s: must have at least 4 items (found an array of 3 items)',
+      '  metrics.evalLoss: must be a number (expected number, found string "low")',
+    ].join('\n') && e.problems.length === 6 && e.problems[2].path === 'optimizer.lr');
+    assert.equal(tf.memory().numTensors, live, 'nothing was loaded');
+    a.dispose();
   });
 
   it('keeps the last N, finds the latest, and ignores temp files and best.safetensors', async () => {
@@ -233,9 +268,13 @@ describe('training/checkpoint', () => {
 
   it('validates manager options', () => {
     assert.throws(() => new CheckpointManager({ dir: '', keepLast: 0, prefix: 'a/b', best: { metric: '', mode: 'low' as 'min' } }),
-      (e: unknown) => e instanceof Error && e.message.startsWith('invalid checkpoint options:') &&
-        e.message.includes('keepLast: out of range') && e.message.includes('dir: must be a non-empty path') &&
-        e.message.includes('prefix: must be letters, digits') && e.message.includes('best.mode: unknown value') &&
-        e.message.includes('best.metric: must be a non-empty string'));
+      (e: unknown) => e instanceof ConfigError && e.message === [
+        'invalid checkpoint options:',
+        '  dir: must be at least 1 character long (found "")',
+        '  keepLast: must be >= 1 (found 0)',
+        '  best.metric: must be at least 1 character long (found "")',
+        '  best.mode: must be one of "min", "max" (found "low")',
+        '  prefix: must match pattern ^[A-Za-z0-9_-]+$ (found "a/b") — File-name prefix: letters, digits, "_" or "-".',
+      ].join('\n'));
   });
 });

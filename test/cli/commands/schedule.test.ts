@@ -55,7 +55,7 @@ describe('cli: distillery schedule', () => {
   it('reports config problems, bad flags and unreadable files with their messages', async () => {
     await assert.rejects(run(['--config', '{"beta_schedul": "linear"}', '--steps', '4']), {
       name: 'ConfigError',
-      message: 'invalid diffusers scheduler config:\n  beta_schedul: unknown key — did you mean "beta_schedule"?',
+      message: 'invalid diffusers scheduler config:\n  beta_schedul: unknown property "beta_schedul" — did you mean "beta_schedule"?',
     });
     await assert.rejects(run(['--config', '{}', '--steps', 'four']), { name: 'UsageError', message: '--steps must be a positive integer (found "four")' });
     await assert.rejects(run(['--config', '{}', '--steps', '4', '--prev-rule', 'last']), { name: 'UsageError', message: '--prev-rule must be "diffusers" or "next" (found "last")' });
