@@ -9,6 +9,7 @@ import { autoencoderLoss, autoencoderStatistics, type TrainableAutoencoder } fro
 import { MODEL_PORT_TYPE, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stages/node-support';
 import { trainingStageInstance } from '../../src/stages/stage-node';
 import schema from './schema.json';
+import { batchStreamPort } from '../../src/registry/ports';
 
 export interface AutoencoderTrainingConfig extends StageNodeCommonConfig {
   latentPenalty: number;
@@ -37,7 +38,7 @@ export const autoencoderTrainingNode = defineNodeType<AutoencoderTrainingConfig>
   configSchema: schema as JsonSchema,
   inputs: {
     model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The autoencoder to start from (encode/decode; copied, not changed).' },
-    batches: { kind: 'stream', type: 'batch', description: 'Image batches in [-1, 1].' },
+    batches: batchStreamPort('Image batches in [-1, 1].'),
     data: { kind: 'resource', type: 'dataset', optional: true, description: 'Held-out images for the evaluation loss and the final statistics.' },
   },
   outputs: {

@@ -8,6 +8,7 @@ import { trainingStageInstance } from '../../src/stages/stage-node';
 import { defineNodeType, type JsonSchema } from '../../src/registry/types';
 import { classifierAccuracy, classifierLoss, type TrainableClassifier } from '../../src/stages/supervised';
 import schema from './schema.json';
+import { batchStreamPort } from '../../src/registry/ports';
 
 export type ClassifierTrainingConfig = StageNodeCommonConfig;
 
@@ -29,7 +30,7 @@ export const classifierTrainingNode = defineNodeType<ClassifierTrainingConfig>({
   configSchema: schema as JsonSchema,
   inputs: {
     model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The classifier to start from (logits/features; copied, not changed).' },
-    batches: { kind: 'stream', type: 'batch', description: 'Labelled image batches (no label dropout).' },
+    batches: batchStreamPort('Labelled image batches (no label dropout).'),
     data: { kind: 'resource', type: 'dataset', optional: true, description: 'Held-out images: evaluation loss and the final accuracy.' },
   },
   outputs: {

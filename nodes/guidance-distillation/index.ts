@@ -16,6 +16,7 @@ import { denoiserValidation, trainingStageInstance, VALIDATION_DECODER_PORT } fr
 import type { TrainableDenoiser } from '../../src/stages/types';
 import { validationSchema } from '../../src/stages/validation';
 import schema from './schema.json';
+import { batchStreamPort } from '../../src/registry/ports';
 
 export interface GuidanceDistillationConfig extends StageNodeCommonConfig {
   variant: 'fixed' | 'w-range';
@@ -71,7 +72,7 @@ export const guidanceDistillationNode = defineNodeType<GuidanceDistillationConfi
   inputs: {
     model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The guided teacher (v-prediction after v-finetune); not changed.' },
     schedule: { kind: 'resource', type: 'noise-schedule', description: 'The training noise schedule.' },
-    batches: { kind: 'stream', type: 'batch', description: 'Training batches.' },
+    batches: batchStreamPort('Training batches.'),
     data: { kind: 'resource', type: 'dataset', optional: true, description: 'Held-out data for the evaluation loss (best checkpoint).' },
     autoencoder: VALIDATION_DECODER_PORT,
   },

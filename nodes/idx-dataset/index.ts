@@ -10,6 +10,7 @@ import { processGroupOf } from '../../src/distributed/context';
 import { batchingSchemaProperties, batchPlan, DATASET_PORT_TYPE, type BatchingConfig, type DatasetResource } from '../../src/data/resource';
 import type { Problem } from '../../src/errors';
 import schema from './schema.json';
+import { batchStreamPort } from '../../src/registry/ports';
 
 export interface IdxDatasetConfig extends BatchingConfig {
   images: string;
@@ -52,7 +53,7 @@ export const idxDatasetNode = defineNodeType<IdxDatasetConfig>({
   configSchema: schema as JsonSchema,
   inputs: {},
   outputs: {
-    batches: { kind: 'stream', type: 'batch', description: 'Training batches {x: [B, H, W, C] in [-1, 1], labels: [B]}.' },
+    batches: batchStreamPort('Training batches {x: [B, H, W, C] in [-1, 1], labels: [B]}.'),
     data: { kind: 'resource', type: DATASET_PORT_TYPE, description: 'The split data set (train and held-out parts).' },
   },
   check(config) {

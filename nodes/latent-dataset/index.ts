@@ -11,6 +11,7 @@ import { processGroupOf } from '../../src/distributed/context';
 import { batchingSchemaProperties, batchPlan, DATASET_PORT_TYPE, type BatchingConfig, type DatasetResource } from '../../src/data/resource';
 import { ConfigError } from '../../src/errors';
 import schema from './schema.json';
+import { batchStreamPort } from '../../src/registry/ports';
 
 /** What `encode-latents` hands over: the folders of the shards it wrote. */
 export interface LatentShardsResource {
@@ -57,7 +58,7 @@ export const latentDatasetNode = defineNodeType<LatentDatasetConfig>({
     shards: { kind: 'resource', type: LATENT_SHARDS_PORT_TYPE, optional: true, description: 'Shard folders written by encode-latents (instead of path / testPath).' },
   },
   outputs: {
-    batches: { kind: 'stream', type: 'batch', description: 'Training batches {x: [B, H, W, C] latents, labels: [B]}.' },
+    batches: batchStreamPort('Training batches {x: [B, H, W, C] latents, labels: [B]}.'),
     data: { kind: 'resource', type: DATASET_PORT_TYPE, description: 'The split latent data set (train and held-out parts).' },
   },
   async create(ctx) {

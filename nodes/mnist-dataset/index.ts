@@ -9,6 +9,7 @@ import { batchStream } from '../../src/data/stream';
 import { processGroupOf } from '../../src/distributed/context';
 import { batchingSchemaProperties, batchPlan, DATASET_PORT_TYPE, type BatchingConfig, type DatasetResource } from '../../src/data/resource';
 import schema from './schema.json';
+import { batchStreamPort } from '../../src/registry/ports';
 
 export interface MnistDatasetConfig extends BatchingConfig {
   padTo: number;
@@ -38,7 +39,7 @@ export const mnistDatasetNode = defineNodeType<MnistDatasetConfig>({
   configSchema: schema as JsonSchema,
   inputs: {},
   outputs: {
-    batches: { kind: 'stream', type: 'batch', description: 'Training batches {x: [B, 32, 32, 1], labels: [B]}, endless unless epochs/maxBatches is set.' },
+    batches: batchStreamPort('Training batches {x: [B, 32, 32, 1], labels: [B]}, endless unless epochs/maxBatches is set.'),
     data: { kind: 'resource', type: DATASET_PORT_TYPE, description: 'The split data set (train and held-out parts) as plain arrays.' },
   },
   create(ctx) {

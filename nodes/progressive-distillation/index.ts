@@ -21,6 +21,7 @@ import { nodeValidation, validationClasses, validationSchema } from '../../src/s
 import { firstStageDecoder, VALIDATION_DECODER_PORT } from '../../src/stages/stage-node';
 import schema from './schema.json';
 import { distributedRunOf } from '../../src/distributed/context';
+import { batchStreamPort } from '../../src/registry/ports';
 
 export interface ProgressiveDistillationConfig extends Omit<StageNodeCommonConfig, 'iterations'> {
   baseSteps: number;
@@ -119,7 +120,7 @@ export const progressiveDistillationNode = defineNodeType<ProgressiveDistillatio
   inputs: {
     model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The first teacher (the stage-one student); not changed.' },
     schedule: { kind: 'resource', type: 'noise-schedule', description: 'The noise schedule; its spacing defines the K-step base schedule.' },
-    batches: { kind: 'stream', type: 'batch', description: 'Training batches (re-read from the start for every round).' },
+    batches: batchStreamPort('Training batches (re-read from the start for every round).'),
     data: { kind: 'resource', type: 'dataset', optional: true, description: 'Held-out data for the evaluation loss (best checkpoint).' },
     autoencoder: VALIDATION_DECODER_PORT,
   },

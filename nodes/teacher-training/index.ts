@@ -8,6 +8,7 @@ import { lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, NOISE_OFFSE
 import { denoisingStageInstance, VALIDATION_DECODER_PORT, type DenoisingStageNodeConfig } from '../../src/stages/stage-node';
 import { validationSchema } from '../../src/stages/validation';
 import schema from './schema.json';
+import { batchStreamPort } from '../../src/registry/ports';
 
 export type TeacherTrainingConfig = DenoisingStageNodeConfig;
 
@@ -36,7 +37,7 @@ export const teacherTrainingNode = defineNodeType<TeacherTrainingConfig>({
   inputs: {
     model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The denoiser to start from (its weights are copied, not changed).' },
     schedule: { kind: 'resource', type: 'noise-schedule', description: 'The training noise schedule.' },
-    batches: { kind: 'stream', type: 'batch', description: 'Training batches (labels already dropped to the null class where wanted).' },
+    batches: batchStreamPort('Training batches (labels already dropped to the null class where wanted).'),
     data: { kind: 'resource', type: 'dataset', optional: true, description: 'Held-out data for the evaluation loss (best checkpoint).' },
     autoencoder: VALIDATION_DECODER_PORT,
   },

@@ -8,6 +8,7 @@ import { lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, NOISE_OFFSE
 import { denoisingStageInstance, VALIDATION_DECODER_PORT, type DenoisingStageNodeConfig } from '../../src/stages/stage-node';
 import { validationSchema } from '../../src/stages/validation';
 import schema from './schema.json';
+import { batchStreamPort } from '../../src/registry/ports';
 
 export type VFinetuneConfig = DenoisingStageNodeConfig;
 
@@ -35,7 +36,7 @@ export const vFinetuneNode = defineNodeType<VFinetuneConfig>({
   inputs: {
     model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The teacher (any prediction type); its weights are copied into a v-prediction model.' },
     schedule: { kind: 'resource', type: 'noise-schedule', description: 'The training noise schedule.' },
-    batches: { kind: 'stream', type: 'batch', description: 'Training batches (seed: label dropout 0.1).' },
+    batches: batchStreamPort('Training batches (seed: label dropout 0.1).'),
     data: { kind: 'resource', type: 'dataset', optional: true, description: 'Held-out data for the evaluation loss (best checkpoint).' },
     autoencoder: VALIDATION_DECODER_PORT,
   },

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { take, type Observable } from 'rxjs';
-import { consume, defineNodeType, definePlugin, type Batch } from 'distillery';
+import { batchStreamPort, consume, defineNodeType, definePlugin, type Batch } from 'distillery';
 import configSchema from './schema.json';
 import { StatisticsAccumulator, type DataStatistics } from './statistics';
 
@@ -23,7 +23,7 @@ export const batchStatisticsNode = defineNodeType<BatchStatisticsConfig>({
   description: 'Per-channel mean, std, min and max, label counts and the latent scale factor (1/std) of the first maxBatches batches of a stream',
   configSchema,
   inputs: {
-    batches: { kind: 'stream', type: 'batch', description: 'The batches to measure (only the first maxBatches are read).' },
+    batches: batchStreamPort('The batches to measure (only the first maxBatches are read).'),
   },
   outputs: {
     statistics: {
