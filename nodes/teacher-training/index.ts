@@ -3,37 +3,17 @@
  * (spec 5.0): t uniform, ε ~ N(0, I), the model's own target (ε for an epsilon model), label dropout
  * done by the data node (0.1 for guidance). Outputs the EMA weights as a new model when done.
  */
-import { defineNodeType, type JsonSchema } from '../../src/registry/types';
-import { lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, NOISE_OFFSET_SCHEMA, stageSchemaProperties } from '../../src/stages/node-support';
-import { denoisingStageInstance, VALIDATION_DECODER_PORT, type DenoisingStageNodeConfig } from '../../src/stages/stage-node';
-import { validationSchema } from '../../src/stages/validation';
-import schema from './schema.json';
+import { defineNodeType } from '../../src/registry/types';
+import { MODEL_PORT_TYPE } from '../../src/stages/node-support';
+import { denoisingStageInstance, VALIDATION_DECODER_PORT } from '../../src/stages/stage-node';
+import { configSchema, type TeacherTrainingConfig } from './config';
+export type { TeacherTrainingConfig } from './config';
 import { batchStreamPort } from '../../src/registry/ports';
-
-export type TeacherTrainingConfig = DenoisingStageNodeConfig;
-
-export function teacherTrainingConfigSchema(): JsonSchema {
-  return {
-    $schema: 'https://json-schema.org/draft/2020-12/schema',
-    title: 'teacher-training node config',
-    description: 'Training a class-conditional diffusion model on its own target (ε for epsilon models).',
-    type: 'object',
-    additionalProperties: false,
-    required: ['iterations'],
-    properties: {
-      ...stageSchemaProperties({ lr: 1e-3, emaDecay: 0.999, lrSchedule: 'cosine', warmupSteps: 100 }),
-      validation: validationSchema(),
-      lossWeighting: lossWeightingSchema('target'),
-      minSnrGamma: MIN_SNR_GAMMA_SCHEMA,
-      noiseOffset: NOISE_OFFSET_SCHEMA,
-    },
-  };
-}
 
 export const teacherTrainingNode = defineNodeType<TeacherTrainingConfig>({
   type: 'teacher-training',
   description: 'Train a class-conditional diffusion model (the epsilon teacher) on batches of latents',
-  configSchema: schema as JsonSchema,
+  configSchema,
   inputs: {
     model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The denoiser to start from (its weights are copied, not changed).' },
     schedule: { kind: 'resource', type: 'noise-schedule', description: 'The training noise schedule.' },

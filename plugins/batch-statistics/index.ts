@@ -7,16 +7,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { take, type Observable } from 'rxjs';
 import { batchStreamPort, consume, defineNodeType, definePlugin, type Batch } from 'distillery';
-import configSchema from './schema.json';
+import { configSchema, type BatchStatisticsConfig } from './config';
 import { StatisticsAccumulator, type DataStatistics } from './statistics';
 
+export { configSchema, type BatchStatisticsConfig } from './config';
 export { StatisticsAccumulator, mergeMoments, type DataStatistics, type ChannelStatistics, type Moments } from './statistics';
-
-export interface BatchStatisticsConfig {
-  maxBatches: number;
-  file: string;
-  logEvery: number;
-}
 
 export const batchStatisticsNode = defineNodeType<BatchStatisticsConfig>({
   type: 'batch-statistics',
