@@ -270,6 +270,11 @@ export function conformanceChecks(def: NodeTypeDefinition, fixture: ConformanceF
 
 /** Registers the checks as mocha tests (`describe`/`it` globals) under "<type> conformance". */
 export function describeConformance(def: NodeTypeDefinition, fixture: ConformanceFixture = {}, options: ConformanceOptions = {}): void {
+  const g = globalThis as { describe?: (name: string, body: () => void) => void; it?: (name: string, body: () => Promise<void>) => void };
+  if (!g.describe || !g.it) {
+    throw new DistilleryError('CONFORMANCE', 'describeConformance needs mocha\'s describe and it globals; with another runner, run conformanceChecks() yourself');
+  }
+  const { describe, it } = g;
   describe(`${def.type} conformance`, () => {
     for (const check of conformanceChecks(def, fixture, options)) it(check.name, () => check.run());
   });
