@@ -25,7 +25,7 @@ function blockImages(n: number, seed: number) {
 }
 
 describe('nodes/autoencoder-training', () => {
-  it('is registered and its schema.json is generated', () => {
+  it('is registered (schema.json and README: test/conformance)', () => {
     assert.ok(builtinNodeTypes.includes(autoencoderTrainingNode));
   });
 

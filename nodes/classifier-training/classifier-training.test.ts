@@ -26,7 +26,7 @@ function separable(n: number, seed: number) {
 }
 
 describe('nodes/classifier-training', () => {
-  it('is registered and its schema.json is generated', () => {
+  it('is registered (schema.json and README: test/conformance)', () => {
     assert.ok(builtinNodeTypes.includes(classifierTrainingNode));
   });
 

@@ -19,7 +19,7 @@ function images(n: number, seed: number) {
 }
 
 describe('nodes/encode-latents', () => {
-  it('is registered and its schema.json is generated', () => {
+  it('is registered (schema.json and README: test/conformance)', () => {
     assert.ok(builtinNodeTypes.includes(encodeLatentsNode));
   });
 

@@ -18,7 +18,7 @@ describe('nodes/ldm-class-embedder', () => {
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('is registered and its schema.json is the generated schema', () => {
+  it('is registered (schema.json and README: test/conformance)', () => {
     assert.ok(builtinNodeTypes.includes(ldmClassEmbedderNode));
   });
 

@@ -10,7 +10,7 @@ import { nodeContext } from '../../test/helpers/node-context';
 import { mnistDatasetNode, type MnistDatasetConfig } from './index';
 
 describe('nodes/mnist-dataset', () => {
-  it('is registered and its schema.json is the generated schema', () => {
+  it('is registered (schema.json and README: test/conformance)', () => {
     assert.ok(builtinNodeTypes.includes(mnistDatasetNode));
   });
 

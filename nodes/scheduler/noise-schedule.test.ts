@@ -31,7 +31,7 @@ function context(config: NoiseScheduleNodeConfig): NodeContext<NoiseScheduleNode
 }
 
 describe('nodes/scheduler: noise-schedule', () => {
-  it('registers as a built-in through the public call, and schema.json is the one derived from the schedule schema', () => {
+  it('registers as a built-in through the public call', () => {
     assert.ok(builtinNodeTypes.includes(noiseScheduleNode));
     const registry = new NodeRegistry();
     registerNodeType(registry, noiseScheduleNode, 'built-in');

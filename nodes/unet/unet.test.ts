@@ -13,7 +13,7 @@ import { unetNode, } from './index';
 import type { ModelSourceConfig } from '../../src/stages/model-source';
 
 describe('nodes/unet', () => {
-  it('is registered and its schema.json is generated', () => {
+  it('is registered (schema.json and README: test/conformance)', () => {
     assert.ok(builtinNodeTypes.includes(unetNode));
   });
 
