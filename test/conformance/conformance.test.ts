@@ -15,7 +15,7 @@ import { defineNodeType, type NodeTypeDefinition } from '../../src/registry/type
 import { NodeConfig, Type } from '../../src/schema/typebox';
 import { nodeFolders } from '../../src/schema/node-folders';
 import { conformanceChecks, describeConformance, type ConformanceFixture } from '../../src/testing';
-import { tinyLatents, tinySchedule, tinyUNet } from '../helpers/tiny';
+import { perturbWeights, tinyLatents, tinySchedule, tinyUNet } from '../helpers/tiny';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -27,7 +27,7 @@ const TINY_UNET = {
 /** A tiny denoising stage's inputs: the tiny UNet, its schedule, a stream of 4-example latent batches. */
 function stageInputs(predictionType: 'epsilon' | 'v_prediction' = 'epsilon') {
   return () => {
-    const model = tinyUNet(predictionType);
+    const model = perturbWeights(tinyUNet(predictionType));
     return {
       resources: { model, schedule: tinySchedule(predictionType) },
       streams: { batches: batchStream(tinyLatents(16), { batchSize: 4, seed: 1 }) },
@@ -57,6 +57,13 @@ const FIXTURES: Record<string, ConformanceFixture> = {
     },
   },
   'teacher-training': { config: { iterations: 4, warmupSteps: 1, evalBatches: 0, logEvery: 0 }, inputs: stageInputs(), resumable: true },
+  'guidance-distillation': { config: { iterations: 4, accumulation: 1, evalBatches: 0, logEvery: 0 }, inputs: stageInputs('v_prediction'), resumable: true },
+  'progressive-distillation': {
+    config: { baseSteps: 4, rounds: [{ steps: 2, iterations: 2 }, { steps: 1, iterations: 2 }], accumulation: 1, replay: { blockBatches: 0 }, evalBatches: 0, logEvery: 0 },
+    inputs: stageInputs('v_prediction'),
+    resumable: true,
+  },
+  'mnist-dataset': { config: { batchSize: 4, testSize: 8, maxBatches: 2 }, inputs: () => ({}) },
   'v-finetune': { config: { iterations: 4, accumulation: 1, evalBatches: 0, logEvery: 0 }, inputs: stageInputs(), resumable: true },
   'batch-statistics': {
     config: { maxBatches: 2 },
