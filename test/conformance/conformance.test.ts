@@ -15,6 +15,9 @@ import { defineNodeType, type NodeTypeDefinition } from '../../src/registry/type
 import { NodeConfig, Type } from '../../src/schema/typebox';
 import { nodeFolders } from '../../src/schema/node-folders';
 import { conformanceChecks, describeConformance, type ConformanceFixture } from '../../src/testing';
+import type { ArrayDataset } from '../../src/data/dataset';
+import { uniformGenerator } from '../../src/data/random';
+import { TinyAutoencoder, TinyClassifier } from '../helpers/tiny-first-stage';
 import { perturbWeights, tinyLatents, tinySchedule, tinyUNet } from '../helpers/tiny';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -36,11 +39,15 @@ function stageInputs(predictionType: 'epsilon' | 'v_prediction' = 'epsilon') {
   };
 }
 
+/** n grey side×side images uniform in [-1, 1], labels 0…2 round robin. */
+function greyImages(n: number, side = 4, classes = 1): ArrayDataset {
+  const next = uniformGenerator(7);
+  return { x: Float32Array.from({ length: n * side * side }, () => 2 * next() - 1), shape: [n, side, side, 1], labels: Int32Array.from({ length: n }, (_, i) => i % classes) };
+}
+
 const FIXTURES: Record<string, ConformanceFixture> = {
   // Valid configs only (no lifecycle fixture: the data or model files these read are not tiny to make here).
-  'autoencoder-training': { config: { iterations: 4 } },
   'classifier': { config: { config: {} } },
-  'classifier-training': { config: { iterations: 4 } },
   'idx-dataset': { config: { images: 'train-images-idx3-ubyte.gz', labels: 'train-labels-idx1-ubyte.gz' } },
   'ldm-class-embedder': { config: { model: 'models/imported-ldm' } },
   'ldm-first-stage': { config: { model: 'models/imported-ldm' } },
@@ -61,6 +68,22 @@ const FIXTURES: Record<string, ConformanceFixture> = {
   'progressive-distillation': {
     config: { baseSteps: 4, rounds: [{ steps: 2, iterations: 2 }, { steps: 1, iterations: 2 }], accumulation: 1, replay: { blockBatches: 0 }, evalBatches: 0, logEvery: 0 },
     inputs: stageInputs('v_prediction'),
+    resumable: true,
+  },
+  'autoencoder-training': {
+    config: { iterations: 4, warmupSteps: 1, evalBatches: 0, setScaleFactor: false, logEvery: 0 },
+    inputs: () => {
+      const model = new TinyAutoencoder(3);
+      return { resources: { model }, streams: { batches: batchStream(greyImages(16), { batchSize: 4, seed: 1 }) }, dispose: () => model.dispose() };
+    },
+    resumable: true,
+  },
+  'classifier-training': {
+    config: { iterations: 4, warmupSteps: 1, evalBatches: 0, logEvery: 0 },
+    inputs: () => {
+      const model = new TinyClassifier(4, 3, 5);
+      return { resources: { model }, streams: { batches: batchStream(greyImages(16, 2, 3), { batchSize: 4, seed: 1 }) }, dispose: () => model.dispose() };
+    },
     resumable: true,
   },
   'mnist-dataset': { config: { batchSize: 4, testSize: 8, maxBatches: 2 }, inputs: () => ({}) },
