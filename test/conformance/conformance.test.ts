@@ -16,6 +16,7 @@ import { NodeConfig, Type } from '../../src/schema/typebox';
 import { nodeFolders } from '../../src/schema/node-folders';
 import { conformanceChecks, describeConformance, type ConformanceFixture } from '../../src/testing';
 import type { ArrayDataset } from '../../src/data/dataset';
+import type { DatasetResource } from '../../src/data/resource';
 import { uniformGenerator } from '../../src/data/random';
 import { TinyAutoencoder, TinyClassifier } from '../helpers/tiny-first-stage';
 import { perturbWeights, tinyLatents, tinySchedule, tinyUNet } from '../helpers/tiny';
@@ -46,14 +47,15 @@ function greyImages(n: number, side = 4, classes = 1): ArrayDataset {
 }
 
 const FIXTURES: Record<string, ConformanceFixture> = {
-  // Valid configs only (no lifecycle fixture: the data or model files these read are not tiny to make here).
-  'classifier': { config: { config: {} } },
+  // Valid configs only, no lifecycle fixture (here, and evaluate, report and latent-dataset with `{}`): they read
+  // IDX files, an imported LDM folder, latent shards or an evaluation's metrics, which no tiny fixture makes yet.
   'idx-dataset': { config: { images: 'train-images-idx3-ubyte.gz', labels: 'train-labels-idx1-ubyte.gz' } },
   'ldm-class-embedder': { config: { model: 'models/imported-ldm' } },
   'ldm-first-stage': { config: { model: 'models/imported-ldm' } },
   'ldm-unet': { config: { model: 'models/imported-ldm', weights: 'runs/x/vfinetune/model.safetensors' } },
   // With tiny inputs: create → run → dispose, and cancel-and-resume for the training stages.
   'noise-schedule': { inputs: () => ({}) },
+  'classifier': { config: { config: {} }, inputs: () => ({}) },
   'unet': { config: { config: TINY_UNET }, inputs: () => ({}) },
   'autoencoder': { config: { config: { channels: [4], latent_channels: 2 } }, inputs: () => ({}) },
   'ddim-sampling': {
@@ -85,6 +87,14 @@ const FIXTURES: Record<string, ConformanceFixture> = {
       return { resources: { model }, streams: { batches: batchStream(greyImages(16, 2, 3), { batchSize: 4, seed: 1 }) }, dispose: () => model.dispose() };
     },
     resumable: true,
+  },
+  'encode-latents': {
+    config: { batchSize: 2, shardSize: 3 },
+    inputs: () => {
+      const autoencoder = new TinyAutoencoder(2);
+      const data: DatasetResource = { kind: 'images', train: greyImages(7), test: greyImages(3), numClasses: 1 };
+      return { resources: { data, autoencoder }, dispose: () => autoencoder.dispose() };
+    },
   },
   'mnist-dataset': { config: { batchSize: 4, testSize: 8, maxBatches: 2 }, inputs: () => ({}) },
   'v-finetune': { config: { iterations: 4, accumulation: 1, evalBatches: 0, logEvery: 0 }, inputs: stageInputs(), resumable: true },
