@@ -11,23 +11,19 @@ import type { Problem } from '../../src/errors';
 import type { NoiseSchedule } from '../../src/diffusion/schedule';
 import { guidanceDistillationLoss, guidanceDistillationParts } from '../../src/stages/denoising';
 import { MODEL_PORT_TYPE } from '../../src/stages/node-support';
-import { denoiserValidation, trainingStageInstance, VALIDATION_DECODER_PORT } from '../../src/stages/stage-node';
+import { denoiserValidation, trainingStageInstance, denoisingStageInputs } from '../../src/stages/stage-node';
 import type { TrainableDenoiser } from '../../src/stages/types';
 import { configSchema, type GuidanceDistillationConfig } from './config';
 export type { GuidanceDistillationConfig } from './config';
-import { batchStreamPort } from '../../src/registry/ports';
 
 export const guidanceDistillationNode = defineNodeType<GuidanceDistillationConfig>({
   type: 'guidance-distillation',
   description: 'Stage one: distil classifier-free guidance into the student (fixed scale, or w-conditioned)',
   configSchema,
-  inputs: {
-    model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The guided teacher (v-prediction after v-finetune); not changed.' },
-    schedule: { kind: 'resource', type: 'noise-schedule', description: 'The training noise schedule.' },
-    batches: batchStreamPort('Training batches.'),
-    data: { kind: 'resource', type: 'dataset', optional: true, description: 'Held-out data for the evaluation loss (best checkpoint).' },
-    autoencoder: VALIDATION_DECODER_PORT,
-  },
+  inputs: denoisingStageInputs({
+    model: 'The guided teacher (v-prediction after v-finetune); not changed.',
+    batches: 'Training batches.',
+  }),
   outputs: {
     model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The guidance-distilled student (EMA weights); resolves when done. Also written to model.safetensors.' },
   },

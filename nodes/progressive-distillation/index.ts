@@ -16,11 +16,10 @@ import { checkRounds, runProgressiveDistillation, type DistilledStudent } from '
 import { deferred, MODEL_PORT_TYPE, optimizationOf, stageProgress } from '../../src/stages/node-support';
 import type { TrainableDenoiser } from '../../src/stages/types';
 import { nodeValidation, validationClasses } from '../../src/stages/validation';
-import { firstStageDecoder, VALIDATION_DECODER_PORT } from '../../src/stages/stage-node';
+import { firstStageDecoder, denoisingStageInputs } from '../../src/stages/stage-node';
 import { configSchema, type ProgressiveDistillationConfig } from './config';
 export { SEED_ROUNDS, type ProgressiveDistillationConfig } from './config';
 import { distributedRunOf } from '../../src/distributed/context';
-import { batchStreamPort } from '../../src/registry/ports';
 
 /** The students of every round, largest step count first; the resource of the `students` port. */
 export type StudentsResource = DistilledStudent[];
@@ -45,13 +44,11 @@ export const progressiveDistillationNode = defineNodeType<ProgressiveDistillatio
   type: 'progressive-distillation',
   description: 'Stage two: progressive distillation, halving the sampling steps round by round (with replay)',
   configSchema,
-  inputs: {
-    model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The first teacher (the stage-one student); not changed.' },
-    schedule: { kind: 'resource', type: 'noise-schedule', description: 'The noise schedule; its spacing defines the K-step base schedule.' },
-    batches: batchStreamPort('Training batches (re-read from the start for every round).'),
-    data: { kind: 'resource', type: 'dataset', optional: true, description: 'Held-out data for the evaluation loss (best checkpoint).' },
-    autoencoder: VALIDATION_DECODER_PORT,
-  },
+  inputs: denoisingStageInputs({
+    model: 'The first teacher (the stage-one student); not changed.',
+    batches: 'Training batches (re-read from the start for every round).',
+    schedule: 'The noise schedule; its spacing defines the K-step base schedule.',
+  }),
   outputs: {
     model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The last round\'s student (fewest steps).' },
     students: { kind: 'resource', type: 'students', description: 'Every round\'s student with its step count (for evaluation).' },

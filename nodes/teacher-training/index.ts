@@ -5,22 +5,18 @@
  */
 import { defineNodeType } from '../../src/registry/types';
 import { MODEL_PORT_TYPE } from '../../src/stages/node-support';
-import { denoisingStageInstance, VALIDATION_DECODER_PORT } from '../../src/stages/stage-node';
+import { denoisingStageInstance, denoisingStageInputs } from '../../src/stages/stage-node';
 import { configSchema, type TeacherTrainingConfig } from './config';
 export type { TeacherTrainingConfig } from './config';
-import { batchStreamPort } from '../../src/registry/ports';
 
 export const teacherTrainingNode = defineNodeType<TeacherTrainingConfig>({
   type: 'teacher-training',
   description: 'Train a class-conditional diffusion model (the epsilon teacher) on batches of latents',
   configSchema,
-  inputs: {
-    model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The denoiser to start from (its weights are copied, not changed).' },
-    schedule: { kind: 'resource', type: 'noise-schedule', description: 'The training noise schedule.' },
-    batches: batchStreamPort('Training batches (labels already dropped to the null class where wanted).'),
-    data: { kind: 'resource', type: 'dataset', optional: true, description: 'Held-out data for the evaluation loss (best checkpoint).' },
-    autoencoder: VALIDATION_DECODER_PORT,
-  },
+  inputs: denoisingStageInputs({
+    model: 'The denoiser to start from (its weights are copied, not changed).',
+    batches: 'Training batches (labels already dropped to the null class where wanted).',
+  }),
   outputs: {
     model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The trained model (EMA weights); resolves when training ends. Also written to model.safetensors.' },
   },

@@ -5,22 +5,18 @@
  */
 import { defineNodeType } from '../../src/registry/types';
 import { MODEL_PORT_TYPE } from '../../src/stages/node-support';
-import { denoisingStageInstance, VALIDATION_DECODER_PORT } from '../../src/stages/stage-node';
+import { denoisingStageInstance, denoisingStageInputs } from '../../src/stages/stage-node';
 import { configSchema, type VFinetuneConfig } from './config';
 export type { VFinetuneConfig } from './config';
-import { batchStreamPort } from '../../src/registry/ports';
 
 export const vFinetuneNode = defineNodeType<VFinetuneConfig>({
   type: 'v-finetune',
   description: 'Fine-tune a denoiser to v-prediction (seed step 1: lr 1e-5, EMA 0.995, clip 1.0)',
   configSchema,
-  inputs: {
-    model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The teacher (any prediction type); its weights are copied into a v-prediction model.' },
-    schedule: { kind: 'resource', type: 'noise-schedule', description: 'The training noise schedule.' },
-    batches: batchStreamPort('Training batches (seed: label dropout 0.1).'),
-    data: { kind: 'resource', type: 'dataset', optional: true, description: 'Held-out data for the evaluation loss (best checkpoint).' },
-    autoencoder: VALIDATION_DECODER_PORT,
-  },
+  inputs: denoisingStageInputs({
+    model: 'The teacher (any prediction type); its weights are copied into a v-prediction model.',
+    batches: 'Training batches (seed: label dropout 0.1).',
+  }),
   outputs: {
     model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The v-prediction model (EMA weights); resolves when done. Also written to model.safetensors.' },
   },
