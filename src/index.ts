@@ -11,6 +11,8 @@ export {
 export {
   checkSchema, applySchema, locateProblems, prefixProblems, type SchemaCheck, type SchemaCheckOptions,
 } from './schema/check';
+/** Writing a node type's config schema once (TypeBox): the JSON Schema and, via Static, its config type. */
+export { Type, NodeConfig, Obj, Enum, Const, Json, renderConfigSchema, CONFIG_SCHEMA_DRAFT, type Static, type TObject, type TSchema } from './schema/typebox';
 export * from './training';
 export * from './diffusion';
 export * from './models';

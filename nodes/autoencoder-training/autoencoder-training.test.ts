@@ -11,7 +11,7 @@ import { uniformGenerator } from '../../src/data/random';
 import { builtinNodeTypes } from '../index';
 import { nodeContext } from '../../test/helpers/node-context';
 import { TinyAutoencoder } from '../../test/helpers/tiny-first-stage';
-import { autoencoderTrainingConfigSchema, autoencoderTrainingNode, type AutoencoderTrainingConfig } from './index';
+import { autoencoderTrainingNode, type AutoencoderTrainingConfig } from './index';
 
 /** 4×4 grey images that are constant on 2×2 blocks, so a 2× pool autoencoder can reconstruct them exactly. */
 function blockImages(n: number, seed: number) {
@@ -25,9 +25,8 @@ function blockImages(n: number, seed: number) {
 }
 
 describe('nodes/autoencoder-training', () => {
-  it('is registered and its schema.json is generated', () => {
+  it('is registered (schema.json and README: test/conformance)', () => {
     assert.ok(builtinNodeTypes.includes(autoencoderTrainingNode));
-    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(__dirname, 'schema.json'), 'utf8')), autoencoderTrainingConfigSchema());
   });
 
   it('lowers the held-out reconstruction error of a tiny autoencoder at least 10× and records it in the file', async () => {

@@ -4,40 +4,21 @@
  * penalty on the latents. Reports the held-out reconstruction error and the latents' standard
  * deviation (its inverse is the latent scale factor).
  */
-import { defineNodeType, type JsonSchema } from '../../src/registry/types';
+import { defineNodeType } from '../../src/registry/types';
 import { autoencoderLoss, autoencoderStatistics, type TrainableAutoencoder } from './loss';
-import { MODEL_PORT_TYPE, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stage-engine/node-support';
+import { MODEL_PORT_TYPE } from '../../src/stage-engine/node-support';
 import { trainingStageInstance } from '../../src/stage-engine/stage-node';
-import schema from './schema.json';
-
-export interface AutoencoderTrainingConfig extends StageNodeCommonConfig {
-  latentPenalty: number;
-  setScaleFactor: boolean;
-}
-
-export function autoencoderTrainingConfigSchema(): JsonSchema {
-  return {
-    $schema: 'https://json-schema.org/draft/2020-12/schema',
-    title: 'autoencoder-training node config',
-    description: 'Training a first-stage autoencoder on image batches (reconstruction MSE + latent L2 penalty).',
-    type: 'object',
-    additionalProperties: false,
-    required: ['iterations'],
-    properties: {
-      latentPenalty: { type: 'number', minimum: 0, default: 1e-4, description: 'Weight of the mean squared latent added to the reconstruction MSE.' },
-      setScaleFactor: { type: 'boolean', default: true, description: 'After training, set the model\'s latent scale factor (if it has one) so that held-out latents have unit standard deviation (needs the data input).' },
-      ...stageSchemaProperties({ lr: 2e-3, emaDecay: 0.99, gradClip: 1, lrSchedule: 'cosine', warmupSteps: 50 }),
-    },
-  };
-}
+import { configSchema, type AutoencoderTrainingConfig } from './config';
+export type { AutoencoderTrainingConfig } from './config';
+import { batchStreamPort } from '../../src/registry/ports';
 
 export const autoencoderTrainingNode = defineNodeType<AutoencoderTrainingConfig>({
   type: 'autoencoder-training',
   description: 'Train the first-stage autoencoder (reconstruction MSE + latent L2) on image batches',
-  configSchema: schema as JsonSchema,
+  configSchema,
   inputs: {
     model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The autoencoder to start from (encode/decode; copied, not changed).' },
-    batches: { kind: 'stream', type: 'batch', description: 'Image batches in [-1, 1].' },
+    batches: batchStreamPort('Image batches in [-1, 1].'),
     data: { kind: 'resource', type: 'dataset', optional: true, description: 'Held-out images for the evaluation loss and the final statistics.' },
   },
   outputs: {

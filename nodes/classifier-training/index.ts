@@ -3,33 +3,21 @@
  * penultimate features define the FID space and whose predictions give the class accuracy of samples.
  * Softmax cross-entropy on real labelled images (no label dropout).
  */
-import { MODEL_PORT_TYPE, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stage-engine/node-support';
+import { MODEL_PORT_TYPE } from '../../src/stage-engine/node-support';
 import { trainingStageInstance } from '../../src/stage-engine/stage-node';
-import { defineNodeType, type JsonSchema } from '../../src/registry/types';
+import { defineNodeType } from '../../src/registry/types';
 import { classifierAccuracy, classifierLoss, type TrainableClassifier } from './loss';
-import schema from './schema.json';
-
-export type ClassifierTrainingConfig = StageNodeCommonConfig;
-
-export function classifierTrainingConfigSchema(): JsonSchema {
-  return {
-    $schema: 'https://json-schema.org/draft/2020-12/schema',
-    title: 'classifier-training node config',
-    description: 'Training the evaluation classifier on labelled images (softmax cross-entropy).',
-    type: 'object',
-    additionalProperties: false,
-    required: ['iterations'],
-    properties: stageSchemaProperties({ lr: 2e-3, emaDecay: 0.99, gradClip: 1, lrSchedule: 'cosine', warmupSteps: 50 }),
-  };
-}
+import { configSchema, type ClassifierTrainingConfig } from './config';
+export type { ClassifierTrainingConfig } from './config';
+import { batchStreamPort } from '../../src/registry/ports';
 
 export const classifierTrainingNode = defineNodeType<ClassifierTrainingConfig>({
   type: 'classifier-training',
   description: 'Train the evaluation classifier (softmax cross-entropy) on labelled image batches',
-  configSchema: schema as JsonSchema,
+  configSchema,
   inputs: {
     model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The classifier to start from (logits/features; copied, not changed).' },
-    batches: { kind: 'stream', type: 'batch', description: 'Labelled image batches (no label dropout).' },
+    batches: batchStreamPort('Labelled image batches (no label dropout).'),
     data: { kind: 'resource', type: 'dataset', optional: true, description: 'Held-out images: evaluation loss and the final accuracy.' },
   },
   outputs: {

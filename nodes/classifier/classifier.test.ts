@@ -1,18 +1,15 @@
 import { strict as assert } from 'node:assert';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { validateNodeConfig } from '../../src/schema/config';
 import { Classifier } from '../../src/models/classifier';
 import { builtinNodeTypes } from '../index';
 import { nodeContext } from '../../test/helpers/node-context';
-import { classifierNode, classifierNodeConfigSchema } from './index';
+import { classifierNode, } from './index';
 import type { ModelSourceConfig } from '../../src/stage-engine/model-source';
 
 describe('nodes/classifier (and src/models/classifier)', () => {
   it('is registered; rejects unknown config keys', () => {
     assert.ok(builtinNodeTypes.includes(classifierNode));
-    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(__dirname, 'schema.json'), 'utf8')), classifierNodeConfigSchema());
     const { problems } = validateNodeConfig(classifierNode, { config: { num_clases: 10 } });
     assert.equal(problems.length, 1);
     assert.match(problems[0].message, /num_clases/);

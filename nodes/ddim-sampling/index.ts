@@ -5,7 +5,7 @@
  * classes) and as a safetensors file of the images.
  */
 import * as path from 'node:path';
-import { defineNodeType, type JsonSchema } from '../../src/registry/types';
+import { defineNodeType } from '../../src/registry/types';
 import type { NoiseSchedule } from '../../src/diffusion/schedule';
 import type { ConditionalDenoiser } from '../../src/models/types';
 import { gridSelection, sampleImages } from '../../src/eval/evaluate';
@@ -15,23 +15,8 @@ import { isWriter, processGroupOf } from '../../src/distributed/context';
 import { writeSafetensors } from '../../src/io/safetensors';
 import { nhwcToNchw } from '../../src/io/shards';
 import type { Problem } from '../../src/errors';
-import schema from './schema.json';
-
-export interface DdimSamplingConfig {
-  steps: number[];
-  guidanceScale: number;
-  baseSteps?: number;
-  guidanceRescale: number;
-  eta: number;
-  classes: number;
-  labels?: number[];
-  samplesPerClass: number;
-  latentShape: [number, number, number];
-  batchSize: number;
-  name: string;
-  seed?: number;
-  saveImages: boolean;
-}
+import { configSchema, type DdimSamplingConfig } from './config';
+export type { DdimSamplingConfig } from './config';
 
 /** `perRow` copies of each label, row by row (the grid's rows in the order given). */
 export function labelsPerRow(rowLabels: readonly number[], perRow: number): Int32Array {
@@ -40,36 +25,10 @@ export function labelsPerRow(rowLabels: readonly number[], perRow: number): Int3
   return out;
 }
 
-export function ddimSamplingConfigSchema(): JsonSchema {
-  return {
-    $schema: 'https://json-schema.org/draft/2020-12/schema',
-    title: 'ddim-sampling node config',
-    description: 'DDIM samples of a model as PNG grids (rows = classes).',
-    type: 'object',
-    additionalProperties: false,
-    required: ['latentShape'],
-    properties: {
-      steps: { type: 'array', items: { type: 'integer', minimum: 1 }, minItems: 1, default: [64, 8, 4, 2, 1], description: 'Step counts to sample at (one grid each).' },
-      guidanceScale: { type: 'number', minimum: 1, default: 1, description: 'Guidance scale g (1 = none, e.g. for distilled students). For a w-conditioned model, w = g − 1.' },
-      guidanceRescale: { type: 'number', minimum: 0, maximum: 1, default: 0, description: 'Guidance rescale φ (Lin et al.): p̂ ← φ·p̂·std(p̂_c)/std(p̂) + (1 − φ)·p̂; used only with guidance (0 = none).' },
-      eta: { type: 'number', minimum: 0, maximum: 1, default: 0, description: 'DDIM eta: 0 is deterministic DDIM; > 0 adds the DDIM variance with noise from the same fixed seed.' },
-      baseSteps: { type: 'integer', minimum: 1, description: 'Sample the N-step sub-sequence of this K-step schedule (how stage-two students sample); absent: the schedule\'s own N-step DDIM timesteps.' },
-      classes: { type: 'integer', minimum: 1, default: 10, description: 'Classes 0 … classes−1, one grid row each (unless labels is given).' },
-      labels: { type: 'array', items: { type: 'integer', minimum: 0 }, minItems: 1, description: 'An explicit list of labels, one grid row each, in this order (e.g. [207, 360, 387] for ImageNet classes, or the null class for unconditional samples); replaces classes.' },
-      samplesPerClass: { type: 'integer', minimum: 1, default: 10, description: 'Samples per label (grid columns).' },
-      latentShape: { type: 'array', items: { type: 'integer', minimum: 1 }, minItems: 3, maxItems: 3, description: '[H, W, C] of one latent (e.g. [8, 8, 4] for the MNIST autoencoder).' },
-      batchSize: { type: 'integer', minimum: 1, default: 100, description: 'Samples per sampler call.' },
-      name: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', default: 'samples', description: 'File-name prefix: <name>-<steps>steps.png.' },
-      seed: { type: 'integer', minimum: 0, description: 'Seed of the initial noise (default: the node\'s seed).' },
-      saveImages: { type: 'boolean', default: false, description: 'Also write the decoded images as <name>-<steps>steps.safetensors (`images` [N, C, H, W] F32, `labels` [N] I64).' },
-    },
-  };
-}
-
 export const ddimSamplingNode = defineNodeType<DdimSamplingConfig>({
   type: 'ddim-sampling',
   description: 'DDIM samples (any step count, optional guidance, fixed seeds) as PNG grids, rows = classes',
-  configSchema: schema as JsonSchema,
+  configSchema,
   inputs: {
     model: { kind: 'resource', type: 'model', description: 'The denoiser to sample.' },
     schedule: { kind: 'resource', type: 'noise-schedule', description: 'Its noise schedule.' },

@@ -6,38 +6,18 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { defineNodeType, type JsonSchema } from '../../src/registry/types';
+import { defineNodeType } from '../../src/registry/types';
 import type { DatasetResource } from '../../src/data/resource';
 import { encodeDatasetToShards } from '../../src/data/encode';
 import { FIRST_STAGE_PORT_TYPE, type FirstStage } from '../../src/ldm/first-stage';
 import type { LatentShardsResource } from '../latent-dataset';
-import schema from './schema.json';
-
-export interface EncodeLatentsConfig {
-  batchSize: number;
-  shardSize: number;
-  dtype: 'F16' | 'F32';
-}
-
-export function encodeLatentsConfigSchema(): JsonSchema {
-  return {
-    $schema: 'https://json-schema.org/draft/2020-12/schema',
-    title: 'encode-latents node config',
-    description: 'Encoding an image data set into latent shards through a first stage.',
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      batchSize: { type: 'integer', minimum: 1, default: 250, description: 'Images encoded per call.' },
-      shardSize: { type: 'integer', minimum: 1, default: 10000, description: 'Latents per shard file.' },
-      dtype: { enum: ['F16', 'F32'], default: 'F32', description: 'On-disk dtype of the latents.' },
-    },
-  };
-}
+import { configSchema, type EncodeLatentsConfig } from './config';
+export type { EncodeLatentsConfig } from './config';
 
 export const encodeLatentsNode = defineNodeType<EncodeLatentsConfig>({
   type: 'encode-latents',
   description: 'Encode an image data set into latent shards (safetensors, NCHW) through the autoencoder',
-  configSchema: schema as JsonSchema,
+  configSchema,
   inputs: {
     data: { kind: 'resource', type: 'dataset', description: 'The image data set (train and held-out parts are both encoded).' },
     autoencoder: { kind: 'resource', type: FIRST_STAGE_PORT_TYPE, description: 'The first stage: encode(images in [-1, 1]) → latents (scaled, if it has a scale factor): the mnist autoencoder or an ldm-first-stage.' },

@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { defineNodeType, type JsonSchema } from '../../src/registry/types';
+import { defineNodeType } from '../../src/registry/types';
 import { ConfigError, type Problem } from '../../src/errors';
 import type { NoiseSchedule } from '../../src/diffusion/schedule';
 import type { DatasetResource } from '../../src/data/resource';
@@ -22,60 +22,20 @@ import type { EvaluationCell, EvaluationMetrics } from '../../src/report/metrics
 import { runBackendOf } from '../../src/backends/context';
 import { eventLoopTurn } from '../../src/event-loop';
 import * as tf from '@tensorflow/tfjs-core';
-import schema from './schema.json';
+import { configSchema, type EvaluateConfig } from './config';
+export type { EvaluateConfig } from './config';
 import { processGroupOf } from '../../src/distributed/context';
 import type { ProcessGroup } from '../../src/distributed/process-group';
-
-export interface EvaluateConfig {
-  title: string;
-  baseSteps: number;
-  teacherSteps: number[];
-  studentSteps?: number[];
-  guidanceScale: number;
-  teacherSeries?: string;
-  studentSeries: string;
-  samplesPerClass: number;
-  classes?: number;
-  batchSize: number;
-  gridColumns: number;
-  seed?: number;
-  saveSamples: boolean;
-}
 
 interface StudentEntry {
   steps: number;
   model: ConditionalDenoiser;
 }
 
-export function evaluateConfigSchema(): JsonSchema {
-  return {
-    $schema: 'https://json-schema.org/draft/2020-12/schema',
-    title: 'evaluate node config',
-    description: 'Sampling and scoring of the teacher and the distilled students (FID in classifier features, class accuracy).',
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      title: { type: 'string', default: 'Distillation evaluation', description: 'Title of the metrics (and of the report).' },
-      baseSteps: { type: 'integer', minimum: 1, default: 64, description: 'K of the base DDIM schedule: an N-step sampler uses the N-step sub-sequence of it, as the students were trained (N must divide K).' },
-      teacherSteps: { type: 'array', items: { type: 'integer', minimum: 1 }, default: [64, 8, 4, 2, 1], description: 'Step counts at which the teacher is sampled (DDIM with guidance).' },
-      studentSteps: { type: 'array', items: { type: 'integer', minimum: 1 }, description: 'Evaluate only the students with these step counts (default: every student given).' },
-      guidanceScale: { type: 'number', minimum: 1, default: 3, description: 'Guidance scale g of the teacher\'s samples (1 = none). A w-conditioned student is sampled at w = g − 1.' },
-      teacherSeries: { type: 'string', description: 'Series name of the teacher in tables and charts (default: "teacher (DDIM, g=<guidanceScale>)").' },
-      studentSeries: { type: 'string', default: 'distilled student', description: 'Series name of the students.' },
-      samplesPerClass: { type: 'integer', minimum: 2, default: 100, description: 'Samples per class and cell (10 classes × 100 = 1,000 per cell).' },
-      classes: { type: 'integer', minimum: 1, description: 'Classes to sample, 0 … classes−1 (default: the data set\'s numClasses).' },
-      batchSize: { type: 'integer', minimum: 1, default: 250, description: 'Samples drawn per sampler call.' },
-      gridColumns: { type: 'integer', minimum: 1, default: 10, description: 'Samples per class shown in each PNG grid.' },
-      seed: { type: 'integer', minimum: 0, description: 'Seed of the initial noise (default: the node\'s seed). Every cell uses the same noise, so grids compare image by image.' },
-      saveSamples: { type: 'boolean', default: false, description: 'Also write every cell\'s decoded samples to <run>/<node>/samples/<model>-<N>.safetensors (`images` [N, C, H, W] F32 in [-1, 1], `labels` [N] I64), e.g. to score them with another classifier.' },
-    },
-  };
-}
-
 export const evaluateNode = defineNodeType<EvaluateConfig>({
   type: 'evaluate',
   description: 'FID (classifier features) and class accuracy of teacher and students at each step count; PNG grids',
-  configSchema: schema as JsonSchema,
+  configSchema,
   inputs: {
     schedule: { kind: 'resource', type: 'noise-schedule', description: 'The noise schedule the models sample with.' },
     classifier: { kind: 'resource', type: 'model', description: 'Classifier trained on real images: logits(x) and features(x) (penultimate layer).' },

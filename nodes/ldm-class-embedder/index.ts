@@ -1,20 +1,16 @@
 /** `ldm-class-embedder`: the ClassEmbedder of an imported latent-diffusion model (labels → [B, 1, D] context). */
 import * as path from 'node:path';
-import { defineNodeType, type JsonSchema } from '../../src/registry/types';
+import { defineNodeType } from '../../src/registry/types';
 import { loadLdmClassEmbedder } from '../../src/ldm/model-folder';
-import { ldmModelNodeConfigSchema, type LdmModelNodeConfig } from '../../src/ldm/node-schema';
-import schema from './schema.json';
+import { type LdmModelNodeConfig } from '../../src/ldm/node-schema';
+import { configSchema } from './config';
 
 export const CLASS_EMBEDDER_PORT_TYPE = 'class-embedder';
-
-export function ldmClassEmbedderConfigSchema(): JsonSchema {
-  return ldmModelNodeConfigSchema('ldm-class-embedder node config', 'The class embedder (cross-attention context of the labels) of an imported latent-diffusion model');
-}
 
 export const ldmClassEmbedderNode = defineNodeType<LdmModelNodeConfig>({
   type: 'ldm-class-embedder',
   description: 'The class embedder (labels → cross-attention context [B, 1, D]) of a model imported with "distillery import ldm"',
-  configSchema: schema as JsonSchema,
+  configSchema,
   inputs: {},
   outputs: {
     classEmbedder: { kind: 'resource', type: CLASS_EMBEDDER_PORT_TYPE, description: 'A ClassEmbedder (src/models/class-embedder.ts): embed(labels [B]) → [B, 1, embed_dim].' },

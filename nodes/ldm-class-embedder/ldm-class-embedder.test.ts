@@ -8,7 +8,7 @@ import type { ClassEmbedder } from '../../src/models/class-embedder';
 import { builtinNodeTypes } from '../index';
 import { nodeContext } from '../../test/helpers/node-context';
 import { TINY_CKPT, TINY_YAML } from '../../test/ldm/helpers';
-import { ldmClassEmbedderConfigSchema, ldmClassEmbedderNode } from './index';
+import { ldmClassEmbedderNode } from './index';
 
 describe('nodes/ldm-class-embedder', () => {
   let dir: string;
@@ -18,9 +18,8 @@ describe('nodes/ldm-class-embedder', () => {
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('is registered and its schema.json is the generated schema', () => {
+  it('is registered (schema.json and README: test/conformance)', () => {
     assert.ok(builtinNodeTypes.includes(ldmClassEmbedderNode));
-    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(__dirname, 'schema.json'), 'utf8')), ldmClassEmbedderConfigSchema());
   });
 
   it('embeds labels into [B, 1, 16] context rows of the imported table; no leaks', async () => {

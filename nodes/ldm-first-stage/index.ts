@@ -3,21 +3,17 @@
  * (images ↔ latents, src/ldm/first-stage.ts).
  */
 import * as path from 'node:path';
-import { defineNodeType, type JsonSchema } from '../../src/registry/types';
+import { defineNodeType } from '../../src/registry/types';
 import { LdmFirstStage } from '../../src/ldm/first-stage';
-import { ldmModelNodeConfigSchema, type LdmModelNodeConfig } from '../../src/ldm/node-schema';
-import schema from './schema.json';
+import { type LdmModelNodeConfig } from '../../src/ldm/node-schema';
+import { configSchema } from './config';
 
 export const LDM_FIRST_STAGE_PORT_TYPE = 'ldm-first-stage';
-
-export function ldmFirstStageConfigSchema(): JsonSchema {
-  return ldmModelNodeConfigSchema('ldm-first-stage node config', 'The VQ first stage (encoder, quantiser, decoder) and latent scale factor of an imported latent-diffusion model');
-}
 
 export const ldmFirstStageNode = defineNodeType<LdmModelNodeConfig>({
   type: 'ldm-first-stage',
   description: 'The VQ first stage (images ↔ latents, with the scale factor) of a model imported with "distillery import ldm"',
-  configSchema: schema as JsonSchema,
+  configSchema,
   inputs: {},
   outputs: {
     firstStage: { kind: 'resource', type: LDM_FIRST_STAGE_PORT_TYPE, description: 'An LdmFirstStage: encode(images NHWC in [−1, 1]) → scaled latents, decode(latents) → images.' },

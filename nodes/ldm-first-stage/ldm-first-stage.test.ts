@@ -8,7 +8,7 @@ import type { LdmFirstStage } from '../../src/ldm/first-stage';
 import { builtinNodeTypes } from '../index';
 import { nodeContext } from '../../test/helpers/node-context';
 import { TINY_CKPT, TINY_YAML, maxAbsDiff } from '../../test/ldm/helpers';
-import { ldmFirstStageConfigSchema, ldmFirstStageNode } from './index';
+import { ldmFirstStageNode } from './index';
 
 describe('nodes/ldm-first-stage', () => {
   let dir: string;
@@ -18,9 +18,8 @@ describe('nodes/ldm-first-stage', () => {
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('is registered and its schema.json is the generated schema', () => {
+  it('is registered (schema.json and README: test/conformance)', () => {
     assert.ok(builtinNodeTypes.includes(ldmFirstStageNode));
-    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(__dirname, 'schema.json'), 'utf8')), ldmFirstStageConfigSchema());
   });
 
   it('encodes images to latents of a quarter the side (8x8 → 2x2; the network is fully convolutional) and decodes them back; scale factor applied both ways; no leaks', async () => {

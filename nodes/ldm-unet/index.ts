@@ -3,27 +3,17 @@
  * cross-attention context) and the model's noise schedule.
  */
 import * as path from 'node:path';
-import { defineNodeType, type JsonSchema } from '../../src/registry/types';
+import { defineNodeType } from '../../src/registry/types';
 import { loadLdmSchedule, loadLdmUNet, readLdmModelFile } from '../../src/ldm/model-folder';
 import { loadStageUNet } from './stage-unet';
-import { ldmModelNodeConfigSchema, type LdmUNetNodeConfig } from '../../src/ldm/node-schema';
 import { MODEL_PORT_TYPE } from '../../src/stage-engine/node-support';
-import schema from './schema.json';
-
-export function ldmUNetConfigSchema(): JsonSchema {
-  return ldmModelNodeConfigSchema('ldm-unet node config', 'The class-conditional UNet and the noise schedule of an imported latent-diffusion model', {
-    weights: {
-      type: 'string',
-      minLength: 1,
-      description: 'Instead of the imported UNet, the model.safetensors a training stage wrote for it (e.g. <run>/vfinetune/model.safetensors): its config (prediction type, guidance embedding) and weights are used; the folder still gives the schedule. Relative paths are resolved from the working directory.',
-    },
-  });
-}
+import { configSchema, type LdmUNetNodeConfig } from './config';
+export type { LdmUNetNodeConfig } from './config';
 
 export const ldmUNetNode = defineNodeType<LdmUNetNodeConfig>({
   type: 'ldm-unet',
   description: 'The UNet (ε-prediction, class context from its embedder) and noise schedule of a model imported with "distillery import ldm"',
-  configSchema: schema as JsonSchema,
+  configSchema,
   inputs: {},
   outputs: {
     model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The UNet with the imported weights (a trainable conditional denoiser; stages copy it, never change it).' },

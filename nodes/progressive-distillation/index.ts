@@ -6,36 +6,20 @@
  */
 import * as path from 'node:path';
 import type { Observable } from 'rxjs';
-import { defineNodeType, type JsonSchema } from '../../src/registry/types';
+import { defineNodeType } from '../../src/registry/types';
 import type { Problem } from '../../src/errors';
 import type { Batch } from '../../src/data/batch';
 import type { DatasetResource } from '../../src/data/resource';
 import type { NoiseSchedule } from '../../src/diffusion/schedule';
 import type { StageHandle } from '../../src/stage-engine/denoising';
-import type { LossWeighting } from '../../src/stage-engine/common';
-import type { SnrWeighting, TargetSnrWeighting } from '../../src/training/losses';
-import { checkRounds, runProgressiveDistillation, type DistillationRound, type DistilledStudent } from './stage';
-import { deferred, lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, NOISE_OFFSET_SCHEMA, optimizationOf, stageProgress, stageSchemaProperties, type StageNodeCommonConfig } from '../../src/stage-engine/node-support';
+import { checkRounds, runProgressiveDistillation, type DistilledStudent } from './stage';
+import { deferred, MODEL_PORT_TYPE, optimizationOf, stageProgress } from '../../src/stage-engine/node-support';
 import type { TrainableDenoiser } from '../../src/stage-engine/types';
-import { nodeValidation, validationClasses, validationSchema } from '../../src/stage-engine/validation';
-import { firstStageDecoder, VALIDATION_DECODER_PORT } from '../../src/stage-engine/stage-node';
-import schema from './schema.json';
+import { nodeValidation, validationClasses } from '../../src/stage-engine/validation';
+import { firstStageDecoder, denoisingStageInputs } from '../../src/stage-engine/stage-node';
+import { configSchema, type ProgressiveDistillationConfig } from './config';
+export { SEED_ROUNDS, type ProgressiveDistillationConfig } from './config';
 import { distributedRunOf } from '../../src/distributed/context';
-
-export interface ProgressiveDistillationConfig extends Omit<StageNodeCommonConfig, 'iterations'> {
-  baseSteps: number;
-  rounds: DistillationRound[];
-  teacherGuidanceScale: number;
-  wMin?: number;
-  wMax?: number;
-  lossWeighting: SnrWeighting | TargetSnrWeighting;
-  minSnrGamma: number;
-  distillWeight: number;
-  targetWeight: number;
-  targetLoss: LossWeighting;
-  replay: { blockBatches: number; times: number; shuffle: boolean };
-  noiseOffset: number;
-}
 
 /** The students of every round, largest step count first; the resource of the `students` port. */
 export type StudentsResource = DistilledStudent[];
@@ -56,73 +40,15 @@ export function withRoundTags(values: Record<string, number>): Record<string, nu
   return out;
 }
 
-export const SEED_ROUNDS: DistillationRound[] = [
-  { steps: 32, iterations: 2000, emaDecay: 0.995 },
-  { steps: 16, iterations: 2000, emaDecay: 0.995 },
-  { steps: 8, iterations: 5000, emaDecay: 0.995 },
-  { steps: 4, iterations: 20000, emaDecay: 0.999 },
-  { steps: 2, iterations: 20000, emaDecay: 0.999 },
-  { steps: 1, iterations: 20000, emaDecay: 0.999 },
-];
-
-export function progressiveDistillationConfigSchema(): JsonSchema {
-  const { iterations: _unused, ...common } = stageSchemaProperties({ accumulation: 2, lr: 1e-5, emaDecay: 0.995, gradClip: 1 });
-  return {
-    $schema: 'https://json-schema.org/draft/2020-12/schema',
-    title: 'progressive-distillation node config',
-    description: 'Stage two: halving the sampling steps round by round. Defaults are the seed\'s hyper-parameters.',
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      baseSteps: { type: 'integer', minimum: 2, default: 64, description: 'K: the DDIM step count of the first teacher (the seed\'s teacher_max_train_steps = 64). Every N-step model samples the N-step sub-sequence of the K-step schedule.' },
-      rounds: {
-        type: 'array', minItems: 1, default: SEED_ROUNDS,
-        description: 'The rounds, each halving the previous step count (the first student has baseSteps/2). Default: the seed\'s 64→32→16→8→4→2→1 with 2000/2000/5000/20000/20000/20000 steps and EMA 0.995/0.999.',
-        items: {
-          type: 'object', additionalProperties: false, required: ['steps', 'iterations'],
-          properties: {
-            steps: { type: 'integer', minimum: 1, description: 'Student sampling steps N of this round (the teacher uses 2N).' },
-            iterations: { type: 'integer', minimum: 1, description: 'Optimizer steps of this round.' },
-            emaDecay: { type: 'number', minimum: 0, exclusiveMaximum: 1, description: 'EMA decay of this round (default: emaDecay).' },
-            lr: { type: 'number', exclusiveMinimum: 0, description: 'Learning rate of this round (default: lr).' },
-          },
-        },
-      },
-      teacherGuidanceScale: { type: 'number', minimum: 1, default: 1, description: 'Guidance scale g of the first teacher\'s targets: 1 when stage one has built guidance in (the seed); > 1 distils a guided teacher directly.' },
-      wMin: { type: 'number', minimum: 0, description: 'For a w-conditioned teacher (stage-one w-range variant): w ~ U[wMin, wMax] per example, given to teacher and student.' },
-      wMax: { type: 'number', minimum: 0, description: 'Upper end of the guidance-weight range (with wMin).' },
-      lossWeighting: lossWeightingSchema('truncated_snr', ['truncated_snr', 'min_snr', 'snr_plus_one', 'unweighted', 'target_min_snr', 'target_truncated_snr', 'target_snr_plus_one'], 'the distillation target x̃ (x space: target_truncated_snr equals truncated_snr and target_snr_plus_one equals snr_plus_one here)'),
-      minSnrGamma: MIN_SNR_GAMMA_SCHEMA,
-      noiseOffset: NOISE_OFFSET_SCHEMA,
-      distillWeight: { type: 'number', minimum: 0, default: 1, description: 'Weight of the distillation loss (x-space, weighted by lossWeighting) against the two-step teacher target x̃.' },
-      targetWeight: { type: 'number', minimum: 0, default: 0, description: 'Weight of the ordinary loss of the student against the data, mixed in (0 = pure distillation).' },
-      targetLoss: lossWeightingSchema('target'),
-      replay: {
-        type: 'object', additionalProperties: false, default: { blockBatches: 250, times: 1, shuffle: false },
-        description: 'The seed\'s replay: teacher targets for blockBatches batches are computed, spilled to <run>/<node>/replay/, trained on `times` times (reshuffled into new batches every pass with shuffle, as the seed does), then deleted. blockBatches 0: lock-step, nothing spilled.',
-        properties: {
-          blockBatches: { type: 'integer', minimum: 0, default: 250, description: 'Batches per spilled block (the seed: 250).' },
-          times: { type: 'integer', minimum: 1, default: 1, description: 'Student passes over each block.' },
-          shuffle: { type: 'boolean', default: false, description: 'The seed\'s order: every pass reshuffles all the block\'s examples into new batches (seeded per block and pass, so resume stays exact). false: every pass replays the stored batches in order.' },
-        },
-      },
-      ...common,
-      validation: validationSchema({}, { stepsIgnored: true }),
-    },
-  };
-}
-
 export const progressiveDistillationNode = defineNodeType<ProgressiveDistillationConfig>({
   type: 'progressive-distillation',
   description: 'Stage two: progressive distillation, halving the sampling steps round by round (with replay)',
-  configSchema: schema as JsonSchema,
-  inputs: {
-    model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The first teacher (the stage-one student); not changed.' },
-    schedule: { kind: 'resource', type: 'noise-schedule', description: 'The noise schedule; its spacing defines the K-step base schedule.' },
-    batches: { kind: 'stream', type: 'batch', description: 'Training batches (re-read from the start for every round).' },
-    data: { kind: 'resource', type: 'dataset', optional: true, description: 'Held-out data for the evaluation loss (best checkpoint).' },
-    autoencoder: VALIDATION_DECODER_PORT,
-  },
+  configSchema,
+  inputs: denoisingStageInputs({
+    model: 'The first teacher (the stage-one student); not changed.',
+    batches: 'Training batches (re-read from the start for every round).',
+    schedule: 'The noise schedule; its spacing defines the K-step base schedule.',
+  }),
   outputs: {
     model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The last round\'s student (fewest steps).' },
     students: { kind: 'resource', type: 'students', description: 'Every round\'s student with its step count (for evaluation).' },

@@ -9,12 +9,12 @@ import type { UNet } from '../../src/models/unet';
 import { builtinNodeTypes } from '../index';
 import { nodeContext } from '../../test/helpers/node-context';
 import { perturbWeights, tinyDataResource, tinySchedule, tinyUNet } from '../../test/helpers/tiny';
-import { progressiveDistillationConfigSchema, progressiveDistillationNode, SEED_ROUNDS, type ProgressiveDistillationConfig, type StudentsResource } from './index';
+import { progressiveDistillationNode, SEED_ROUNDS, type ProgressiveDistillationConfig, type StudentsResource } from './index';
+import { configSchema } from './config';
 
 describe('nodes/progressive-distillation', () => {
   it('is registered with the seed\'s rounds as default, and checks the halving', () => {
     assert.ok(builtinNodeTypes.includes(progressiveDistillationNode));
-    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(__dirname, 'schema.json'), 'utf8')), progressiveDistillationConfigSchema());
     const { config, problems } = validateNodeConfig(progressiveDistillationNode, {});
     assert.deepEqual(problems, []);
     const c = config as unknown as ProgressiveDistillationConfig;
@@ -29,7 +29,7 @@ describe('nodes/progressive-distillation', () => {
   });
 
   it('describes exactly the loss weightings its enums accept (lossWeighting refuses "target")', () => {
-    const props = progressiveDistillationConfigSchema().properties as Record<string, { enum: string[]; description: string }>;
+    const props = configSchema.properties as unknown as Record<string, { enum: string[]; description: string }>;
     for (const key of ['lossWeighting', 'targetLoss']) {
       const named = [...props[key].description.matchAll(/"([a-z_]+)"/g)].map((m) => m[1]);
       assert.deepEqual([...new Set(named)].sort(), [...props[key].enum].sort(), key);

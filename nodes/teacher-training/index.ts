@@ -3,43 +3,20 @@
  * (spec 5.0): t uniform, ε ~ N(0, I), the model's own target (ε for an epsilon model), label dropout
  * done by the data node (0.1 for guidance). Outputs the EMA weights as a new model when done.
  */
-import { defineNodeType, type JsonSchema } from '../../src/registry/types';
-import { lossWeightingSchema, MIN_SNR_GAMMA_SCHEMA, MODEL_PORT_TYPE, NOISE_OFFSET_SCHEMA, stageSchemaProperties } from '../../src/stage-engine/node-support';
-import { denoisingStageInstance, VALIDATION_DECODER_PORT, type DenoisingStageNodeConfig } from '../../src/stage-engine/stage-node';
-import { validationSchema } from '../../src/stage-engine/validation';
-import schema from './schema.json';
-
-export type TeacherTrainingConfig = DenoisingStageNodeConfig;
-
-export function teacherTrainingConfigSchema(): JsonSchema {
-  return {
-    $schema: 'https://json-schema.org/draft/2020-12/schema',
-    title: 'teacher-training node config',
-    description: 'Training a class-conditional diffusion model on its own target (ε for epsilon models).',
-    type: 'object',
-    additionalProperties: false,
-    required: ['iterations'],
-    properties: {
-      ...stageSchemaProperties({ lr: 1e-3, emaDecay: 0.999, lrSchedule: 'cosine', warmupSteps: 100 }),
-      validation: validationSchema(),
-      lossWeighting: lossWeightingSchema('target'),
-      minSnrGamma: MIN_SNR_GAMMA_SCHEMA,
-      noiseOffset: NOISE_OFFSET_SCHEMA,
-    },
-  };
-}
+import { defineNodeType } from '../../src/registry/types';
+import { MODEL_PORT_TYPE } from '../../src/stage-engine/node-support';
+import { denoisingStageInstance, denoisingStageInputs } from '../../src/stage-engine/stage-node';
+import { configSchema, type TeacherTrainingConfig } from './config';
+export type { TeacherTrainingConfig } from './config';
 
 export const teacherTrainingNode = defineNodeType<TeacherTrainingConfig>({
   type: 'teacher-training',
   description: 'Train a class-conditional diffusion model (the epsilon teacher) on batches of latents',
-  configSchema: schema as JsonSchema,
-  inputs: {
-    model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The denoiser to start from (its weights are copied, not changed).' },
-    schedule: { kind: 'resource', type: 'noise-schedule', description: 'The training noise schedule.' },
-    batches: { kind: 'stream', type: 'batch', description: 'Training batches (labels already dropped to the null class where wanted).' },
-    data: { kind: 'resource', type: 'dataset', optional: true, description: 'Held-out data for the evaluation loss (best checkpoint).' },
-    autoencoder: VALIDATION_DECODER_PORT,
-  },
+  configSchema,
+  inputs: denoisingStageInputs({
+    model: 'The denoiser to start from (its weights are copied, not changed).',
+    batches: 'Training batches (labels already dropped to the null class where wanted).',
+  }),
   outputs: {
     model: { kind: 'resource', type: MODEL_PORT_TYPE, description: 'The trained model (EMA weights); resolves when training ends. Also written to model.safetensors.' },
   },

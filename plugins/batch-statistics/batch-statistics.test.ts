@@ -4,8 +4,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import * as tf from '@tensorflow/tfjs-core';
-import { createRegistry, loadGraph, runGraph } from 'distillery';
-import plugin, { StatisticsAccumulator, mergeMoments, type DataStatistics } from './index';
+import { createRegistry, loadGraph, pullStream, runGraph } from 'distillery';
+import { describeConformance } from 'distillery/testing';
+import plugin, { batchStatisticsNode, StatisticsAccumulator, mergeMoments, type DataStatistics } from './index';
 
 const close = (actual: number, expected: number, rel: number, what: string): void =>
   assert.ok(Math.abs(actual - expected) <= rel * Math.abs(expected), `${what}: ${actual} vs ${expected} (relative tolerance ${rel})`);
@@ -97,3 +98,18 @@ describe('plugins/batch-statistics', () => {
     }
   });
 });
+
+// The conformance suite every node type passes, as a plugin author runs it: schema ↔ schema.json ↔ README
+// table, config round trip, a located problem for a bad config, and create → run → dispose on three of five
+// tiny batches with no tensor leaked.
+describeConformance(batchStatisticsNode, {
+  config: { maxBatches: 3 },
+  inputs: () => ({
+    streams: {
+      // pullStream: items belong to the stream and are disposed once consumed, as in a run.
+      batches: pullStream(async function* () {
+        for (let index = 0; index < 5; index++) yield { x: tf.fill([2, 2, 2, 1], index), labels: tf.tensor1d([0, 1], 'int32'), index, epoch: 0 };
+      }),
+    },
+  }),
+}, { folder: __dirname });

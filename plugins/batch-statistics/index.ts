@@ -6,24 +6,19 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { take, type Observable } from 'rxjs';
-import { consume, defineNodeType, definePlugin, type Batch } from 'distillery';
-import configSchema from './schema.json';
+import { batchStreamPort, consume, defineNodeType, definePlugin, type Batch } from 'distillery';
+import { configSchema, type BatchStatisticsConfig } from './config';
 import { StatisticsAccumulator, type DataStatistics } from './statistics';
 
+export { configSchema, type BatchStatisticsConfig } from './config';
 export { StatisticsAccumulator, mergeMoments, type DataStatistics, type ChannelStatistics, type Moments } from './statistics';
-
-export interface BatchStatisticsConfig {
-  maxBatches: number;
-  file: string;
-  logEvery: number;
-}
 
 export const batchStatisticsNode = defineNodeType<BatchStatisticsConfig>({
   type: 'batch-statistics',
   description: 'Per-channel mean, std, min and max, label counts and the latent scale factor (1/std) of the first maxBatches batches of a stream',
   configSchema,
   inputs: {
-    batches: { kind: 'stream', type: 'batch', description: 'The batches to measure (only the first maxBatches are read).' },
+    batches: batchStreamPort('The batches to measure (only the first maxBatches are read).'),
   },
   outputs: {
     statistics: {

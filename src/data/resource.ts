@@ -3,6 +3,7 @@
  * shares (batching, shuffling, label dropout, budget, held-out split).
  */
 import type { ArrayDataset, BatchPlanOptions } from './dataset';
+import { Type } from '../schema/typebox';
 
 /** A labelled data set split into a training part (streamed as batches) and a held-out part. */
 export interface DatasetResource {
@@ -27,16 +28,16 @@ export interface BatchingConfig {
   seed?: number;
 }
 
-/** JSON-schema properties of BatchingConfig (shared by every data node's schema). */
-export function batchingSchemaProperties(defaults: { batchSize: number; nullClass?: number }): Record<string, unknown> {
+/** Config schema properties (TypeBox) of BatchingConfig (shared by every data node's schema). */
+export function batchingSchemaProperties(defaults: { batchSize: number; nullClass?: number }) {
   return {
-    batchSize: { type: 'integer', minimum: 1, default: defaults.batchSize, description: 'Examples per batch (the last, smaller batch of an epoch is dropped).' },
-    shuffle: { type: 'boolean', default: true, description: 'Reshuffle the training examples every epoch (seeded).' },
-    labelDropout: { type: 'number', minimum: 0, maximum: 1, default: 0, description: 'Probability that a label is replaced by nullClass (classifier-free guidance training; the seed uses 0.1).' },
-    nullClass: { type: 'integer', minimum: 0, ...(defaults.nullClass !== undefined ? { default: defaults.nullClass } : {}), description: 'Label of the unconditional class used by label dropout.' },
-    epochs: { type: 'integer', minimum: 1, description: 'Stop the stream after this many epochs (default: endless; the consuming stage takes what it needs).' },
-    maxBatches: { type: 'integer', minimum: 1, description: 'Stop the stream after this many batches.' },
-    seed: { type: 'integer', minimum: 0, description: 'Seed of the shuffle and of the label dropout (default: the node\'s seed, derived from the graph seed and the node id).' },
+    batchSize: Type.Integer({ minimum: 1, default: defaults.batchSize, description: 'Examples per batch (the last, smaller batch of an epoch is dropped).' }),
+    shuffle: Type.Boolean({ default: true, description: 'Reshuffle the training examples every epoch (seeded).' }),
+    labelDropout: Type.Number({ minimum: 0, maximum: 1, default: 0, description: 'Probability that a label is replaced by nullClass (classifier-free guidance training; the seed uses 0.1).' }),
+    nullClass: Type.Optional(Type.Integer({ minimum: 0, ...(defaults.nullClass !== undefined ? { default: defaults.nullClass } : {}), description: 'Label of the unconditional class used by label dropout.' })),
+    epochs: Type.Optional(Type.Integer({ minimum: 1, description: 'Stop the stream after this many epochs (default: endless; the consuming stage takes what it needs).' })),
+    maxBatches: Type.Optional(Type.Integer({ minimum: 1, description: 'Stop the stream after this many batches.' })),
+    seed: Type.Optional(Type.Integer({ minimum: 0, description: 'Seed of the shuffle and of the label dropout (default: the node\'s seed, derived from the graph seed and the node id).' })),
   };
 }
 

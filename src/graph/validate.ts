@@ -45,6 +45,28 @@ function describePort(spec: PortSpec): string {
   return `${spec.kind === 'resource' ? 'a resource' : 'a stream'} of ${spec.type}`;
 }
 
+function shapeText(shape: ReadonlyArray<number | null>): string {
+  return `[${shape.map((d) => (d === null ? '?' : String(d))).join(', ')}]`;
+}
+
+/**
+ * Where both ends of a connection declare a tensor dtype, rank or shape, they must agree (a dimension
+ * only where both know it). Each mismatch names what the input expects and what the output carries.
+ */
+function tensorMismatches(input: PortSpec, output: PortSpec): { what: string; expected: string; found: string }[] {
+  const out: { what: string; expected: string; found: string }[] = [];
+  if (input.dtype !== undefined && output.dtype !== undefined && input.dtype !== output.dtype) {
+    out.push({ what: 'dtype', expected: input.dtype, found: output.dtype });
+  }
+  if (input.rank !== undefined && output.rank !== undefined && input.rank !== output.rank) {
+    out.push({ what: 'rank', expected: `rank ${input.rank}`, found: `rank ${output.rank}` });
+  } else if (input.shape && output.shape && input.shape.length === output.shape.length
+    && input.shape.some((d, i) => d !== null && output.shape![i] !== null && d !== output.shape![i])) {
+    out.push({ what: 'shape', expected: shapeText(input.shape), found: shapeText(output.shape) });
+  }
+  return out;
+}
+
 /** Position-less problems (from `--set`) first, then the rest in file order. */
 function sortProblems(problems: Problem[]): Problem[] {
   const indexed = problems.map((p, i) => ({ p, i }));
@@ -284,6 +306,9 @@ export async function validateGraphText(text: string, file: string, options: Loa
         });
         continue;
       }
+      const tensorProblems = tensorMismatches(inSpec, outSpec);
+      for (const m of tensorProblems) problemAt(refPointer, `port ${m.what} mismatch: input "${port}" takes ${m.expected}, but "${ref}" carries ${m.found}`, { expected: m.expected, found: m.found });
+      if (tensorProblems.length) continue;
       d.inputs[port] = { node: srcId, port: srcPort };
       edges.push({
         from: { node: srcId, port: srcPort }, to: { node: d.id, port }, kind: inSpec.kind,

@@ -21,6 +21,10 @@ export type { JsonSchema };
  */
 export type PortKind = 'resource' | 'stream';
 
+/** Element type of the tensor a port carries (TF.js dtype names); declared with the schema layer's port shape. */
+export { TENSOR_DTYPES, type TensorDType } from '../schema/json-schema';
+import type { TensorDType } from '../schema/json-schema';
+
 export interface PortSpec {
   kind: PortKind;
   /**
@@ -31,6 +35,19 @@ export interface PortSpec {
   description: string;
   /** An optional input may be left unconnected. Outputs are never required to be connected. */
   optional?: boolean;
+  /**
+   * Element type of the tensor the port carries; for a stream of batches, of each item's `x` (the images
+   * or latents; labels are always int32 [B]). Absent on ports that carry no tensor (models, schedules).
+   * `validate` refuses a connection whose two ends declare different dtypes.
+   */
+  dtype?: TensorDType;
+  /** Rank of that tensor (4 for [B, H, W, C] batches); both ends declaring a rank must agree. */
+  rank?: number;
+  /**
+   * Shape where known, one entry per dimension (`rank` entries; null = not known before the run, e.g. the
+   * batch size). Where both ends know a dimension, the sizes must be equal.
+   */
+  shape?: ReadonlyArray<number | null>;
 }
 
 /** Logger handed to nodes; every record also goes to the run's `logs.jsonl`. */

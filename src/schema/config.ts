@@ -3,7 +3,7 @@
  * compilation of each config schema, and validation of a config (defaults filled, unknown keys refused).
  */
 import type { Problem } from '../errors';
-import type { JsonSchema, NodeTypeShape, PortShape } from './json-schema';
+import { TENSOR_DTYPES, type JsonSchema, type NodeTypeShape, type PortShape } from './json-schema';
 import { sharedAjv, type ValidateFunction } from './ajv';
 import { ajvErrorsToProblems, joinPointer, pointerToPath, type PointerLocator } from './problems';
 
@@ -60,8 +60,21 @@ function checkPorts(ports: unknown, side: 'inputs' | 'outputs', out: string[]): 
     if (typeof s.description !== 'string' || s.description.trim() === '') out.push(`${at}.description: must be a non-empty string`);
     if (s.optional !== undefined && typeof s.optional !== 'boolean') out.push(`${at}.optional: must be a boolean`);
     if (side === 'outputs' && s.optional !== undefined) out.push(`${at}.optional: outputs are never required to be connected; remove "optional"`);
+    if (s.dtype !== undefined && !(TENSOR_DTYPES as readonly unknown[]).includes(s.dtype)) {
+      out.push(`${at}.dtype: must be one of ${TENSOR_DTYPES.map((d) => `"${d}"`).join(', ')} (found ${JSON.stringify(s.dtype)})`);
+    }
+    if (s.rank !== undefined && !(Number.isInteger(s.rank) && (s.rank as number) >= 0)) out.push(`${at}.rank: must be a non-negative integer (found ${JSON.stringify(s.rank)})`);
+    if (s.shape !== undefined) {
+      if (!Array.isArray(s.shape) || !s.shape.every((d) => d === null || (Number.isInteger(d) && (d as number) >= 1))) {
+        out.push(`${at}.shape: must be an array of positive integers or null (unknown) (found ${JSON.stringify(s.shape)})`);
+      } else if (s.rank === undefined) {
+        out.push(`${at}.shape: needs rank (${s.shape.length})`);
+      } else if (s.shape.length !== s.rank) {
+        out.push(`${at}.shape: has ${s.shape.length} dimensions but rank is ${s.rank}`);
+      }
+    }
     for (const key of Object.keys(s)) {
-      if (!['kind', 'type', 'description', 'optional'].includes(key)) out.push(`${at}: unknown key "${key}"`);
+      if (!['kind', 'type', 'description', 'optional', 'dtype', 'rank', 'shape'].includes(key)) out.push(`${at}: unknown key "${key}"`);
     }
   }
 }

@@ -8,12 +8,19 @@ import type { Problem } from '../errors';
 /** A JSON Schema (draft 2020-12 / ajv) object. Descriptions are the reference docs. */
 export type JsonSchema = Record<string, unknown>;
 
+/** Element type of the tensor a port carries (TF.js dtype names). */
+export type TensorDType = 'float32' | 'int32' | 'bool';
+export const TENSOR_DTYPES: readonly TensorDType[] = ['float32', 'int32', 'bool'];
+
 /** What the schema layer reads of a port spec (src/registry/types.ts `PortSpec`). */
 export interface PortShape {
   kind: 'resource' | 'stream';
   type: string;
   description: string;
   optional?: boolean;
+  dtype?: TensorDType;
+  rank?: number;
+  shape?: ReadonlyArray<number | null>;
 }
 
 /**

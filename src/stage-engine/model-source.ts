@@ -11,12 +11,7 @@ import type { JsonSchema, NodeTypeDefinition } from '../registry/types';
 import { defineNodeType } from '../registry/types';
 import type { WeightModule } from '../models/types';
 import { MODEL_PORT_TYPE } from './node-support';
-
-export interface ModelSourceConfig {
-  config?: Record<string, unknown>;
-  weights?: string;
-  seed: number;
-}
+import { Json, NodeConfig, Type, type Static } from '../schema/typebox';
 
 /** Reads the `config` metadata of a model file. */
 export async function modelFileConfig(file: string): Promise<Record<string, unknown>> {
@@ -48,20 +43,20 @@ export async function buildModel<M extends WeightModule>(make: (config: Record<s
   }
 }
 
-export function modelSourceSchema(title: string, what: string, configSchema: Record<string, unknown>): JsonSchema {
-  return {
-    $schema: 'https://json-schema.org/draft/2020-12/schema',
-    title,
-    description: `${what}: built from "config", or loaded from "weights" (a model.safetensors written by a training stage, whose metadata holds the config).`,
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      config: { ...configSchema, description: `The model config (snake_case keys). ${String(configSchema.description ?? '')}`.trim() },
-      weights: { type: 'string', minLength: 1, description: 'A safetensors weight file (PyTorch layout; e.g. models/mnist/teacher.safetensors). Without "config", the config is read from its metadata.' },
-      seed: { type: 'integer', minimum: 0, default: 0, description: 'Seed of the initial weights (when no weights file is given).' },
-    },
-  };
+/**
+ * The config schema (TypeBox) of a model-source node: the model's own config schema (plain JSON Schema,
+ * shared with model files and LDM import) under `config`, or a weights file.
+ */
+export function modelSourceSchema(title: string, what: string, configSchema: Record<string, unknown>) {
+  return NodeConfig(title, `${what}: built from "config", or loaded from "weights" (a model.safetensors written by a training stage, whose metadata holds the config).`, {
+    config: Type.Optional(Json<Record<string, unknown>>(configSchema, { description: `The model config (snake_case keys). ${String(configSchema.description ?? '')}`.trim() })),
+    weights: Type.Optional(Type.String({ minLength: 1, description: 'A safetensors weight file (PyTorch layout; e.g. models/mnist/teacher.safetensors). Without "config", the config is read from its metadata.' })),
+    seed: Type.Integer({ minimum: 0, default: 0, description: 'Seed of the initial weights (when no weights file is given).' }),
+  });
 }
+
+/** The resolved config of a model-source node. */
+export type ModelSourceConfig = Static<ReturnType<typeof modelSourceSchema>>;
 
 export function modelSourceNode<M extends WeightModule>(type: string, description: string, what: string, schema: JsonSchema,
   make: (config: Record<string, unknown>, seed: number) => M, summary: (m: M) => string): NodeTypeDefinition<ModelSourceConfig> {

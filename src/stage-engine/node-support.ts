@@ -13,6 +13,8 @@ import { optimizationSchemaProperties, type OptimizationConfig } from './trainer
 import type { StageProgress } from './denoising';
 import type { WeightModule } from '../models/types';
 import type { ValidationConfig } from './validation';
+import { Enum, Type } from '../schema/typebox';
+import type { TUnsafe } from '@sinclair/typebox';
 
 /** Resource type of model ports. */
 export const MODEL_PORT_TYPE = 'model';
@@ -86,24 +88,24 @@ export interface StageNodeCommonConfig extends OptimizationConfig {
   validation?: ValidationConfig;
 }
 
-/** JSON-schema properties every training-stage node has. */
-export function stageSchemaProperties(defaults: Partial<OptimizationConfig> & { logEvery?: number } = {}): Record<string, unknown> {
+/** Config schema properties (TypeBox) every training-stage node has. */
+export function stageSchemaProperties(defaults: Partial<OptimizationConfig> & { logEvery?: number } = {}) {
   return {
     ...optimizationSchemaProperties(defaults),
-    evalBatches: { type: 'integer', minimum: 0, default: 4, description: 'Held-out batches of the evaluation loss (needs the data input; 0 disables it). Selects the best checkpoint.' },
-    evalBatchSize: { type: 'integer', minimum: 1, default: 64, description: 'Examples per held-out batch.' },
-    logEvery: { type: 'integer', minimum: 0, default: defaults.logEvery ?? 100, description: 'Log loss, learning rate and speed every this many steps (0: only the progress display).' },
+    evalBatches: Type.Integer({ minimum: 0, default: 4, description: 'Held-out batches of the evaluation loss (needs the data input; 0 disables it). Selects the best checkpoint.' }),
+    evalBatchSize: Type.Integer({ minimum: 1, default: 64, description: 'Examples per held-out batch.' }),
+    logEvery: Type.Integer({ minimum: 0, default: defaults.logEvery ?? 100, description: 'Log loss, learning rate and speed every this many steps (0: only the progress display).' }),
   };
 }
 
 /** A loss-weighting key; its description names exactly the `allowed` values (`targetSpace`: what target_* weigh). */
-export function lossWeightingSchema(defaultValue: LossWeighting, allowed: readonly LossWeighting[] = LOSS_WEIGHTINGS, targetSpace?: string): Record<string, unknown> {
-  return { enum: [...allowed], default: defaultValue, description: lossWeightingDescription(allowed, targetSpace) };
+export function lossWeightingSchema<const A extends readonly LossWeighting[] = typeof LOSS_WEIGHTINGS>(defaultValue: A[number], allowed: A = LOSS_WEIGHTINGS as unknown as A, targetSpace?: string): TUnsafe<A[number]> {
+  return Enum(allowed, { default: defaultValue, description: lossWeightingDescription(allowed, targetSpace) });
 }
 
-export const NOISE_OFFSET_SCHEMA = { type: 'number', minimum: 0, default: 0, description: 'The seed\'s --noise_offset: the training noise gets offset · n added, n ~ N(0, 1) per example and channel (constant over the image); 0 = plain Gaussian noise.' };
+export const NOISE_OFFSET_SCHEMA = Type.Number({ minimum: 0, default: 0, description: 'The seed\'s --noise_offset: the training noise gets offset · n added, n ~ N(0, 1) per example and channel (constant over the image); 0 = plain Gaussian noise.' });
 
-export const MIN_SNR_GAMMA_SCHEMA = { type: 'number', exclusiveMinimum: 0, default: 5, description: 'γ of the min_snr and target_min_snr weightings (the seed\'s --snr_gamma).' };
+export const MIN_SNR_GAMMA_SCHEMA = Type.Number({ exclusiveMinimum: 0, default: 5, description: 'γ of the min_snr and target_min_snr weightings (the seed\'s --snr_gamma).' });
 
 /** The OptimizationConfig part of a stage node's config. */
 export function optimizationOf(c: OptimizationConfig): OptimizationConfig {

@@ -8,13 +8,14 @@
 import * as path from 'node:path';
 import type { Observable } from 'rxjs';
 import type * as tf from '@tensorflow/tfjs-core';
-import type { NodeContext, NodeInstance } from '../registry/types';
+import type { NodeContext, NodeInstance, PortSpec } from '../registry/types';
+import { batchStreamPort } from '../registry/ports';
 import type { Batch } from '../data/batch';
-import type { DatasetResource } from '../data/resource';
+import { DATASET_PORT_TYPE, type DatasetResource } from '../data/resource';
 import type { NoiseSchedule } from '../diffusion/schedule';
 import { denoisingStageLoss, runDenoisingStage, type MicroBatchLoss, type StageHandle, type StageModel, type StageReplay } from './denoising';
 import type { LossWeighting } from './common';
-import { deferred, optimizationOf, reuseFinishedModel, saveModelFile, stageProgress, type StageNodeCommonConfig } from './node-support';
+import { deferred, MODEL_PORT_TYPE, optimizationOf, reuseFinishedModel, saveModelFile, stageProgress, type StageNodeCommonConfig } from './node-support';
 import type { TrainableDenoiser } from './types';
 import { nodeValidation, validationClasses } from './validation';
 import type { ConditionalDenoiser } from '../models/types';
@@ -140,3 +141,18 @@ export const VALIDATION_DECODER_PORT = {
   kind: 'resource', type: FIRST_STAGE_PORT_TYPE, optional: true,
   description: 'First stage (decode(latents) → images) for the validation grids; absent: the samples are shown as they are (images, or a latent\'s first channel).',
 } as const;
+
+/**
+ * The inputs every denoising stage node (teacher-training, v-finetune, guidance-distillation,
+ * progressive-distillation) declares — its model, the noise schedule, the batch stream, the optional
+ * held-out data and validation decoder — with the node's own words for the ones that differ.
+ */
+export function denoisingStageInputs(descriptions: { model: string; batches: string; schedule?: string }): Record<string, PortSpec> {
+  return {
+    model: { kind: 'resource', type: MODEL_PORT_TYPE, description: descriptions.model },
+    schedule: { kind: 'resource', type: 'noise-schedule', description: descriptions.schedule ?? 'The training noise schedule.' },
+    batches: batchStreamPort(descriptions.batches),
+    data: { kind: 'resource', type: DATASET_PORT_TYPE, optional: true, description: 'Held-out data for the evaluation loss (best checkpoint).' },
+    autoencoder: VALIDATION_DECODER_PORT,
+  };
+}

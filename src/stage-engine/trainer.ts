@@ -20,6 +20,7 @@ import { eventLoopTurn } from '../event-loop';
 import type { DistributedRun } from '../distributed/context';
 import { allReduceMeanGradients, broadcastTensors, broadcastVariables, checkParametersAgree, newCommStats, type CommStats } from '../distributed/gradients';
 import type { WeightModule } from '../models/types';
+import { Enum, Type } from '../schema/typebox';
 
 /** The optimisation settings of a stage (the stage nodes' shared config keys). */
 export interface OptimizationConfig {
@@ -67,30 +68,30 @@ export const OPTIMIZATION_DEFAULTS: Omit<OptimizationConfig, 'iterations'> = {
   adamEpsilon: 1e-8, gradClip: 1, emaDecay: 0.995, emaWarmup: false, checkpointEvery: 0, keepLast: 2, evalEvery: 0, scaleLr: false,
 };
 
-/** JSON-schema properties of OptimizationConfig, with descriptions (merged into stage node schemas). */
-export function optimizationSchemaProperties(defaults: Partial<OptimizationConfig> = {}): Record<string, unknown> {
+/** Config schema properties (TypeBox) of OptimizationConfig, with descriptions (merged into stage node schemas). */
+export function optimizationSchemaProperties(defaults: Partial<OptimizationConfig> = {}) {
   const d = { ...OPTIMIZATION_DEFAULTS, ...defaults };
   return {
-    iterations: { type: 'integer', minimum: 1, ...(d.iterations !== undefined ? { default: d.iterations } : {}), description: 'Optimizer steps.' },
-    accumulation: { type: 'integer', minimum: 1, default: d.accumulation, description: 'Micro-batches per optimizer step (gradient accumulation; the seed uses 2).' },
-    lr: { type: 'number', exclusiveMinimum: 0, default: d.lr, description: 'Peak learning rate of AdamW.' },
-    lrSchedule: { enum: [...LR_SCHEDULE_KINDS], default: d.lrSchedule, description: 'Learning-rate schedule over the stage (linear and cosine decay to 0 at the last step; cosine_with_restarts and polynomial as diffusers defines them, see lrCycles, lrEnd, lrPower).' },
-    warmupSteps: { type: 'integer', minimum: 0, default: d.warmupSteps, description: 'Linear warm-up steps (every schedule but constant).' },
-    lrCycles: { type: 'integer', minimum: 1, default: d.lrCycles, description: 'cosine_with_restarts: number of hard restarts of the cosine over the stage (diffusers\' num_cycles; 1 is the plain cosine).' },
-    lrEnd: { type: 'number', minimum: 0, default: d.lrEnd, description: 'polynomial: the learning rate reached at the last step (diffusers\' lr_end; must be below lr).' },
-    lrPower: { type: 'number', exclusiveMinimum: 0, default: d.lrPower, description: 'polynomial: exponent of the decay (diffusers\' power; 1 is linear to lrEnd).' },
-    weightDecay: { type: 'number', minimum: 0, default: d.weightDecay, description: 'AdamW decoupled weight decay.' },
-    beta1: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: d.beta1, description: 'AdamW β1.' },
-    beta2: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: d.beta2, description: 'AdamW β2.' },
-    adamEpsilon: { type: 'number', exclusiveMinimum: 0, default: d.adamEpsilon, description: 'AdamW ε.' },
-    gradClip: { type: 'number', minimum: 0, default: d.gradClip, description: 'Clip the global gradient norm to this value; 0 disables clipping.' },
-    emaDecay: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: d.emaDecay, description: 'Decay of the exponential moving average of the weights; the EMA weights are the stage\'s result. 0 disables the EMA.' },
-    emaWarmup: { type: 'boolean', default: d.emaWarmup, description: 'Warm the EMA up as the seed does (diffusers\' EMAModel): the k-th update uses decay min(emaDecay, (1 + n)/(10 + n)) with n = k − 1 (0 at the first update, which copies the weights). false: emaDecay from the first update.' },
-    checkpointEvery: { type: 'integer', minimum: 0, default: d.checkpointEvery, description: 'Write a checkpoint every this many optimizer steps (0: only when the run is cancelled).' },
-    keepLast: { type: 'integer', minimum: 1, default: d.keepLast, description: 'Checkpoints to keep (the best one by evaluation loss is kept separately).' },
-    evalEvery: { type: 'integer', minimum: 0, default: d.evalEvery, description: 'Measure the evaluation loss on held-out batches every this many steps (0: at checkpoints only); each value is logged (logs.jsonl, the progress line) as evalLoss.' },
-    scaleLr: { type: 'boolean', default: d.scaleLr, description: 'The seed\'s --scale_lr: the peak learning rate (lr, or a round\'s lr) is multiplied by the global batch, examples per batch × accumulation (× processes under distributed training), as the seed does; the schedule\'s shape and lrEnd stay.' },
-    bestBy: { enum: ['evalLoss', 'trainLoss'], default: d.bestBy ?? 'evalLoss', description: 'What selects checkpoints/best.safetensors (lowest wins): "evalLoss", the evaluation loss at the checkpoint (needs the data input and evalBatches > 0), or "trainLoss", the mean training loss over the steps since the previous checkpoint.' },
+    iterations: Type.Integer({ minimum: 1, ...(d.iterations !== undefined ? { default: d.iterations } : {}), description: 'Optimizer steps.' }),
+    accumulation: Type.Integer({ minimum: 1, default: d.accumulation, description: 'Micro-batches per optimizer step (gradient accumulation; the seed uses 2).' }),
+    lr: Type.Number({ exclusiveMinimum: 0, default: d.lr, description: 'Peak learning rate of AdamW.' }),
+    lrSchedule: Enum(LR_SCHEDULE_KINDS, { default: d.lrSchedule, description: 'Learning-rate schedule over the stage (linear and cosine decay to 0 at the last step; cosine_with_restarts and polynomial as diffusers defines them, see lrCycles, lrEnd, lrPower).' }),
+    warmupSteps: Type.Integer({ minimum: 0, default: d.warmupSteps, description: 'Linear warm-up steps (every schedule but constant).' }),
+    lrCycles: Type.Integer({ minimum: 1, default: d.lrCycles, description: 'cosine_with_restarts: number of hard restarts of the cosine over the stage (diffusers\' num_cycles; 1 is the plain cosine).' }),
+    lrEnd: Type.Number({ minimum: 0, default: d.lrEnd, description: 'polynomial: the learning rate reached at the last step (diffusers\' lr_end; must be below lr).' }),
+    lrPower: Type.Number({ exclusiveMinimum: 0, default: d.lrPower, description: 'polynomial: exponent of the decay (diffusers\' power; 1 is linear to lrEnd).' }),
+    weightDecay: Type.Number({ minimum: 0, default: d.weightDecay, description: 'AdamW decoupled weight decay.' }),
+    beta1: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: d.beta1, description: 'AdamW β1.' }),
+    beta2: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: d.beta2, description: 'AdamW β2.' }),
+    adamEpsilon: Type.Number({ exclusiveMinimum: 0, default: d.adamEpsilon, description: 'AdamW ε.' }),
+    gradClip: Type.Number({ minimum: 0, default: d.gradClip, description: 'Clip the global gradient norm to this value; 0 disables clipping.' }),
+    emaDecay: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: d.emaDecay, description: 'Decay of the exponential moving average of the weights; the EMA weights are the stage\'s result. 0 disables the EMA.' }),
+    emaWarmup: Type.Boolean({ default: d.emaWarmup, description: 'Warm the EMA up as the seed does (diffusers\' EMAModel): the k-th update uses decay min(emaDecay, (1 + n)/(10 + n)) with n = k − 1 (0 at the first update, which copies the weights). false: emaDecay from the first update.' }),
+    checkpointEvery: Type.Integer({ minimum: 0, default: d.checkpointEvery, description: 'Write a checkpoint every this many optimizer steps (0: only when the run is cancelled).' }),
+    keepLast: Type.Integer({ minimum: 1, default: d.keepLast, description: 'Checkpoints to keep (the best one by evaluation loss is kept separately).' }),
+    evalEvery: Type.Integer({ minimum: 0, default: d.evalEvery, description: 'Measure the evaluation loss on held-out batches every this many steps (0: at checkpoints only); each value is logged (logs.jsonl, the progress line) as evalLoss.' }),
+    scaleLr: Type.Boolean({ default: d.scaleLr, description: 'The seed\'s --scale_lr: the peak learning rate (lr, or a round\'s lr) is multiplied by the global batch, examples per batch × accumulation (× processes under distributed training), as the seed does; the schedule\'s shape and lrEnd stay.' }),
+    bestBy: Enum(['evalLoss', 'trainLoss'], { default: d.bestBy ?? 'evalLoss', description: 'What selects checkpoints/best.safetensors (lowest wins): "evalLoss", the evaluation loss at the checkpoint (needs the data input and evalBatches > 0), or "trainLoss", the mean training loss over the steps since the previous checkpoint.' }),
   };
 }
 

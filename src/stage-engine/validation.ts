@@ -12,6 +12,7 @@ import type { ConditionalDenoiser } from '../models/types';
 import { classMajorLabels, sampleImages, type LatentDecoder } from '../eval/evaluate';
 import { encodeImageGrid } from '../io/png';
 import { ConfigError } from '../errors';
+import { Obj, Type } from '../schema/typebox';
 
 export interface ValidationConfig {
   /** Sample every this many optimizer steps, and after the last one; 0 disables validation. */
@@ -27,30 +28,27 @@ export interface ValidationConfig {
 
 export const VALIDATION_DEFAULTS: ValidationConfig = { every: 0, samplesPerClass: 4, steps: 16, guidanceScale: 1, seed: 0 };
 
-/** JSON-schema of the `validation` key of training-stage nodes. */
-export function validationSchema(defaults: Partial<ValidationConfig> = {}, options: { stepsIgnored?: boolean } = {}): Record<string, unknown> {
+/** Config schema (TypeBox) of the `validation` key of training-stage nodes. */
+export function validationSchema(defaults: Partial<ValidationConfig> = {}, options: { stepsIgnored?: boolean } = {}) {
   const d = { ...VALIDATION_DEFAULTS, ...defaults };
-  return {
-    type: 'object',
-    additionalProperties: false,
+  return Obj({
+    every: Type.Integer({ minimum: 0, default: d.every, description: 'Sample every this many optimizer steps and after the last step; 0 disables validation.' }),
+    classes: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1, description: 'Classes of the grid rows (default: the model\'s first classes, up to 10, without the null class).' })),
+    samplesPerClass: Type.Integer({ minimum: 1, default: d.samplesPerClass, description: 'Samples per class (grid columns).' }),
+    steps: Type.Integer({
+      minimum: 1, default: d.steps,
+      description: options.stepsIgnored
+        ? 'Not used by this stage: each round\'s student is sampled at its own step count (on the base schedule\'s sub-sequence).'
+        : 'DDIM sampling steps of the validation samples.',
+    }),
+    guidanceScale: Type.Number({ minimum: 1, default: d.guidanceScale, description: 'Classifier-free guidance scale of the validation samples (1: none; a w-conditioned model gets w = g − 1).' }),
+    seed: Type.Integer({ minimum: 0, default: d.seed, description: 'Seed of the validation noise (the same every time, so consecutive grids are comparable).' }),
+  }, {
     default: {},
     description: 'Validation grids while training: sample the stage\'s result weights (EMA) from fixed noise and labels every `every` ' +
       'steps and at the end; write `<node>/validation/step-<k>.png` (rows = classes) and log it as an image. The noise comes from ' +
       '`seed` only, so the training itself (random draws, data order, resume) is unchanged. Off by default (every = 0).',
-    properties: {
-      every: { type: 'integer', minimum: 0, default: d.every, description: 'Sample every this many optimizer steps and after the last step; 0 disables validation.' },
-      classes: { type: 'array', items: { type: 'integer', minimum: 0 }, minItems: 1, description: 'Classes of the grid rows (default: the model\'s first classes, up to 10, without the null class).' },
-      samplesPerClass: { type: 'integer', minimum: 1, default: d.samplesPerClass, description: 'Samples per class (grid columns).' },
-      steps: {
-        type: 'integer', minimum: 1, default: d.steps,
-        description: options.stepsIgnored
-          ? 'Not used by this stage: each round\'s student is sampled at its own step count (on the base schedule\'s sub-sequence).'
-          : 'DDIM sampling steps of the validation samples.',
-      },
-      guidanceScale: { type: 'number', minimum: 1, default: d.guidanceScale, description: 'Classifier-free guidance scale of the validation samples (1: none; a w-conditioned model gets w = g − 1).' },
-      seed: { type: 'integer', minimum: 0, default: d.seed, description: 'Seed of the validation noise (the same every time, so consecutive grids are comparable).' },
-    },
-  };
+  });
 }
 
 /** True when a grid is due after optimizer step `step` of `total`. */

@@ -40,6 +40,18 @@ describe('the built package', () => {
     assert.ok(fs.existsSync(path.join(root, 'dist', 'src', 'index.d.ts')), 'type declarations are built');
   });
 
+  it('`distillery/testing` resolves to dist/ and exports the conformance suite and the test context', () => {
+    const script = [
+      "const t = require('distillery/testing');",
+      "const missing = ['describeConformance', 'conformanceChecks', 'nodeContext', 'ConformanceError'].filter((n) => typeof t[n] !== 'function');",
+      "console.log(JSON.stringify({ file: require.resolve('distillery/testing'), missing }));",
+    ].join('\n');
+    const out = execFileSync(process.execPath, ['-e', script], { cwd: tmp, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const result = JSON.parse(out.trim().split('\n').pop()!);
+    assert.equal(fs.realpathSync(result.file), path.join(root, 'dist', 'src', 'testing', 'index.js'));
+    assert.deepEqual(result.missing, []);
+  });
+
   it('the bin prints its version and lists node types', () => {
     const bin = path.join(root, pkg.bin.distillery);
     assert.equal(execFileSync(process.execPath, [bin, '--version'], { cwd: tmp, encoding: 'utf8' }).trim(), pkg.version);

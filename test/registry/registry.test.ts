@@ -97,6 +97,24 @@ describe('NodeRegistry', () => {
     ].join('\n'));
   });
 
+  it('checks port tensor declarations: dtype name, rank, and a shape of rank entries', () => {
+    assert.equal(registrationError(def({
+      inputs: {
+        a: { kind: 'stream', type: 'batch', description: 'A.', dtype: 'float64', rank: -1 },
+        b: { kind: 'stream', type: 'batch', description: 'B.', dtype: 'float32', shape: [null, 8] },
+        c: { kind: 'stream', type: 'batch', description: 'C.', dtype: 'int32', rank: 3, shape: [null, 8] },
+        d: { kind: 'stream', type: 'batch', description: 'D.', rank: 2, shape: [0, 'x'] },
+      },
+    } as never)), [
+      'node type "my-node" from test is invalid:',
+      '  - inputs.a.dtype: must be one of "float32", "int32", "bool" (found "float64")',
+      '  - inputs.a.rank: must be a non-negative integer (found -1)',
+      '  - inputs.b.shape: needs rank (2)',
+      '  - inputs.c.shape: has 2 dimensions but rank is 3',
+      '  - inputs.d.shape: must be an array of positive integers or null (unknown) (found [0,"x"])',
+    ].join('\n'));
+  });
+
   it('requires an object config schema with properties', () => {
     assert.equal(registrationError(def({ configSchema: { type: 'array' } })), [
       'node type "my-node" from test is invalid:',
