@@ -3,7 +3,9 @@
  * step (DDIM, g = 2: one forward at 2 × batch), the autoencoder decode and the classifier scoring of one
  * evaluation batch, timed (median) and profiled per kernel. Used to find what dominates the WASM
  * evaluation (docs/results.md). Usage:
- *   npx tsx bench/eval-probe.ts [--backend wasm] [--batch 500] [--iters 5] [--by-shape]
+ *   npx tsx bench/eval-probe.ts [--backend wasm] [--batch 500] [--iters 5] [--by-shape] [--ab <Kernel>]
+ * `--ab Transpose` (wasm) times every piece alternately with the package's kernel of that name and
+ * Distillery's, in the same process and conditions, and prints both medians and their ratio.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Command } from 'commander';
@@ -15,6 +17,23 @@ import { buildModel } from '../src/stages/model-source';
 import { guidedPredict } from '../src/diffusion/guidance';
 import { decodeLatents, type FirstStage } from '../src/eval/first-stage';
 import { formatProfile, profileKernels, summarise } from './profile';
+import { originalKernel } from '../src/backends/wasm/kernels/util';
+
+function use(config: tf.KernelConfig): void {
+  tf.unregisterKernel(config.kernelName, config.backendName);
+  tf.registerKernel(config);
+}
+
+async function timeOnce(f: () => tf.Tensor | tf.Tensor[]): Promise<number> {
+  const t0 = performance.now();
+  const r = tf.tidy(f);
+  await Promise.all([r].flat().map((x) => x.data()));
+  const ms = performance.now() - t0;
+  tf.dispose(r);
+  return ms;
+}
+
+const median = (a: number[]): number => [...a].sort((p, q) => p - q)[a.length >> 1];
 
 async function main(): Promise<void> {
   const o = new Command()
@@ -23,6 +42,7 @@ async function main(): Promise<void> {
     .option('--batch <n>', 'evaluation batch size (samples)', (v) => Number(v), 500)
     .option('--iters <n>', 'timed iterations', (v) => Number(v), 5)
     .option('--by-shape', 'profile rows per kernel and shapes')
+    .option('--ab <kernel>', 'wasm: time each piece alternately with the package kernel and Distillery\'s')
     .parse(process.argv).opts();
   const info = await selectBackend(o.backend, { threads: o.threads });
   console.log(`backend: ${info.description}`);
@@ -44,6 +64,26 @@ async function main(): Promise<void> {
     'decode': () => decodeLatents(ae as unknown as FirstStage, z),
     'classifier features + logits': () => [cls.features(img), cls.logits(img)],
   };
+  if (o.ab) {
+    const distillery = tf.getKernel(o.ab as string, 'wasm')!;
+    const pkg = originalKernel(o.ab as string);
+    for (const [name, f] of Object.entries(pieces)) {
+      const times: Record<'package' | 'distillery', number[]> = { package: [], distillery: [] };
+      for (let i = 0; i < (o.iters as number) + 1; i++) {
+        for (const [which, config] of [['package', pkg], ['distillery', distillery]] as const) {
+          use(config);
+          const ms = await timeOnce(f);
+          if (i > 0) times[which].push(ms);
+        }
+      }
+      use(distillery);
+      const [p, d] = [median(times.package), median(times.distillery)];
+      console.log(`${name}, batch ${n}: ${o.ab} package ${p.toFixed(1)} ms, Distillery ${d.toFixed(1)} ms (medians of ${o.iters}, alternating): ${(d / p).toFixed(3)}×`);
+    }
+    tf.dispose([z, t, labels, img]);
+    await shutdownBackend();
+    return;
+  }
   for (const [name, f] of Object.entries(pieces)) {
     for (let i = 0; i < 2; i++) { const r = tf.tidy(f); await Promise.all([r].flat().map((x) => x.data())); tf.dispose(r); }
     const times: number[] = [];
