@@ -42,6 +42,7 @@ async function main(): Promise<void> {
     .option('--batch <n>', 'evaluation batch size (samples)', (v) => Number(v), 500)
     .option('--iters <n>', 'timed iterations', (v) => Number(v), 5)
     .option('--by-shape', 'profile rows per kernel and shapes')
+    .option('--package-kernel <kernel>', 'wasm: run with the package\'s kernel of this name instead of Distillery\'s (the "before" of a profile)')
     .option('--only <text>', 'only the pieces whose name contains this text')
     .option('--ab <kernel>', 'wasm: time each piece alternately with the package kernel and Distillery\'s')
     .parse(process.argv).opts();
@@ -65,6 +66,7 @@ async function main(): Promise<void> {
     'decode': () => decodeLatents(ae as unknown as FirstStage, z),
     'classifier features + logits': () => [cls.features(img), cls.logits(img)],
   };
+  if (o.packageKernel) use(originalKernel(o.packageKernel as string));
   if (o.only) for (const name of Object.keys(pieces)) if (!name.includes(o.only as string)) delete pieces[name];
   if (o.ab) {
     const distillery = tf.getKernel(o.ab as string, 'wasm')!;
