@@ -65,6 +65,7 @@ async function main(): Promise<void> {
     },
     'decode': () => decodeLatents(ae as unknown as FirstStage, z),
     'classifier features + logits': () => [cls.features(img), cls.logits(img)],
+    'classifier features, logits from them (the evaluation since 2026-12-06)': () => { const f = cls.features(img); return [f, cls.logitsFromFeatures(f)]; },
   };
   if (o.packageKernel) use(originalKernel(o.packageKernel as string));
   if (o.only) for (const name of Object.keys(pieces)) if (!name.includes(o.only as string)) delete pieces[name];
