@@ -58,6 +58,8 @@ async function main(): Promise<void> {
   const img = tf.tidy(() => tf.clipByValue(decodeLatents(ae as unknown as FirstStage, z), -1, 1)) as tf.Tensor4D;
   const pieces: Record<string, () => tf.Tensor | tf.Tensor[]> = {
     'teacher step (guided, forward at 2×batch)': () => guidedPredict(teacher, z, t, labels, { guidance: { scale: 2 } }),
+    'guided teacher step at training batch 64 (forward at 128, as stage one\'s teacher)': () =>
+      guidedPredict(teacher, tf.slice(z, 0, 64), tf.slice(t, 0, 64), tf.slice(labels, 0, 64), { guidance: { scale: 2 } }),
     'training step (forward + backward, batch 64)': () => {
       const zz = tf.slice(z, 0, 64), tt = tf.slice(t, 0, 64), ll = tf.slice(labels, 0, 64);
       const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(teacher.forward(zz, tt, ll))) as tf.Scalar, [...teacher.variables.values()]);
