@@ -327,6 +327,7 @@ function transposeSuite(): void {
     { shape: [2, 3, 4, 5, 6], perm: [0, 1, 2, 3, 4], note: 'rank 5 identity' },
     { shape: [6, 4, 16, 12], perm: [0, 2, 1, 3], note: 'rank 4 (heads merge)' },
     { shape: [7, 9], perm: [1, 0], note: 'matrix' },
+    { shape: [2, 0, 3, 4, 5], perm: [4, 3, 2, 1, 0], note: 'rank 5 with no elements' },
   ];
   cases.forEach((c, i) => {
     it(`Transpose ${JSON.stringify(c.shape)} by ${JSON.stringify(c.perm)}: ${c.note}`, () => noLeak(async () => {

@@ -1,7 +1,8 @@
 /**
  * Transpose without the package kernel's slow general path. The package has specialised loops up to
  * rank 4 and a per-element index computation beyond: the UNet attention's [B, L, heads, 3, d] →
- * [3, B, heads, L, d] (rank 5) took 35 % of a sampling forward pass (bench/eval-probe.ts, 2026-12-06).
+ * [3, B, heads, L, d] (rank 5) took 35–52 % of the kernel time of a sampling forward pass
+ * (bench/eval-probe.ts, 2026-12-06; docs/results.md).
  *
  * The shape is first reduced: size-1 axes are dropped and output axes that are consecutive in the
  * input are merged (a transpose of [B, L, h, 3, d] by [3, 0, 2, 1, 4] stays rank 5, but [B, L, C] by
@@ -87,7 +88,7 @@ export const transposeConfig: tf.KernelConfig = {
     const { x } = inputs as { x: TensorInfo };
     const { perm } = attrs as unknown as tf.TransposeAttrs;
     const reduced = reduceTranspose(x.shape, perm);
-    if (reduced.shape.length <= 4 || (x.dtype !== 'float32' && x.dtype !== 'int32')) {
+    if (reduced.shape.length <= 4 || (x.dtype !== 'float32' && x.dtype !== 'int32') || tf.util.sizeFromShape(x.shape) === 0) {
       return runOriginal(tf.Transpose, backend as BackendWasm, { x }, attrs);
     }
     const wasm = backend as BackendWasm;
