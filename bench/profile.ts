@@ -87,7 +87,7 @@ export function kernelFlops(k: KernelRecord): number {
  * `<op>__op`). Their time is already counted in the kernels they run, so summaries leave them out.
  */
 export function isWrapper(name: string): boolean {
-  return name === 'forward' || name.endsWith('__op');
+  return name === 'forward' || name === 'unnamed scope' || name.endsWith('__op');
 }
 
 /** Per-step totals per kernel; with `byShape`, per kernel and input shapes (`Conv2DBackpropInput 32x32x32x64,3x3x64x64`). */

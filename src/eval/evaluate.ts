@@ -18,6 +18,8 @@ import type { ProcessGroup } from '../distributed/process-group';
 export interface ImageScorer {
   logits(x: tf.Tensor4D): tf.Tensor2D;
   features(x: tf.Tensor4D): tf.Tensor2D;
+  /** logits(x) from features(x), when the logits are a head on the features: scoring then runs the network once, not twice. */
+  logitsFromFeatures?(features: tf.Tensor2D): tf.Tensor2D;
 }
 
 /** What evaluation needs from a first stage: latents → images in [-1, 1]. */
@@ -182,7 +184,8 @@ export async function scoreImages(scorer: ImageScorer, images: Float32Array, sha
     await eventLoopTurn();
     const [f, p] = tf.tidy(() => {
       const x = tf.tensor4d(images.subarray(start * per, (start + count) * per), [count, h, w, c]);
-      return [scorer.features(x), tf.argMax(scorer.logits(x), 1)];
+      const f = scorer.features(x);
+      return [f, tf.argMax(scorer.logitsFromFeatures ? scorer.logitsFromFeatures(f) : scorer.logits(x), 1)];
     });
     if (!features) {
       dim = f.shape[1];

@@ -74,6 +74,12 @@ export class Classifier extends ParameterizedModel {
     return tf.tidy(() => this.out.apply(this.features(x)));
   }
 
+  /** Class logits from penultimate activations already computed by `features` (the evaluation needs both). */
+  logitsFromFeatures(features: tf.Tensor2D): tf.Tensor2D {
+    this.assertUsable();
+    return this.out.apply(features);
+  }
+
   clone(): Classifier {
     this.assertUsable();
     const copy = new Classifier(this.config, { seed: this.seed });

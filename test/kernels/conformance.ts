@@ -316,6 +316,43 @@ function sliceSuite(): void {
   }));
 }
 
+function transposeSuite(): void {
+  // A transpose copies: exact equality (tolerance 0) with the index-arithmetic reference.
+  const cases: Array<{ shape: number[]; perm: number[]; note: string }> = [
+    { shape: [5, 6, 4, 3, 7], perm: [3, 0, 2, 1, 4], note: 'UNet attention, legacy qkv order [B, L, h, 3, d] → [3, B, h, L, d]' },
+    { shape: [5, 6, 3, 4, 7], perm: [2, 0, 3, 1, 4], note: 'UNet attention, new qkv order [B, L, 3, h, d] → [3, B, h, L, d]' },
+    { shape: [4, 2, 3, 5, 2, 3], perm: [5, 3, 1, 0, 4, 2], note: 'rank 6, innermost axis moved (strided copy)' },
+    { shape: [3, 1, 4, 5, 1, 6], perm: [4, 2, 0, 5, 3, 1], note: 'rank 6 with size-1 axes' },
+    { shape: [2, 3, 4, 5, 6], perm: [0, 1, 4, 2, 3], note: 'rank 5 that merges to rank 3' },
+    { shape: [2, 3, 4, 5, 6], perm: [0, 1, 2, 3, 4], note: 'rank 5 identity' },
+    { shape: [6, 4, 16, 12], perm: [0, 2, 1, 3], note: 'rank 4 (heads merge)' },
+    { shape: [7, 9], perm: [1, 0], note: 'matrix' },
+    { shape: [2, 0, 3, 4, 5], perm: [4, 3, 2, 1, 0], note: 'rank 5 with no elements' },
+  ];
+  cases.forEach((c, i) => {
+    it(`Transpose ${JSON.stringify(c.shape)} by ${JSON.stringify(c.perm)}: ${c.note}`, () => noLeak(async () => {
+      const x = ref.randomArray(c.shape, 760 + i);
+      const y = tf.tidy(() => tf.transpose(toTensor(x), c.perm));
+      await expectCloseAsync(y, ref.transpose(x, c.perm), 'transpose', 0, 0);
+      y.dispose();
+    }));
+  });
+  it('Transpose of int32 at rank 5 keeps the values exactly, and its gradient is the inverse transpose', () => noLeak(async () => {
+    const shape = [3, 4, 2, 3, 5];
+    const perm = [3, 0, 2, 1, 4];
+    const values = Array.from({ length: ref.size(shape) }, (_, k) => (k * 7919) % 100003 - 50000);
+    const y = tf.tidy(() => tf.transpose(tf.tensor(values, shape, 'int32'), perm));
+    assert.equal(y.dtype, 'int32');
+    assert.deepEqual(Array.from(await y.data()), Array.from(ref.transpose({ shape, data: Float64Array.from(values) }, perm).data));
+    const x = ref.randomArray(shape, 790);
+    const g = ref.randomArray(perm.map((a) => shape[a]), 791);
+    const dx = tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.transpose(t, perm), toTensor(g))))(toTensor(x)));
+    const inverse = perm.map((_, k) => perm.indexOf(k));
+    await expectCloseAsync(dx, ref.transpose(g, inverse), 'dx', 0, 0);
+    tf.dispose([y, dx]);
+  }));
+}
+
 function segmentSuite(): void {
   it('UnsortedSegmentSum with repeated, unused and out-of-range ids', () => noLeak(async () => {
     const x = ref.randomArray([6, 3, 2], 800);
@@ -480,6 +517,7 @@ export function runKernelConformance(backendName: string, options: ConformanceOp
     describe('matrix products', () => matMulSuite(precision));
     describe('reductions', reduceSuite);
     describe('slicing', sliceSuite);
+    describe('transpose', transposeSuite);
     describe('segment sums', segmentSuite);
     describe('GroupNorm', groupNormSuite);
     describe('nearest upsampling', upsampleSuite);

@@ -231,6 +231,25 @@ export function slice(x: NdArray, begin: number[], sz: number[]): NdArray {
   return { shape: sz, data: out };
 }
 
+/** out[i0, …, i(r−1)] = x[j] with j[perm[d]] = i[d] (tf.transpose), by per-element index arithmetic. */
+export function transpose(x: NdArray, perm: number[]): NdArray {
+  const outShape = perm.map((a) => x.shape[a]);
+  const out = new Float64Array(size(outShape));
+  const sx = strides(x.shape);
+  const so = strides(outShape);
+  for (let i = 0; i < out.length; i++) {
+    let rem = i;
+    let off = 0;
+    for (let d = 0; d < outShape.length; d++) {
+      const idx = Math.floor(rem / so[d]);
+      rem -= idx * so[d];
+      off += idx * sx[perm[d]];
+    }
+    out[i] = x.data[off];
+  }
+  return { shape: outShape, data: out };
+}
+
 /** out[s, …] = Σ_{i: ids[i] = s} x[i, …]; ids outside [0, numSegments) are dropped. */
 export function unsortedSegmentSum(x: NdArray, ids: number[], numSegments: number): NdArray {
   const inner = size(x.shape.slice(1));

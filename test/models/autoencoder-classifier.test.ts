@@ -90,7 +90,10 @@ describe('models/classifier', () => {
     // PyTorch layout: out.weight [10, 16] → logits = f · Wᵀ + b.
     const manual = tf.tidy(() => tf.add(tf.matMul(f, w['out.weight'], false, true), w['out.bias']));
     assert.ok(maxAbsDiff(manual, l) < 1e-5);
-    tf.dispose([x, f, l, manual, ...Object.values(w)]);
+    // The evaluation's one-pass scoring: logits from the features already computed are the logits, bit for bit.
+    const head = clf.logitsFromFeatures(f);
+    assert.deepEqual(Array.from(head.dataSync()), Array.from(l.dataSync()));
+    tf.dispose([x, f, l, manual, head, ...Object.values(w)]);
     clf.dispose();
     assert.equal(tf.memory().numTensors, before);
   });

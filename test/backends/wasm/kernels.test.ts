@@ -9,6 +9,7 @@ import { selectBackend, shutdownBackend } from '../../../src/backends';
 import { groupNorm, groupNormComposite } from '../../../src/backends/wasm';
 import { conv2dBackpropFilterImpl, conv2dBackpropInputImpl, convGeometry } from '../../../src/backends/wasm/kernels/conv';
 import type { BackendWasm } from '../../../src/backends/wasm/kernels/util';
+import { reduceTranspose } from '../../../src/backends/wasm/kernels/transpose';
 import { UNet } from '../../../src/models/unet';
 import * as ref from '../../kernels/reference';
 import { expectClose } from '../../kernels/conformance';
@@ -70,6 +71,19 @@ describe('backends/wasm kernels', function () {
       tf.dispose([...fused, ...composite, x, gamma, beta, g]);
     });
   }
+
+  it('reduceTranspose drops size-1 axes and merges axes that stay adjacent (what decides Distillery\'s or the package\'s loop)', function () {
+    // The UNet attention transpose stays rank 5: it runs on Distillery's loop, not the package's slow rank-5 path.
+    assert.deepEqual(reduceTranspose([1000, 16, 4, 3, 12], [3, 0, 2, 1, 4]), { shape: [1000, 16, 4, 3, 12], perm: [3, 0, 2, 1, 4] });
+    // [B, L, 3, h, d] → [3, B, h, L, d] likewise.
+    assert.deepEqual(reduceTranspose([8, 16, 3, 4, 12], [2, 0, 3, 1, 4]), { shape: [8, 16, 3, 4, 12], perm: [2, 0, 3, 1, 4] });
+    // Axes 1, 2 stay together and 3, 4 too: [2, 12, 30] by [0, 2, 1].
+    assert.deepEqual(reduceTranspose([2, 3, 4, 5, 6], [0, 3, 4, 1, 2]), { shape: [2, 12, 30], perm: [0, 2, 1] });
+    // Size-1 axes vanish; what is left is a matrix transpose.
+    assert.deepEqual(reduceTranspose([1, 4, 1, 5], [3, 2, 0, 1]), { shape: [4, 5], perm: [1, 0] });
+    assert.deepEqual(reduceTranspose([2, 3, 4], [0, 1, 2]), { shape: [24], perm: [0] });
+    assert.deepEqual(reduceTranspose([1, 1], [1, 0]), { shape: [], perm: [] });
+  });
 
   it('ClipByValue keeps int32 values (the package kernel clamps their bits as floats: -1 became -1082130432)', async function () {
     const before = tf.memory().numTensors;

@@ -1,7 +1,7 @@
 /**
  * Registers Distillery's WASM kernels with TensorFlow.js: the training kernels the package lacks
  * (Conv2DBackpropFilter, UnsortedSegmentSum), faster replacements for slow package kernels
- * (Conv2DBackpropInput, BatchMatMul, Sum, Mean, Slice, SplitV, Identity, Cast, Square), and the fused GroupNorm
+ * (Conv2DBackpropInput, BatchMatMul, Sum, Mean, Slice, SplitV, Identity, Cast, Square, Transpose above rank 4), and the fused GroupNorm
  * and AdamW kernels.
  *
  * Must run before the `wasm` backend is initialised: tfjs calls each kernel's setup function once, when
@@ -20,6 +20,7 @@ import { castConfig, identityConfig } from './identity';
 import { squareConfig } from './square';
 import { clipByValueConfig } from './clip';
 import { adamwConfig } from './adamw';
+import { transposeConfig } from './transpose';
 
 /**
  * Which kernels run: `distillery` (default) registers everything here; `package` keeps the package's
@@ -35,14 +36,14 @@ let registered: WasmKernelSet | undefined;
 
 /** Package kernels that the `distillery` set replaces. */
 const PACKAGE_REPLACED: readonly string[] = [
-  tf.BatchMatMul, tf.Sum, tf.Mean, tf.Cast, tf.Square, tf.Conv2DBackpropInput, tf.Slice, tf.SplitV, tf.Identity,
+  tf.BatchMatMul, tf.Sum, tf.Mean, tf.Cast, tf.Square, tf.Conv2DBackpropInput, tf.Slice, tf.SplitV, tf.Identity, tf.Transpose,
 ];
 
 /** Kernel names Distillery registers for `wasm` (added or replacing the package's). */
 export const DISTILLERY_WASM_KERNELS: readonly string[] = [
   tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter, tf.BatchMatMul, tf.Sum, tf.Mean, tf.Slice, tf.SplitV,
   tf.UnsortedSegmentSum, tf.ClipByValue, tf.Identity, tf.Cast, tf.Square, groupNormConfig.kernelName, groupNormGradConfig.kernelName,
-  adamwConfig.kernelName,
+  adamwConfig.kernelName, tf.Transpose,
 ];
 
 function replace(config: tf.KernelConfig): void {
@@ -61,6 +62,8 @@ export function registerWasmKernels(set: WasmKernelSet = 'distillery'): readonly
   }
   const clip = clipByValueConfig();
   const matmul = captureOriginal(tf.BatchMatMul);
+  // The replacement delegates ranks ≤ 4 to the package kernel, which needs its setup (cwrap) at backend start.
+  const transpose = captureOriginal(tf.Transpose);
   const configs: tf.KernelConfig[] = set === 'distillery' ? [
     conv2dBackpropInputConfig,
     conv2dBackpropFilterConfig,
@@ -77,6 +80,7 @@ export function registerWasmKernels(set: WasmKernelSet = 'distillery'): readonly
     groupNormConfig,
     groupNormGradConfig,
     adamwConfig,
+    { ...transposeConfig, setupFunc: transpose?.setupFunc },
   ] : [
     conv2dBackpropFilterConfig,
     unsortedSegmentSumConfig,
