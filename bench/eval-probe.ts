@@ -13,9 +13,9 @@ import { selectBackend, shutdownBackend } from '../src/backends';
 import { UNet, type UNetConfigInput } from '../src/models/unet';
 import { Autoencoder } from '../src/models/autoencoder';
 import { Classifier } from '../src/models/classifier';
-import { buildModel } from '../src/stages/model-source';
+import { buildModel } from '../src/stage-engine/model-source';
 import { guidedPredict } from '../src/diffusion/guidance';
-import { decodeLatents, type FirstStage } from '../src/eval/first-stage';
+import { decodeLatents, type FirstStage } from '../src/ldm/first-stage';
 import { formatProfile, profileKernels, summarise } from './profile';
 import { originalKernel } from '../src/backends/wasm/kernels/util';
 
