@@ -21,6 +21,8 @@ export {
   SafetensorsReader, toTfTensor, DEFAULT_MAX_HEADER_BYTES,
   type SafetensorsFile, type SafetensorsTensor, type SafetensorsWriteEntry, type SafetensorsDtype, type ReadOptions as SafetensorsReadOptions,
 } from './io/safetensors';
+/** Atomic file writes (temp file, fsync, rename, fsync of the folder): what every run output goes through. */
+export { writeFileAtomic, writeFileAtomicSync, writeJsonAtomic, writeJsonAtomicSync } from './io/atomic-write';
 export * from './runtime';
 export { createRegistry, BUILTIN_SOURCE } from '../nodes/builtin-registry';
 export {

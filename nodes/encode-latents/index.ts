@@ -12,6 +12,7 @@ import { encodeDatasetToShards } from '../../src/data/encode';
 import { FIRST_STAGE_PORT_TYPE, type FirstStage } from '../../src/ldm/first-stage';
 import type { LatentShardsResource } from '../latent-dataset';
 import { configSchema, type EncodeLatentsConfig } from './config';
+import { writeFileAtomicSync } from '../../src/io/atomic-write';
 export type { EncodeLatentsConfig } from './config';
 
 export const encodeLatentsNode = defineNodeType<EncodeLatentsConfig>({
@@ -55,7 +56,7 @@ export const encodeLatentsNode = defineNodeType<EncodeLatentsConfig>({
             } finally {
               progress.done();
             }
-            fs.writeFileSync(done, JSON.stringify({ ...out, writtenAt: new Date().toISOString() }, null, 2) + '\n');
+            writeFileAtomicSync(done, JSON.stringify({ ...out, writtenAt: new Date().toISOString() }, null, 2) + '\n');
           }
           resolve(out);
         } catch (err) {

@@ -26,6 +26,7 @@ import { configSchema, type EvaluateConfig } from './config';
 export type { EvaluateConfig } from './config';
 import { processGroupOf } from '../../src/distributed/context';
 import type { ProcessGroup } from '../../src/distributed/process-group';
+import { writeFileAtomicSync } from '../../src/io/atomic-write';
 
 interface StudentEntry {
   steps: number;
@@ -193,7 +194,7 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
     const grid = gridSelection(samples, classes, c.gridColumns);
     const gridFile = path.join(gridDir, `${job.name}.png`);
     const png = encodeImageGrid(grid.pixels, grid.shape, { rows: classes, cols: grid.shape[0] / classes, scale: 2 });
-    fs.writeFileSync(gridFile, png);
+    writeFileAtomicSync(gridFile, png);
     const seconds = (Date.now() - started) / 1000;
     cells.push({ series: job.series, model: job.name, role: job.role, steps: job.steps, guidanceScale: job.guidance, fid: score.fid, accuracy: score.accuracy, samples: labels.length, grid: path.relative(inp.runDir, gridFile), seconds });
     // The step count is the x axis: TensorBoard draws FID and accuracy against sampling steps, per series.
@@ -207,6 +208,6 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
     title: c.title, createdAt: new Date().toISOString(), backend: inp.backend, seed: inp.seed,
     realFid: reference.halfSplitFid, realAccuracy: reference.accuracy, cells,
   };
-  fs.writeFileSync(path.join(inp.outDir, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
+  writeFileAtomicSync(path.join(inp.outDir, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
   return metrics;
 }

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { take, type Observable } from 'rxjs';
-import { batchStreamPort, consume, defineNodeType, definePlugin, type Batch } from 'distillery';
+import { batchStreamPort, consume, defineNodeType, definePlugin, writeFileAtomicSync, type Batch } from 'distillery';
 import { configSchema, type BatchStatisticsConfig } from './config';
 import { StatisticsAccumulator, type DataStatistics } from './statistics';
 
@@ -51,7 +51,7 @@ export const batchStatisticsNode = defineNodeType<BatchStatisticsConfig>({
         if (acc.batchCount === 0) throw new RangeError('the input stream ended before its first batch: there is nothing to measure');
         const result = acc.result();
         const target = path.join(ctx.outDir, file);
-        fs.writeFileSync(target, JSON.stringify(result, null, 2) + '\n');
+        writeFileAtomicSync(target, JSON.stringify(result, null, 2) + '\n');
         ctx.log.info(`${result.examples} examples: mean ${result.overall.mean.toPrecision(4)}, std ${result.overall.std.toPrecision(4)}, scale factor ${result.scaleFactor.toPrecision(4)}; wrote ${file}`);
         resolveStatistics(result);
       },

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PNG } from 'pngjs';
 import { ConfigError, FileFormatError } from '../errors';
+import { writeFileAtomicSync } from './atomic-write';
 
 export interface ImageGridOptions {
   /** Grid rows (e.g. classes). */
@@ -81,7 +82,7 @@ export function encodeImageGrid(pixels: Float32Array, shape: readonly [number, n
 export function writeImageGrid(file: string, pixels: Float32Array, shape: readonly [number, number, number, number],
   options: ImageGridOptions): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, encodeImageGrid(pixels, shape, options));
+  writeFileAtomicSync(file, encodeImageGrid(pixels, shape, options));
 }
 
 /** Decodes a PNG into RGBA bytes (used by tests and by the report to check what it embeds). */

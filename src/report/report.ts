@@ -10,6 +10,7 @@ import { FileFormatError } from '../errors';
 import { seriesCells, seriesNames, type EvaluationCell, type EvaluationMetrics } from './metrics';
 import type { RunLogs } from './curves';
 import { lineChartSvg } from './svg';
+import { writeFileAtomicSync } from '../io/atomic-write';
 
 function escapeHtml(s: string): string {
   return s.replace(/[<>&"]/g, (ch) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' }[ch]!));
@@ -158,7 +159,7 @@ export function writeReport(m: EvaluationMetrics, dir: string, runDir: string, l
   fs.mkdirSync(dir, { recursive: true });
   const json = path.join(dir, 'metrics.json');
   const html = path.join(dir, 'report.html');
-  fs.writeFileSync(json, JSON.stringify(m, null, 2) + '\n');
-  fs.writeFileSync(html, renderReportHtml(m, runDir, logs));
+  writeFileAtomicSync(json, JSON.stringify(m, null, 2) + '\n');
+  writeFileAtomicSync(html, renderReportHtml(m, runDir, logs));
   return { html, json };
 }

@@ -15,6 +15,7 @@ import type { WeightModule } from '../models/types';
 import type { ValidationConfig } from './validation';
 import { Enum, Type } from '../schema/typebox';
 import type { TUnsafe } from '@sinclair/typebox';
+import { writeFileAtomic } from '../io/atomic-write';
 
 /** Resource type of model ports. */
 export const MODEL_PORT_TYPE = 'model';
@@ -77,7 +78,7 @@ export async function saveModelFile(model: WeightModule & { getWeights(): Record
   } finally {
     tf.dispose(Object.values(weights));
   }
-  await fs.promises.writeFile(file.replace(/\.safetensors$/, '.json'), JSON.stringify({ config: model.config, ...metadata }, null, 2) + '\n');
+  await writeFileAtomic(file.replace(/\.safetensors$/, '.json'), JSON.stringify({ config: model.config, ...metadata }, null, 2) + '\n');
 }
 
 export interface StageNodeCommonConfig extends OptimizationConfig {

@@ -13,6 +13,7 @@ import { classMajorLabels, sampleImages, type LatentDecoder } from '../eval/eval
 import { encodeImageGrid } from '../io/png';
 import { ConfigError } from '../errors';
 import { Obj, Type } from '../schema/typebox';
+import { writeFileAtomic } from '../io/atomic-write';
 
 export interface ValidationConfig {
   /** Sample every this many optimizer steps, and after the last one; 0 disables validation. */
@@ -106,7 +107,7 @@ export async function writeValidationGrid(o: ValidationGridOptions): Promise<{ f
   const png = encodeImageGrid(samples.images, samples.shape, { rows: classes.length, cols: perClass, scale: h < 64 ? 2 : 1 });
   await fs.promises.mkdir(o.dir, { recursive: true });
   const file = path.join(o.dir, `step-${o.step}.png`);
-  await fs.promises.writeFile(file, png);
+  await writeFileAtomic(file, png);
   return { file, png };
 }
 
