@@ -1,11 +1,16 @@
 /**
  * The conformance suite (src/testing/conformance.ts) over every built-in node type (nodes/index.ts) and
- * the example plugin. Every type gets the schema, docs, round-trip and located-problem checks; the types
- * below with a tiny fixture also run create → run → dispose (no leaked tensors), and the training stages
- * cancel-and-resume. Fixtures use the tiny models of test/helpers/tiny.ts (a 4×4×2-latent UNet).
+ * the example plugin. Every type gets the schema, docs, round-trip and located-problem checks; every type
+ * also runs create → run → dispose on tiny inputs (no leaked tensors), and the training stages
+ * cancel-and-resume. Fixtures use the tiny models of test/helpers/tiny.ts (a 4×4×2-latent UNet); the
+ * types that read files (IDX pair, latent shards, an imported LDM folder) get them written once into a
+ * temporary folder on first use (FILES below), removed after the suite.
  */
 import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { builtinNodeTypes } from '../../nodes';
 import batchStatisticsPlugin from '../../plugins/batch-statistics';
 import { describeNodeType } from '../../src/cli/commands/nodes';
@@ -19,7 +24,12 @@ import type { ArrayDataset } from '../../src/data/dataset';
 import type { DatasetResource } from '../../src/data/resource';
 import { uniformGenerator } from '../../src/data/random';
 import { TinyAutoencoder, TinyClassifier } from '../helpers/tiny-first-stage';
-import { perturbWeights, tinyLatents, tinySchedule, tinyUNet } from '../helpers/tiny';
+import { flatScorer, perturbWeights, tinyDataResource, tinyLatents, tinySchedule, tinyUNet } from '../helpers/tiny';
+import { encodeIdxUint8 } from '../../src/io/idx';
+import { writeLatentShard } from '../../src/io/shards';
+import { importLdmCheckpoint } from '../../src/ldm/import';
+import type { EvaluationMetrics } from '../../src/report/metrics';
+import { TINY_CKPT, TINY_YAML } from '../ldm/helpers';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -46,14 +56,72 @@ function greyImages(n: number, side = 4, classes = 1): ArrayDataset {
   return { x: Float32Array.from({ length: n * side * side }, () => 2 * next() - 1), shape: [n, side, side, 1], labels: Int32Array.from({ length: n }, (_, i) => i % classes) };
 }
 
+/** The files the file-reading fixtures use; configs name them by absolute path, `made` writes them once. */
+const FILES = path.join(os.tmpdir(), `conformance-files-${process.pid}`);
+const IDX_IMAGES = path.join(FILES, 'idx', 'train-images-idx3-ubyte.gz');
+const IDX_LABELS = path.join(FILES, 'idx', 'train-labels-idx1-ubyte.gz');
+const LATENT_SHARDS = { train: path.join(FILES, 'latents', 'train'), test: path.join(FILES, 'latents', 'test.safetensors'), numClasses: 3 };
+const LDM_FOLDER = path.join(FILES, 'imported-ldm');
+
+/** Runs `make` on the first call and returns the same promise after. */
+function once(make: () => Promise<void>): () => Promise<void> {
+  let made: Promise<void> | undefined;
+  return () => (made ??= make());
+}
+
+const made = {
+  /** 6 gzipped 4×4 uint8 images (image i all 40·i), labels 0…2 round robin. */
+  idx: once(async () => {
+    fs.mkdirSync(path.dirname(IDX_IMAGES), { recursive: true });
+    const px = new Uint8Array(6 * 16);
+    for (let i = 0; i < 6; i++) px.fill(40 * i, 16 * i, 16 * (i + 1));
+    fs.writeFileSync(IDX_IMAGES, zlib.gzipSync(encodeIdxUint8([6, 4, 4], px)));
+    fs.writeFileSync(IDX_LABELS, zlib.gzipSync(encodeIdxUint8([6], Uint8Array.from([0, 1, 2, 0, 1, 2]))));
+  }),
+  /** Two training shards (6 + 2 latents [4, 4, 2]) and a test shard (4), with the project's shard writer. */
+  latents: once(async () => {
+    await writeLatentShard(path.join(LATENT_SHARDS.train, 'a.safetensors'), tinyLatents(6, 1));
+    await writeLatentShard(path.join(LATENT_SHARDS.train, 'b.safetensors'), tinyLatents(2, 2));
+    await writeLatentShard(LATENT_SHARDS.test, tinyLatents(4, 3), { dtype: 'F32' });
+  }),
+  /** The tiny-cin checkpoint of test/fixtures/ldm-golden imported as `distillery import ldm` does. */
+  ldm: once(async () => { await importLdmCheckpoint({ config: TINY_YAML, ckpt: TINY_CKPT, out: LDM_FOLDER }); }),
+};
+
+/** A small evaluation's numbers, as evaluate hands them to report. */
+const TINY_METRICS: EvaluationMetrics = {
+  title: 'tiny', createdAt: '2026-01-01T00:00:00.000Z', realFid: 0.5, realAccuracy: 0.9,
+  cells: [
+    { series: 'teacher (DDIM, g=2)', model: 'teacher-2', role: 'teacher', steps: 2, guidanceScale: 2, fid: 3, accuracy: 0.5, samples: 4 },
+    { series: 'distilled student', model: 'student-1', role: 'student', steps: 1, guidanceScale: 1, fid: 4, accuracy: 0.25, samples: 4 },
+  ],
+};
+
 const FIXTURES: Record<string, ConformanceFixture> = {
-  // Valid configs only, no lifecycle fixture (here, and evaluate, report and latent-dataset with `{}`): they read
-  // IDX files, an imported LDM folder, latent shards or an evaluation's metrics, which no tiny fixture makes yet.
-  'idx-dataset': { config: { images: 'train-images-idx3-ubyte.gz', labels: 'train-labels-idx1-ubyte.gz' } },
-  'ldm-class-embedder': { config: { model: 'models/imported-ldm' } },
-  'ldm-first-stage': { config: { model: 'models/imported-ldm' } },
-  'ldm-unet': { config: { model: 'models/imported-ldm', weights: 'runs/x/vfinetune/model.safetensors' } },
-  // With tiny inputs: create → run → dispose, and cancel-and-resume for the training stages.
+  // Every type has tiny inputs: create → run → dispose, and cancel-and-resume for the training stages.
+  'idx-dataset': {
+    config: { images: IDX_IMAGES, labels: IDX_LABELS, testSize: 2, numClasses: 3, nullClass: 3, batchSize: 2, padTo: 6 },
+    inputs: async () => { await made.idx(); return {}; },
+  },
+  'latent-dataset': {
+    config: { numClasses: 3, batchSize: 2 },
+    inputs: async () => { await made.latents(); return { resources: { shards: LATENT_SHARDS } }; },
+  },
+  'ldm-class-embedder': { config: { model: LDM_FOLDER }, inputs: async () => { await made.ldm(); return {}; } },
+  'ldm-first-stage': { config: { model: LDM_FOLDER }, inputs: async () => { await made.ldm(); return {}; } },
+  'ldm-unet': { config: { model: LDM_FOLDER }, inputs: async () => { await made.ldm(); return {}; } },
+  'evaluate': {
+    config: { baseSteps: 2, teacherSteps: [2, 1], samplesPerClass: 2, classes: 2, batchSize: 4, gridColumns: 2, guidanceScale: 2 },
+    inputs: () => {
+      const teacher = perturbWeights(tinyUNet('v_prediction', 1));
+      const student = perturbWeights(tinyUNet('v_prediction', 2), 9);
+      return {
+        resources: { schedule: tinySchedule('v_prediction'), classifier: flatScorer, data: tinyDataResource(), teacher, students: [{ steps: 1, model: student }] },
+        dispose: () => { teacher.dispose(); student.dispose(); },
+      };
+    },
+  },
+  'report': { config: { title: 'Conformance', print: false, notes: { fixture: 'tiny' } }, inputs: () => ({ resources: { metrics: TINY_METRICS } }) },
   'noise-schedule': { inputs: () => ({}) },
   'classifier': { config: { config: {} }, inputs: () => ({}) },
   'unet': { config: { config: TINY_UNET }, inputs: () => ({}) },
@@ -120,10 +188,13 @@ const all: Array<{ def: NodeTypeDefinition; source: string }> = [
 ];
 
 describe('node type conformance', () => {
-  it('covers the 20 built-in types and the example plugin; each type\'s config schema is its folder\'s config.ts declaration', () => {
+  after(() => fs.rmSync(FILES, { recursive: true, force: true }));
+
+  it('covers the 20 built-in types and the example plugin, each with tiny inputs; each type\'s config schema is its folder\'s config.ts declaration', () => {
     assert.equal(builtinNodeTypes.length, 20);
     assert.deepEqual(batchStatisticsPlugin.nodeTypes.map((d) => d.type), ['batch-statistics']);
     for (const { def } of all) assert.ok(folderOf(def));
+    assert.deepEqual(all.filter(({ def }) => !FIXTURES[def.type]?.inputs).map(({ def }) => def.type), []);
   });
 
   it('`distillery nodes` lists exactly the keys, defaults and descriptions of each declaration', () => {
