@@ -1,7 +1,8 @@
 /**
  * `encode-latents`: turns an image data set into latent shards through a first-stage autoencoder, so
  * that the diffusion stages stream latents, never pixels. Writes `<run>/<node>/train/shard-*.safetensors`
- * and `<run>/<node>/test/shard-*.safetensors` (`latents` [N, C, H, W], `labels` [N]); latents are what
+ * and `<run>/<node>/test/shard-*.safetensors` (and `validation/` when the data set has a validation part)
+ * (`latents` [N, C, H, W], `labels` [N]); latents are what
  * the first stage's `encode` returns (scaled). A finished encoding (its `done.json`) is reused on resume.
  */
 import * as fs from 'node:fs';
@@ -20,7 +21,7 @@ export const encodeLatentsNode = defineNodeType<EncodeLatentsConfig>({
   description: 'Encode an image data set into latent shards (safetensors, NCHW) through the autoencoder',
   configSchema,
   inputs: {
-    data: { kind: 'resource', type: 'dataset', description: 'The image data set (train and held-out parts are both encoded).' },
+    data: { kind: 'resource', type: 'dataset', description: 'The image data set (its training, test and validation parts are all encoded).' },
     autoencoder: { kind: 'resource', type: FIRST_STAGE_PORT_TYPE, description: 'The first stage: encode(images in [-1, 1]) → latents (scaled, if it has a scale factor): the mnist autoencoder or an ldm-first-stage.' },
   },
   outputs: {
@@ -38,19 +39,23 @@ export const encodeLatentsNode = defineNodeType<EncodeLatentsConfig>({
           const data = ctx.resources.data as DatasetResource;
           const ae = ctx.resources.autoencoder as FirstStage;
           const done = path.join(ctx.outDir, 'done.json');
-          const out: LatentShardsResource = { train: path.join(ctx.outDir, 'train'), test: path.join(ctx.outDir, 'test'), numClasses: data.numClasses };
+          const parts = (['train', 'test', 'validation'] as const).filter((p) => data[p] !== undefined);
+          const out: LatentShardsResource = {
+            train: path.join(ctx.outDir, 'train'), test: path.join(ctx.outDir, 'test'),
+            ...(data.validation ? { validation: path.join(ctx.outDir, 'validation') } : {}), numClasses: data.numClasses,
+          };
           if (ctx.resume && fs.existsSync(done)) {
             ctx.log.info('latent shards already written; reusing them');
           } else {
             const c = ctx.config;
-            const progress = ctx.progress('encode', data.train.shape[0] + data.test.shape[0]);
+            const progress = ctx.progress('encode', parts.reduce((n, p) => n + data[p]!.shape[0], 0));
             let before = 0;
             try {
-              for (const part of ['train', 'test'] as const) {
-                const info = await encodeDatasetToShards(ae, data[part], (out as unknown as Record<string, string>)[part], {
+              for (const part of parts) {
+                const info = await encodeDatasetToShards(ae, data[part]!, (out as unknown as Record<string, string>)[part], {
                   batchSize: c.batchSize, shardSize: c.shardSize, dtype: c.dtype, signal: ctx.signal, onProgress: (n) => progress.update(before + n),
                 });
-                before += data[part].shape[0];
+                before += data[part]!.shape[0];
                 ctx.log.info(`${part}: ${info.count} latents [${info.latentShape.join('×')}] (HWC) in ${info.files.length} shard(s), std ${info.std.toFixed(4)}`);
               }
             } finally {

@@ -14,6 +14,9 @@ export const configSchema = NodeConfig('evaluate node config', 'Sampling and sco
   batchSize: Type.Integer({ minimum: 1, default: 250, description: 'Samples drawn per sampler call.' }),
   gridColumns: Type.Integer({ minimum: 1, default: 10, description: 'Samples per class shown in each PNG grid.' }),
   seed: Type.Optional(Type.Integer({ minimum: 0, description: 'Seed of the initial noise (default: the node\'s seed). Every cell uses the same noise, so grids compare image by image.' })),
+  guidanceSweep: Type.Optional(Type.Array(Type.Number({ minimum: 1 }), { minItems: 1, description: 'Sample the teacher at each of these guidance scales instead of guidanceScale (series "teacher (DDIM, g=<g>)") and choose one: the lowest FID at the largest teacherSteps among the scales whose accuracy there is at least sweepMinAccuracy (none: the most accurate). The choice goes to metrics.json (`choice`) and the log. Run it on the validation split.' })),
+  sweepMinAccuracy: Type.Number({ minimum: 0, maximum: 1, default: 0, description: 'guidanceSweep: the class accuracy (0 … 1) a scale must reach to be chosen.' }),
+  split: Type.Union([Type.Literal('test'), Type.Literal('validation')], { default: 'test', description: 'Held-out part of the data that is the FID reference: "test" for the numbers you report, "validation" for choices (guidance scale, EMA decay, checkpoints), so that the test part never tunes anything. "validation" needs a data node with validationSize > 0; use a seed other than the test evaluation\'s so that the initial noise differs too.' }),
   saveSamples: Type.Boolean({ default: false, description: 'Also write every cell\'s decoded samples to <run>/<node>/samples/<model>-<N>.safetensors (`images` [N, C, H, W] F32 in [-1, 1], `labels` [N] I64), e.g. to score them with another classifier.' }),
 });
 

@@ -13,7 +13,8 @@ import { flatScorer, perturbWeights, tinyDataResource, tinySchedule, tinyUNet } 
 import { Container } from 'inversify';
 import { RUN_BACKEND } from '../../src/backends/context';
 import type { BackendInfo } from '../../src/backends';
-import { evaluateNode, type EvaluateConfig } from './index';
+import { chooseGuidance, evaluateNode, type EvaluateConfig } from './index';
+import type { EvaluationCell } from '../../src/report/metrics';
 
 describe('nodes/evaluate', () => {
   it('is registered; step counts must divide baseSteps', () => {
@@ -81,5 +82,58 @@ describe('nodes/evaluate', () => {
     teacher.dispose();
     assert.equal(tf.memory().numTensors, before);
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('split "validation" measures FID against the validation part (a different reference than test); without one it is a typed error before sampling', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eval-'));
+    const before = tf.memory().numTensors;
+    const teacher = perturbWeights(tinyUNet('v_prediction', 1));
+    const base = { ...tinyDataResource(), kind: 'images' as const };
+    const withValidation = { ...base, validation: tinyDataResource(6).train };
+    const run = async (split: 'test' | 'validation', data: typeof base) => {
+      const config = validateNodeConfig(evaluateNode, { baseSteps: 1, teacherSteps: [1], samplesPerClass: 2, classes: 2, batchSize: 4, split, seed: 5 }).config as unknown as EvaluateConfig;
+      const instance = await evaluateNode.create(nodeContext(config, { outDir: dir, runDir: dir, resources: { schedule: tinySchedule('v_prediction'), classifier: flatScorer, data, teacher } }));
+      await instance.run!();
+      return instance.resources!.metrics as Promise<EvaluationMetrics>;
+    };
+    const test = await run('test', withValidation);
+    const validation = await run('validation', withValidation);
+    assert.deepEqual([test.split, test.referenceSize, validation.split, validation.referenceSize], ['test', 8, 'validation', 6]);
+    // Same samples (same seed), different reference: different FID, same accuracy.
+    assert.equal(test.cells[0].accuracy, validation.cells[0].accuracy);
+    assert.notEqual(test.cells[0].fid, validation.cells[0].fid);
+    await assert.rejects(run('validation', base), (e: Error) => e.name === 'ConfigError' && /no validation part/.test(JSON.stringify(e)) && /validationSize/.test(JSON.stringify(e)));
+    teacher.dispose();
+    assert.equal(tf.memory().numTensors, before);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('guidanceSweep samples the teacher at each scale and chooses the lowest FID among the accurate enough ones', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eval-'));
+    const teacher = perturbWeights(tinyUNet('v_prediction', 1));
+    const data = { ...tinyDataResource(), kind: 'images' as const, validation: tinyDataResource(6).train };
+    const config = validateNodeConfig(evaluateNode, { baseSteps: 2, teacherSteps: [2, 1], samplesPerClass: 2, classes: 2, batchSize: 4, split: 'validation', guidanceSweep: [1, 3] }).config as unknown as EvaluateConfig;
+    const instance = await evaluateNode.create(nodeContext(config, { outDir: dir, runDir: dir, resources: { schedule: tinySchedule('v_prediction'), classifier: flatScorer, data, teacher } }));
+    await instance.run!();
+    const m = await (instance.resources!.metrics as Promise<EvaluationMetrics>);
+    assert.deepEqual(m.cells.map((c) => [c.series, c.steps, c.guidanceScale]), [
+      ['teacher (DDIM, g=1)', 2, 1], ['teacher (DDIM, g=1)', 1, 1], ['teacher (DDIM, g=3)', 2, 3], ['teacher (DDIM, g=3)', 1, 3],
+    ]);
+    const at2 = m.cells.filter((c) => c.steps === 2);
+    assert.equal(m.choice!.guidanceScale, at2.reduce((a, b) => (b.fid < a.fid ? b : a)).guidanceScale);
+    assert.deepEqual([m.choice!.steps, m.choice!.split], [2, 'validation']);
+    teacher.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('chooseGuidance: lowest FID among scales reaching the accuracy floor; none reaches it: the most accurate', () => {
+    const cell = (g: number, fid: number, accuracy: number, steps = 64): EvaluationCell => ({ series: `t${g}`, model: `teacher-g${g}-${steps}`, role: 'teacher', steps, guidanceScale: g, fid, accuracy, samples: 1000 });
+    const cells = [cell(1, 10, 0.9), cell(2, 12, 0.99), cell(3, 15, 0.995), cell(4, 30, 0.999), cell(1.5, 1, 1, 8)];
+    assert.equal(chooseGuidance(cells, 64, 0, 'validation').guidanceScale, 1);
+    assert.equal(chooseGuidance(cells, 64, 0.99, 'validation').guidanceScale, 2);
+    assert.equal(chooseGuidance(cells, 64, 0.995, 'validation').guidanceScale, 3);
+    const none = chooseGuidance(cells, 64, 0.9999, 'validation');
+    assert.equal(none.guidanceScale, 4);
+    assert.match(none.rule, /the most accurate/);
   });
 });

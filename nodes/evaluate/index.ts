@@ -18,7 +18,7 @@ import { decodeLatents, encodeLatents, FIRST_STAGE_PORT_TYPE, latentDecoder, typ
 import { encodeImageGrid } from '../../src/io/png';
 import { writeSafetensors } from '../../src/io/safetensors';
 import { nhwcToNchw } from '../../src/io/shards';
-import type { EvaluationCell, EvaluationMetrics } from '../../src/report/metrics';
+import type { EvaluationCell, EvaluationMetrics, GuidanceChoice } from '../../src/report/metrics';
 import { runBackendOf } from '../../src/backends/context';
 import { eventLoopTurn } from '../../src/event-loop';
 import * as tf from '@tensorflow/tfjs-core';
@@ -40,7 +40,7 @@ export const evaluateNode = defineNodeType<EvaluateConfig>({
   inputs: {
     schedule: { kind: 'resource', type: 'noise-schedule', description: 'The noise schedule the models sample with.' },
     classifier: { kind: 'resource', type: 'model', description: 'Classifier trained on real images: logits(x) and features(x) (penultimate layer).' },
-    data: { kind: 'resource', type: 'dataset', description: 'Held-out real data (its test part is the FID reference); latents are decoded through the autoencoder.' },
+    data: { kind: 'resource', type: 'dataset', description: 'Held-out real data (its test part, or validation part with split: "validation", is the FID reference); latents are decoded through the autoencoder.' },
     autoencoder: { kind: 'resource', type: FIRST_STAGE_PORT_TYPE, optional: true, description: 'First stage (decode(latents) → images): samples are decoded through it (absent: samples are images).' },
     teacher: { kind: 'resource', type: 'model', optional: true, description: 'The guided teacher, sampled at every teacherSteps count.' },
     students: { kind: 'resource', type: 'students', optional: true, description: 'Distilled students with their step counts (progressive-distillation).' },
@@ -111,18 +111,31 @@ interface EvaluateInputs {
   progress(total: number): { update(current: number, metrics?: Record<string, number>): void; done(): void };
 }
 
-/** Held-out real images: the data set's test part, decoded when it holds latents and a first stage is given. */
-async function realImages(data: DatasetResource, autoencoder: FirstStage | undefined, batchSize: number): Promise<ArrayDataset> {
+/** The held-out part `split` names; a typed error when the data set has none. */
+export function referencePart(data: DatasetResource, split: 'test' | 'validation'): ArrayDataset {
+  const part = data[split];
+  if (!part || part.shape[0] === 0) {
+    throw new ConfigError('evaluate', [{
+      path: 'split', message: `the data set has no ${split} part`, found: split,
+      hint: split === 'validation' ? 'set validationSize on the data node (mnist-dataset, idx-dataset, latent-dataset)' : 'set testSize > 0 on the data node',
+    }]);
+  }
+  return part;
+}
+
+/** Held-out real images: the data set's `split` part, decoded when it holds latents and a first stage is given. */
+async function realImages(data: DatasetResource, split: 'test' | 'validation', autoencoder: FirstStage | undefined, batchSize: number): Promise<ArrayDataset> {
+  const held = referencePart(data, split);
   // Without a first stage, samples are scored as they come out of the sampler, so the reference is the
   // held-out data as it is; latents are decoded exactly when the samples are.
-  if (data.kind === 'images' || !autoencoder) return data.test;
-  const [n, h, w, ch] = data.test.shape;
+  if (data.kind === 'images' || !autoencoder) return held;
+  const [n, h, w, ch] = held.shape;
   const parts: Float32Array[] = [];
   let shape: number[] = [];
   for (let start = 0; start < n; start += batchSize) {
     await eventLoopTurn();
     const count = Math.min(batchSize, n - start);
-    const img = tf.tidy(() => tf.clipByValue(decodeLatents(autoencoder, tf.tensor4d(data.test.x.subarray(start * h * w * ch, (start + count) * h * w * ch), [count, h, w, ch])), -1, 1));
+    const img = tf.tidy(() => tf.clipByValue(decodeLatents(autoencoder, tf.tensor4d(held.x.subarray(start * h * w * ch, (start + count) * h * w * ch), [count, h, w, ch])), -1, 1));
     shape = img.shape;
     try {
       parts.push(await img.data() as Float32Array);
@@ -133,7 +146,7 @@ async function realImages(data: DatasetResource, autoencoder: FirstStage | undef
   const x = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
   let at = 0;
   for (const p of parts) { x.set(p, at); at += p.length; }
-  return { x, shape: [n, shape[1], shape[2], shape[3]], labels: data.test.labels };
+  return { x, shape: [n, shape[1], shape[2], shape[3]], labels: held.labels };
 }
 
 /**
@@ -152,14 +165,23 @@ function sampleShape(data: DatasetResource, autoencoder: FirstStage | undefined)
 export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promise<EvaluationMetrics> {
   const classes = c.classes ?? inp.data.numClasses;
   const labels = classMajorLabels(classes, c.samplesPerClass);
+  referencePart(inp.data, c.split); // fail before sampling
   const latentShape = sampleShape(inp.data, inp.autoencoder);
-  const real = await realImages(inp.data, inp.autoencoder, c.batchSize);
+  const real = await realImages(inp.data, c.split, inp.autoencoder, c.batchSize);
   const reference = await realReference(inp.classifier, real, c.batchSize, inp.group);
-  inp.log(`real held-out images: ${real.shape[0]}, classifier accuracy ${(reference.accuracy * 100).toFixed(1)}%, half-split FID ${reference.halfSplitFid.toFixed(3)}`);
+  inp.log(`real held-out images (${c.split} part): ${real.shape[0]}, classifier accuracy ${(reference.accuracy * 100).toFixed(1)}%, half-split FID ${reference.halfSplitFid.toFixed(3)}`);
   const cells: EvaluationCell[] = [];
-  const teacherSeries = c.teacherSeries ?? `teacher (DDIM, g=${c.guidanceScale})`;
   const jobs: Array<{ series: string; model: ConditionalDenoiser; steps: number; guidance: number; name: string; role: 'teacher' | 'student' }> = [];
-  if (inp.teacher) for (const n of c.teacherSteps) jobs.push({ series: teacherSeries, model: inp.teacher, steps: n, guidance: c.guidanceScale, name: `teacher-${n}`, role: 'teacher' });
+  if (inp.teacher) {
+    if (c.guidanceSweep) {
+      for (const g of c.guidanceSweep) {
+        for (const n of c.teacherSteps) jobs.push({ series: `${c.teacherSeries ?? 'teacher'} (DDIM, g=${g})`, model: inp.teacher, steps: n, guidance: g, name: `teacher-g${g}-${n}`, role: 'teacher' });
+      }
+    } else {
+      const teacherSeries = c.teacherSeries ?? `teacher (DDIM, g=${c.guidanceScale})`;
+      for (const n of c.teacherSteps) jobs.push({ series: teacherSeries, model: inp.teacher, steps: n, guidance: c.guidanceScale, name: `teacher-${n}`, role: 'teacher' });
+    }
+  }
   for (const s of inp.students ?? []) {
     if (c.studentSteps && !c.studentSteps.includes(s.steps)) continue;
     jobs.push({ series: c.studentSeries, model: s.model, steps: s.steps, guidance: s.model.takesGuidanceWeight ? c.guidanceScale : 1, name: `student-${s.steps}`, role: 'student' });
@@ -204,10 +226,30 @@ export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promi
     progress.update(workDone, { fid: score.fid, accuracy: score.accuracy });
   }
   progress.done();
+  const choice = c.guidanceSweep && inp.teacher ? chooseGuidance(cells, Math.max(...c.teacherSteps), c.sweepMinAccuracy, c.split) : undefined;
+  if (choice) inp.log(`chosen guidance scale: g = ${choice.guidanceScale} (${choice.rule}; FID ${choice.fid.toFixed(3)}, accuracy ${(choice.accuracy * 100).toFixed(1)}% on the ${c.split} part)`);
   const metrics: EvaluationMetrics = {
     title: c.title, createdAt: new Date().toISOString(), backend: inp.backend, seed: inp.seed,
-    realFid: reference.halfSplitFid, realAccuracy: reference.accuracy, cells,
+    split: c.split, referenceSize: real.shape[0], realFid: reference.halfSplitFid, realAccuracy: reference.accuracy, cells,
+    ...(choice ? { choice } : {}),
   };
   writeFileAtomicSync(path.join(inp.outDir, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
   return metrics;
+}
+
+/**
+ * The guidance sweep's choice among the teacher cells at `steps`: the lowest FID among the scales whose
+ * accuracy reaches `minAccuracy`; when none does, the most accurate scale.
+ */
+export function chooseGuidance(cells: EvaluationCell[], steps: number, minAccuracy: number, split: 'test' | 'validation'): GuidanceChoice {
+  const at = cells.filter((cell) => cell.role === 'teacher' && cell.steps === steps);
+  if (at.length === 0) throw new Error(`chooseGuidance: no teacher cells at ${steps} steps`);
+  const eligible = at.filter((cell) => cell.accuracy >= minAccuracy);
+  const best = eligible.length > 0
+    ? eligible.reduce((a, b) => (b.fid < a.fid ? b : a))
+    : at.reduce((a, b) => (b.accuracy > a.accuracy ? b : a));
+  const rule = eligible.length > 0
+    ? `lowest FID at ${steps} steps${minAccuracy > 0 ? ` among scales with accuracy ≥ ${(minAccuracy * 100).toFixed(1)}%` : ''}`
+    : `no scale reached accuracy ${(minAccuracy * 100).toFixed(1)}% at ${steps} steps: the most accurate`;
+  return { guidanceScale: best.guidanceScale, steps, fid: best.fid, accuracy: best.accuracy, split, rule };
 }

@@ -20,7 +20,7 @@ export const idxDatasetNode = defineNodeType<IdxDatasetConfig>({
   inputs: {},
   outputs: {
     batches: batchStreamPort('Training batches {x: [B, H, W, C] in [-1, 1], labels: [B]}.'),
-    data: { kind: 'resource', type: DATASET_PORT_TYPE, description: 'The split data set (train and held-out parts).' },
+    data: { kind: 'resource', type: DATASET_PORT_TYPE, description: 'The split data set (training, test and, with validationSize, validation parts).' },
   },
   check(config) {
     const problems: Problem[] = [];
@@ -32,15 +32,17 @@ export const idxDatasetNode = defineNodeType<IdxDatasetConfig>({
   create(ctx) {
     const c = ctx.config;
     const all = loadIdxDataset({ images: c.images, labels: c.labels, ...(c.padTo ? { padTo: c.padTo } : {}), ...(c.limit ? { limit: c.limit } : {}) });
-    let train = all;
+    let train;
     let test;
+    let validation;
     if (c.testImages && c.testLabels) {
       test = loadIdxDataset({ images: c.testImages, labels: c.testLabels, ...(c.padTo ? { padTo: c.padTo } : {}), ...(c.testSize > 0 ? { limit: c.testSize } : {}) });
+      ({ train, validation } = splitDataset(all, 0, c.splitSeed, c.validationSize));
     } else {
-      ({ train, test } = splitDataset(all, c.testSize, c.splitSeed));
+      ({ train, test, validation } = splitDataset(all, c.testSize, c.splitSeed, c.validationSize));
     }
-    const data: DatasetResource = { kind: 'images', train, test, numClasses: c.numClasses };
-    ctx.log.info(`IDX data: ${train.shape[0]} training and ${test.shape[0]} held-out images, [${train.shape.slice(1).join('×')}]`);
+    const data: DatasetResource = { kind: 'images', train, test, ...(validation ? { validation } : {}), numClasses: c.numClasses };
+    ctx.log.info(`IDX data: ${train.shape[0]} training, ${validation ? `${validation.shape[0]} validation and ` : ''}${test.shape[0]} test images, [${train.shape.slice(1).join('×')}]`);
     return { resources: { data }, streams: { batches: batchStream(train, batchPlan(c, ctx.seed, processGroupOf(ctx.container)), ctx.signal) } };
   },
 });

@@ -18,6 +18,8 @@ import { batchStreamPort } from '../../src/registry/ports';
 export interface LatentShardsResource {
   train: string;
   test: string;
+  /** Present when the encoded data set had a validation part. */
+  validation?: string;
   numClasses: number;
 }
 
@@ -32,7 +34,7 @@ export const latentDatasetNode = defineNodeType<LatentDatasetConfig>({
   },
   outputs: {
     batches: batchStreamPort('Training batches {x: [B, H, W, C] latents, labels: [B]}.'),
-    data: { kind: 'resource', type: DATASET_PORT_TYPE, description: 'The split latent data set (train and held-out parts).' },
+    data: { kind: 'resource', type: DATASET_PORT_TYPE, description: 'The split latent data set (training, test and, when given or split off, validation parts).' },
   },
   async create(ctx) {
     const c = ctx.config;
@@ -42,13 +44,22 @@ export const latentDatasetNode = defineNodeType<LatentDatasetConfig>({
     if (!trainPath) {
       throw new ConfigError(`latent-dataset "${ctx.id}"`, [{ path: 'path', message: 'no training shards: set path or connect the shards input' }]);
     }
+    const validationPath = shards ? shards.validation : c.validationPath;
     const all = await readLatentShards(trainPath, c.limit);
     let train = all;
     let test;
-    if (testPath) test = await readLatentShards(testPath, c.testSize > 0 ? c.testSize : undefined);
-    else ({ train, test } = splitDataset(all, c.testSize, c.splitSeed));
-    const data: DatasetResource = { kind: 'latents', train, test, numClasses: shards?.numClasses ?? c.numClasses };
-    ctx.log.info(`latents: ${train.shape[0]} training and ${test.shape[0]} held-out, [${train.shape.slice(1).join('×')}] (HWC)`);
+    let validation;
+    // Split off the training shards what no shard folder provides: the test part, then the validation part.
+    const splitValidation = validationPath ? 0 : c.validationSize;
+    if (testPath) {
+      test = await readLatentShards(testPath, c.testSize > 0 ? c.testSize : undefined);
+      if (splitValidation > 0) ({ train, validation } = splitDataset(all, 0, c.splitSeed, splitValidation));
+    } else {
+      ({ train, test, validation } = splitDataset(all, c.testSize, c.splitSeed, splitValidation));
+    }
+    if (validationPath) validation = await readLatentShards(validationPath, c.validationSize > 0 ? c.validationSize : undefined);
+    const data: DatasetResource = { kind: 'latents', train, test, ...(validation ? { validation } : {}), numClasses: shards?.numClasses ?? c.numClasses };
+    ctx.log.info(`latents: ${train.shape[0]} training, ${validation ? `${validation.shape[0]} validation and ` : ''}${test.shape[0]} test, [${train.shape.slice(1).join('×')}] (HWC)`);
     return { resources: { data }, streams: { batches: batchStream(train, batchPlan(c, ctx.seed, processGroupOf(ctx.container)), ctx.signal) } };
   },
 });

@@ -19,13 +19,13 @@ export const mnistDatasetNode = defineNodeType<MnistDatasetConfig>({
   inputs: {},
   outputs: {
     batches: batchStreamPort('Training batches {x: [B, 32, 32, 1], labels: [B]}, endless unless epochs/maxBatches is set.'),
-    data: { kind: 'resource', type: DATASET_PORT_TYPE, description: 'The split data set (train and held-out parts) as plain arrays.' },
+    data: { kind: 'resource', type: DATASET_PORT_TYPE, description: 'The split data set (training, test and, with validationSize, validation parts) as plain arrays.' },
   },
   create(ctx) {
     const c = ctx.config;
-    const { train, test } = splitDataset(loadMnistDigits(c.padTo), c.testSize, c.splitSeed);
-    const data: DatasetResource = { kind: 'images', train, test, numClasses: 10 };
-    ctx.log.info(`MNIST: ${train.shape[0]} training and ${test.shape[0]} held-out digits, ${c.padTo}×${c.padTo}`);
+    const { train, test, validation } = splitDataset(loadMnistDigits(c.padTo), c.testSize, c.splitSeed, c.validationSize);
+    const data: DatasetResource = { kind: 'images', train, test, ...(validation ? { validation } : {}), numClasses: 10 };
+    ctx.log.info(`MNIST: ${train.shape[0]} training, ${validation ? `${validation.shape[0]} validation and ` : ''}${test.shape[0]} test digits, ${c.padTo}×${c.padTo}`);
     return {
       resources: { data },
       streams: { batches: batchStream(train, batchPlan(c, ctx.seed, processGroupOf(ctx.container)), ctx.signal) },

@@ -17,7 +17,7 @@ describe('nodes/mnist-dataset', () => {
   it('fills defaults and rejects unknown keys', () => {
     const { config, problems } = validateNodeConfig(mnistDatasetNode, {});
     assert.deepEqual(problems, []);
-    assert.deepEqual(config, { padTo: 32, testSize: 1000, splitSeed: 0, batchSize: 64, shuffle: true, labelDropout: 0, nullClass: 10 });
+    assert.deepEqual(config, { padTo: 32, testSize: 1000, validationSize: 0, splitSeed: 0, batchSize: 64, shuffle: true, labelDropout: 0, nullClass: 10 });
     const bad = validateNodeConfig(mnistDatasetNode, { batchsize: 3 });
     assert.equal(bad.problems.length, 1);
     assert.match(bad.problems[0].message, /batchsize/);
@@ -48,5 +48,17 @@ describe('nodes/mnist-dataset', () => {
     assert.deepEqual(first, seen[0].labels);
     await new Promise((r) => setTimeout(r, 10));
     assert.equal(tf.memory().numTensors, before);
+  });
+
+  it('validationSize 500 with testSize 500 splits the same 1,000 held-out digits: training unchanged, parts disjoint', async () => {
+    const whole = (await mnistDatasetNode.create(nodeContext(validateNodeConfig(mnistDatasetNode, {}).config as unknown as MnistDatasetConfig))).resources!.data as DatasetResource;
+    const split = (await mnistDatasetNode.create(nodeContext(validateNodeConfig(mnistDatasetNode, { testSize: 500, validationSize: 500 }).config as unknown as MnistDatasetConfig))).resources!.data as DatasetResource;
+    assert.equal(whole.validation, undefined);
+    assert.deepEqual([split.train.shape[0], split.test.shape[0], split.validation!.shape[0]], [9000, 500, 500]);
+    assert.deepEqual(split.train.x, whole.train.x);
+    const per = 32 * 32;
+    assert.deepEqual(split.test.x, whole.test.x.subarray(0, 500 * per));
+    assert.deepEqual(split.validation!.x, whole.test.x.subarray(500 * per));
+    assert.deepEqual(Array.from(split.validation!.labels), Array.from(whole.test.labels.subarray(500)));
   });
 });

@@ -44,14 +44,26 @@ export function subsetDataset(ds: ArrayDataset, indices: ArrayLike<number>): Arr
   return { x, shape: [indices.length, h, w, c], labels };
 }
 
-/** A seeded split into a training part and a held-out part of `heldOut` examples. */
-export function splitDataset(ds: ArrayDataset, heldOut: number, seed: number): { train: ArrayDataset; test: ArrayDataset } {
+/**
+ * A seeded split into a held-out test part of `heldOut` examples, an optional validation part of `validation`
+ * examples and a training part: one seeded permutation, test = its first `heldOut` indices, validation = the
+ * next `validation`, training = the rest (so adding a validation part drawn from an old test part keeps the
+ * training part unchanged when heldOut + validation equals the old heldOut).
+ */
+export function splitDataset(ds: ArrayDataset, heldOut: number, seed: number, validation = 0): { train: ArrayDataset; test: ArrayDataset; validation?: ArrayDataset } {
   const n = datasetSize(ds);
   if (!Number.isInteger(heldOut) || heldOut < 0 || heldOut >= n) {
     throw new ConfigError('data split', [{ path: 'testSize', message: 'held-out size must leave training examples', expected: `an integer in [0, ${n})`, found: String(heldOut) }]);
   }
+  if (!Number.isInteger(validation) || validation < 0 || heldOut + validation >= n) {
+    throw new ConfigError('data split', [{ path: 'validationSize', message: 'test and validation sizes together must leave training examples', expected: `an integer in [0, ${n - heldOut})`, found: String(validation) }]);
+  }
   const perm = seededPermutation(n, mixSeed(seed, 0x5917));
-  return { test: subsetDataset(ds, perm.subarray(0, heldOut)), train: subsetDataset(ds, perm.subarray(heldOut)) };
+  const end = heldOut + validation;
+  return {
+    test: subsetDataset(ds, perm.subarray(0, heldOut)), train: subsetDataset(ds, perm.subarray(end)),
+    ...(validation > 0 ? { validation: subsetDataset(ds, perm.subarray(heldOut, end)) } : {}),
+  };
 }
 
 export interface BatchPlanOptions {

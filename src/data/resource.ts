@@ -10,9 +10,26 @@ export interface DatasetResource {
   /** `images` in [-1, 1] or first-stage `latents`. */
   kind: 'images' | 'latents';
   train: ArrayDataset;
+  /** Held-out examples the final numbers are reported on (evaluate's default FID reference). */
   test: ArrayDataset;
+  /**
+   * Held-out examples for choices (guidance scale, checkpoint selection by evaluation loss, EMA decay): never
+   * trained on and never in `test`, so a choice made on it does not tune the reported numbers. Absent when the
+   * data node was given no validationSize / validation files.
+   */
+  validation?: ArrayDataset;
   /** Number of real classes (the null class of guidance training is not counted). */
   numClasses: number;
+}
+
+/** The held-out part the training stages' evaluation loss (and so checkpoint selection) uses: validation when there is one. */
+export function choiceSplit(data: DatasetResource): { name: 'validation' | 'test'; data: ArrayDataset } {
+  return data.validation && data.validation.shape[0] > 0 ? { name: 'validation', data: data.validation } : { name: 'test', data: data.test };
+}
+
+/** Config schema property (TypeBox) of the validation split size shared by the data nodes. */
+export function validationSizeProperty(detail: string) {
+  return Type.Integer({ minimum: 0, default: 0, description: `Validation examples, held out like the test part but separate from it (${detail}): the training stages' evaluation loss (checkpoint selection) and choices such as the guidance scale (evaluate with split: "validation") use them, so the test part is only reported on. 0: no validation part (the evaluation loss uses the test part).` });
 }
 
 /** Resource type name of DatasetResource ports. */

@@ -25,15 +25,33 @@ export interface EvaluationCell {
   seconds?: number;
 }
 
+/** What a guidance sweep chose, and by which rule. */
+export interface GuidanceChoice {
+  guidanceScale: number;
+  /** The teacher step count the choice was made at. */
+  steps: number;
+  fid: number;
+  accuracy: number;
+  /** The held-out part it was made on. */
+  split: 'test' | 'validation';
+  rule: string;
+}
+
 export interface EvaluationMetrics {
   title: string;
   createdAt: string;
   backend?: string;
   seed?: number;
+  /** The held-out part the FIDs are measured against: "test" (reported numbers) or "validation" (choices). */
+  split?: 'test' | 'validation';
+  /** Real images in that part. */
+  referenceSize?: number;
   /** Reference FID of held-out real images against a second held-out half (the floor of the metric). */
   realFid?: number;
   realAccuracy?: number;
   cells: EvaluationCell[];
+  /** A guidance sweep's choice (evaluate with guidanceSweep). */
+  choice?: GuidanceChoice;
   /** Free-form facts (wall times per stage, iteration counts). */
   notes?: Record<string, string | number>;
 }

@@ -123,7 +123,7 @@ section.stage{border-top:1px solid #ddd;margin-top:12px}
 </style></head><body>
 <h1>${escapeHtml(m.title)}</h1>
 <p>Created ${escapeHtml(m.createdAt)}${m.backend ? `, backend ${escapeHtml(m.backend)}` : ''}${m.seed !== undefined ? `, seed ${m.seed}` : ''}.
-${m.realFid !== undefined ? `Real held-out images against each other: FID ${num(m.realFid, 3)}${m.realAccuracy !== undefined ? `, classifier accuracy ${num(m.realAccuracy * 100, 1)}%` : ''}.` : ''}</p>
+${m.split ? `FID reference: the ${m.referenceSize !== undefined ? `${m.referenceSize} ` : ''}${escapeHtml(m.split)} images. ` : ''}${m.choice ? `<b>Chosen guidance scale: g = ${m.choice.guidanceScale}</b> (${escapeHtml(m.choice.rule)}, on the ${escapeHtml(m.choice.split)} part). ` : ''}${m.realFid !== undefined ? `Real held-out images against each other: FID ${num(m.realFid, 3)}${m.realAccuracy !== undefined ? `, classifier accuracy ${num(m.realAccuracy * 100, 1)}%` : ''}.` : ''}</p>
 <h2>Teacher and student at equal step counts</h2>
 <p class="note">One row per sampling step count; each grid has one row per class, sampled from the same noise for every model.</p>
 ${sideBySide(m, runDir)}
@@ -150,7 +150,9 @@ export function renderSummary(m: EvaluationMetrics): string {
       lines.push(`${name.padEnd(width)}  ${String(c.steps).padStart(5)}  ${num(c.fid, 3).padStart(7)}  ${(num(c.accuracy * 100, 1) + '%').padStart(8)}  ${String(c.samples).padStart(7)}`);
     }
   }
+  if (m.split) lines.push(`FID reference: the ${m.referenceSize ?? ''}${m.referenceSize !== undefined ? ' ' : ''}${m.split} images`);
   if (m.realFid !== undefined) lines.push(`real held-out vs real held-out: FID ${num(m.realFid, 3)}`);
+  if (m.choice) lines.push(`chosen: g = ${m.choice.guidanceScale} (${m.choice.rule}, ${m.choice.split} part)`);
   return lines.join('\n');
 }
 

@@ -93,7 +93,7 @@ export interface StageNodeCommonConfig extends OptimizationConfig {
 export function stageSchemaProperties(defaults: Partial<OptimizationConfig> & { logEvery?: number } = {}) {
   return {
     ...optimizationSchemaProperties(defaults),
-    evalBatches: Type.Integer({ minimum: 0, default: 4, description: 'Held-out batches of the evaluation loss (needs the data input; 0 disables it). Selects the best checkpoint.' }),
+    evalBatches: Type.Integer({ minimum: 0, default: 4, description: 'Held-out batches of the evaluation loss (needs the data input; 0 disables it): from the data\'s validation part when it has one, else its test part. Selects the best checkpoint.' }),
     evalBatchSize: Type.Integer({ minimum: 1, default: 64, description: 'Examples per held-out batch.' }),
     logEvery: Type.Integer({ minimum: 0, default: defaults.logEvery ?? 100, description: 'Log loss, learning rate and speed every this many steps (0: only the progress display).' }),
   };

@@ -11,7 +11,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { NodeContext, NodeInstance, PortSpec } from '../registry/types';
 import { batchStreamPort } from '../registry/ports';
 import type { Batch } from '../data/batch';
-import { DATASET_PORT_TYPE, type DatasetResource } from '../data/resource';
+import { choiceSplit, DATASET_PORT_TYPE, type DatasetResource } from '../data/resource';
 import type { NoiseSchedule } from '../diffusion/schedule';
 import { denoisingStageLoss, runDenoisingStage, type MicroBatchLoss, type StageHandle, type StageModel, type StageReplay } from './denoising';
 import type { LossWeighting } from './common';
@@ -77,7 +77,7 @@ export function trainingStageInstance<T extends SavableModel<T>>(
         trained = await runDenoisingStage<T>({
           name: options.stage, student, batches: ctx.streams.batches as Observable<Batch>, optimization: optimizationOf(c),
           lossFor: options.lossFor(student), seed: ctx.seed, checkpointDir: path.join(ctx.outDir, 'checkpoints'), resume: ctx.resume,
-          heldOut: data?.test, evalBatches: c.evalBatches, evalBatchSize: c.evalBatchSize, signal: ctx.signal, progress: progress.report, logEvery: c.logEvery,
+          heldOut: data ? choiceSplit(data).data : undefined, evalBatches: c.evalBatches, evalBatchSize: c.evalBatchSize, signal: ctx.signal, progress: progress.report, logEvery: c.logEvery,
           ...(replay ? { replay: { ...replay, dir: path.join(ctx.outDir, 'replay') } } : {}),
           onEvaluation: (step, value) => progress.evaluation(step, value),
           ...(options.validation && c.validation && c.validation.every > 0 ? { validation: { every: c.validation.every, run: options.validation } } : {}),

@@ -65,6 +65,19 @@ describe('data/dataset', () => {
     assert.deepEqual(Array.from(gatherExamples(ds, [3, 1])), [6, 7, 2, 3]);
     assert.deepEqual(Array.from(subsetDataset(ds, [2]).labels), [2]);
   });
+
+  it('splits off a validation part disjoint from test and training; test + validation = the old held-out set', () => {
+    const ds = toy(20);
+    const ids = (d: ArrayDataset) => Array.from(d.x).filter((_, i) => i % 2 === 0);
+    const old = splitDataset(ds, 8, 42);
+    const { train, test, validation } = splitDataset(ds, 5, 42, 3);
+    assert.deepEqual([train.shape[0], test.shape[0], validation!.shape[0]], [12, 5, 3]);
+    // Same permutation: the training part is unchanged, and test then validation are the old test part in order.
+    assert.deepEqual(ids(train), ids(old.train));
+    assert.deepEqual([...ids(test), ...ids(validation!)], ids(old.test));
+    assert.equal(splitDataset(ds, 5, 42).validation, undefined);
+    assert.throws(() => splitDataset(ds, 10, 42, 10), (e: Error) => e.name === 'ConfigError' && /validationSize/.test(JSON.stringify(e)));
+  });
 });
 
 describe('data/mnist', () => {
