@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Copies a model file written by a training graph into models/mnist/ and writes its manifest:
 //   node models/mnist/ship-model.mjs <name> <run folder> <node id> "<command that produced the run>"
-// The manifest records the graph, command, seed, iterations, final losses (from the run's logs.jsonl),
-// backend, wall time and the sha256 of the shipped file.
+// The manifest records the graph, command, seed, iterations, final losses and the training curve (every
+// logged step's metrics from the run's logs.jsonl), backend, wall time and the sha256 of the shipped file.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -37,6 +37,8 @@ const out = {
   finalStep: last?.step,
   facts,
   log: info,
+  // The training curve: every metrics record the node logged (loss, lr, evalLoss, … at its step).
+  curve: metrics.map((m) => ({ step: m.step, ...m.values })),
   backend: manifest.backend.description,
   startedAt: manifest.startedAt,
   endedAt: manifest.endedAt,
