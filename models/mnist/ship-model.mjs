@@ -21,7 +21,8 @@ const manifest = JSON.parse(fs.readFileSync(path.join(runDir, 'manifest.json'), 
 const modelJson = JSON.parse(fs.readFileSync(path.join(runDir, nodeId, 'model.json'), 'utf8'));
 const logs = fs.readFileSync(path.join(runDir, 'logs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 const metrics = logs.filter((l) => l.kind === 'metrics' && l.node === nodeId);
-const last = metrics[metrics.length - 1];
+const last = [...metrics].reverse().find((m) => m.values.loss !== undefined);
+const lastEval = [...metrics].reverse().find((m) => m.values.evalLoss !== undefined);
 const info = logs.filter((l) => l.kind === 'log' && l.node === nodeId).map((l) => l.message);
 const { config, ...facts } = modelJson;
 const out = {
@@ -35,6 +36,7 @@ const out = {
   iterations: Number(facts.iterations),
   finalTrainingLoss: last?.values.loss,
   finalStep: last?.step,
+  ...(lastEval ? { finalEvalLoss: lastEval.values.evalLoss, finalEvalStep: lastEval.step } : {}),
   facts,
   log: info,
   // The training curve: every metrics record the node logged (loss, lr, evalLoss, … at its step).
