@@ -44,7 +44,7 @@ export const latentDatasetNode = defineNodeType<LatentDatasetConfig>({
     if (!trainPath) {
       throw new ConfigError(`latent-dataset "${ctx.id}"`, [{ path: 'path', message: 'no training shards: set path or connect the shards input' }]);
     }
-    const validationPath = shards ? shards.validation : c.validationPath;
+    const validationPath = shards?.validation ?? c.validationPath;
     const all = await readLatentShards(trainPath, c.limit);
     let train = all;
     let test;
