@@ -21,6 +21,8 @@ describe('nodes/evaluate', () => {
     assert.ok(builtinNodeTypes.includes(evaluateNode));
     const { problems } = validateNodeConfig(evaluateNode, { baseSteps: 8, teacherSteps: [8, 3] });
     assert.deepEqual(problems.map((p) => [p.path, p.message]), [['teacherSteps.1', 'must divide baseSteps (8)']]);
+    const sweep = validateNodeConfig(evaluateNode, { teacherSteps: [], guidanceSweep: [1, 2] });
+    assert.deepEqual(sweep.problems.map((p) => p.path), ['teacherSteps']);
   });
 
   it('scores teacher and students, writes grids (rows = classes) and metrics.json, leaks nothing', async () => {

@@ -53,6 +53,9 @@ export const evaluateNode = defineNodeType<EvaluateConfig>({
     config.teacherSteps.forEach((n, i) => {
       if (config.baseSteps % n !== 0) problems.push({ path: `teacherSteps.${i}`, message: `must divide baseSteps (${config.baseSteps})`, found: String(n) });
     });
+    if (config.guidanceSweep && config.teacherSteps.length === 0) {
+      problems.push({ path: 'teacherSteps', message: 'a guidance sweep needs at least one teacher step count (the choice is made at the largest)', found: '[]' });
+    }
     return problems;
   },
   create(ctx) {
