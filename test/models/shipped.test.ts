@@ -6,6 +6,7 @@ import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import JSON5 from 'json5';
 import { readSafetensors } from '../../src/io/safetensors';
 
 const DIR = path.join(__dirname, '..', '..', 'models', 'mnist');
@@ -26,4 +27,15 @@ describe('models/mnist: shipped files match their manifests', () => {
       assert.deepEqual(JSON.parse(st.metadata.config), m.config);
     });
   }
+
+  it('teacher.json: the config and iterations are what graphs/mnist/teacher.json5 trains, and its curve ends at the last step', () => {
+    const m = JSON.parse(fs.readFileSync(path.join(DIR, 'teacher.json'), 'utf8')) as { graph: string; iterations: number; config: Record<string, unknown>; curve: Array<{ step: number; loss?: number; evalLoss?: number }> };
+    const graph = JSON5.parse(fs.readFileSync(path.join(DIR, '..', '..', m.graph), 'utf8')) as { nodes: Record<string, { config: Record<string, unknown> }> };
+    const init = graph.nodes.init.config.config as Record<string, unknown>;
+    for (const [key, value] of Object.entries(init)) assert.deepEqual(m.config[key], value, key);
+    assert.equal(m.iterations, graph.nodes.teacher.config.iterations);
+    assert.equal(m.config.prediction_type, 'v_prediction');
+    assert.equal(m.curve.filter((c) => c.loss !== undefined).at(-1)!.step, m.iterations);
+    assert.equal(m.curve.filter((c) => c.evalLoss !== undefined).at(-1)!.step, m.iterations);
+  });
 });
