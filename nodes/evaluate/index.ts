@@ -126,12 +126,11 @@ export function referencePart(data: DatasetResource, split: 'test' | 'validation
   return part;
 }
 
-/** Held-out real images: the data set's `split` part, decoded when it holds latents and a first stage is given. */
-async function realImages(data: DatasetResource, split: 'test' | 'validation', autoencoder: FirstStage | undefined, batchSize: number): Promise<ArrayDataset> {
-  const held = referencePart(data, split);
+/** Held-out real images: the reference part `held` of the data set, decoded when it holds latents and a first stage is given. */
+async function realImages(kind: DatasetResource['kind'], held: ArrayDataset, autoencoder: FirstStage | undefined, batchSize: number): Promise<ArrayDataset> {
   // Without a first stage, samples are scored as they come out of the sampler, so the reference is the
   // held-out data as it is; latents are decoded exactly when the samples are.
-  if (data.kind === 'images' || !autoencoder) return held;
+  if (kind === 'images' || !autoencoder) return held;
   const [n, h, w, ch] = held.shape;
   const parts: Float32Array[] = [];
   let shape: number[] = [];
@@ -154,12 +153,12 @@ async function realImages(data: DatasetResource, split: 'test' | 'validation', a
 
 /**
  * The shape of one sample: the data's own shape when it holds latents or when there is no first stage;
- * for images with a first stage, the shape of one encoded held-out image.
+ * for images with a first stage, the shape of one encoded held-out image (of the reference part).
  */
-function sampleShape(data: DatasetResource, autoencoder: FirstStage | undefined): [number, number, number] {
-  const [, h, w, c] = data.test.shape;
-  if (data.kind === 'latents' || !autoencoder) return [h, w, c];
-  const z = tf.tidy(() => encodeLatents(autoencoder, tf.tensor4d(data.test.x.subarray(0, h * w * c), [1, h, w, c])));
+function sampleShape(kind: DatasetResource['kind'], held: ArrayDataset, autoencoder: FirstStage | undefined): [number, number, number] {
+  const [, h, w, c] = held.shape;
+  if (kind === 'latents' || !autoencoder) return [h, w, c];
+  const z = tf.tidy(() => encodeLatents(autoencoder, tf.tensor4d(held.x.subarray(0, h * w * c), [1, h, w, c])));
   const shape: [number, number, number] = [z.shape[1], z.shape[2], z.shape[3]];
   z.dispose();
   return shape;
@@ -168,9 +167,9 @@ function sampleShape(data: DatasetResource, autoencoder: FirstStage | undefined)
 export async function evaluateAll(c: EvaluateConfig, inp: EvaluateInputs): Promise<EvaluationMetrics> {
   const classes = c.classes ?? inp.data.numClasses;
   const labels = classMajorLabels(classes, c.samplesPerClass);
-  referencePart(inp.data, c.split); // fail before sampling
-  const latentShape = sampleShape(inp.data, inp.autoencoder);
-  const real = await realImages(inp.data, c.split, inp.autoencoder, c.batchSize);
+  const held = referencePart(inp.data, c.split); // fails before any sampling
+  const latentShape = sampleShape(inp.data.kind, held, inp.autoencoder);
+  const real = await realImages(inp.data.kind, held, inp.autoencoder, c.batchSize);
   const reference = await realReference(inp.classifier, real, c.batchSize, inp.group);
   inp.log(`real held-out images (${c.split} part): ${real.shape[0]}, classifier accuracy ${(reference.accuracy * 100).toFixed(1)}%, half-split FID ${reference.halfSplitFid.toFixed(3)}`);
   const cells: EvaluationCell[] = [];
