@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '../src/util/tf-gradients';
 import { BACKEND_CHOICES, parsePrecision, selectBackend, shutdownBackend } from '../src/backends';
 import { setWasmKernelSet } from '../src/backends/wasm';
+import type { LibtorchBackend } from '../src/backends/libtorch';
 import { NoiseSchedule, addNoise, velocity } from '../src/diffusion';
 import { AdamW, trainStep } from '../src/training';
 import { eventLoopTurn } from '../src/event-loop';
@@ -255,6 +256,16 @@ async function main(argv: string[]): Promise<void> {
     profileStepMs = (performance.now() - t0) / n;
     profile = summarise(records, n, o.byShape === true);
     log(formatProfile(profile, profileStepMs));
+  }
+  if (precision === 'bf16' && tf.getBackend() === 'libtorch') {
+    // Which bf16 convolution path ran, and oneDNN's implementation for each geometry (the "--verbose" of it).
+    const conv = (tf.backend() as LibtorchBackend).bf16Convolutions();
+    const impls = conv.implementations.trim().split('\n').filter((l) => l.length > 0);
+    const counts = new Map<string, number>();
+    for (const l of impls) counts.set(l.slice(l.indexOf(': ') + 2), (counts.get(l.slice(l.indexOf(': ') + 2)) ?? 0) + 1);
+    log(`bf16 convolutions: ${conv.path === 'onednn' ? 'oneDNN, float32 results' : "ATen's kernels, bf16 results widened"}` +
+      (impls.length > 0 ? ` (${impls.length} geometries: ${[...counts].map(([k, n]) => `${n} × ${k}`).join(', ')})` : ''));
+    if (o.profile !== undefined) for (const l of impls) log(`  ${l}`);
   }
   const tensorsEnd = tf.memory().numTensors;
   log(`tensors alive: ${tensorsBefore} after warm-up, ${tensorsAfterTraining} after training, ${tensorsEnd} at the end` +

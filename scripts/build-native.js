@@ -51,6 +51,16 @@ function nodeDir() {
   return fs.existsSync(path.join(installed, 'include', 'node', 'common.gypi')) ? installed : undefined;
 }
 
+// oneDNN 2.x (the API generation libtorch 1.13 is built on): its version header and a linkable library.
+function oneDnn2(found) {
+  const header = ['/usr/include', found.include].map((d) => path.join(d, 'oneapi', 'dnnl', 'dnnl_version.h')).find((f) => fs.existsSync(f));
+  if (!header) return false;
+  const major = /#define\s+DNNL_VERSION_MAJOR\s+(\d+)/.exec(fs.readFileSync(header, 'utf8'));
+  if (!major || major[1] !== '2') return false;
+  return ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib', found.lib]
+    .some((d) => fs.existsSync(path.join(d, 'libdnnl.so')));
+}
+
 function main() {
   const found = locate();
   if (!found.include) {
@@ -69,7 +79,15 @@ function main() {
   const c10d = fs.existsSync(path.join(found.include, 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp'));
   const buildC10d = gloo && glooLib && c10d;
   if (!buildC10d) console.log(`${prefix}: Gloo or the c10d headers not found; distributed runs stay unavailable (install libgloo-dev to enable them).`);
-  const env = { ...process.env, LIBTORCH_INCLUDE: found.include, LIBTORCH_LIB: found.lib, DISTILLERY_BUILD_C10D: buildC10d ? '1' : '0' };
+  // bf16 autocast's convolutions with float32 results straight on oneDNN (src/bf16_conv.cc) need oneDNN 2.x's
+  // headers and library (Debian: libdnnl-dev, the oneDNN that libtorch-dev links); without them the bf16
+  // convolutions take ATen's path (bf16 results widened to float32: slower, the same products).
+  const dnnl = oneDnn2(found);
+  if (!dnnl) console.log(`${prefix}: oneDNN 2.x headers not found; bf16 convolutions take ATen's slower path (install libdnnl-dev to enable the direct one).`);
+  const env = {
+    ...process.env, LIBTORCH_INCLUDE: found.include, LIBTORCH_LIB: found.lib, DISTILLERY_BUILD_C10D: buildC10d ? '1' : '0',
+    DISTILLERY_DNNL: dnnl ? '1' : '0',
+  };
   const args = [gyp, 'rebuild'];
   const dir = nodeDir();
   if (dir) args.push(`--nodedir=${dir}`);

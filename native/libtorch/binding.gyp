@@ -1,11 +1,19 @@
 # Built by scripts/build-native.js (through npm's node-gyp); that script sets LIBTORCH_INCLUDE and
 # LIBTORCH_LIB after checking that libtorch is installed, and DISTILLERY_BUILD_C10D=0 when Gloo (libgloo-dev) is
-# absent: distillery_c10d (the process group for distributed runs, src/process_group.cc) is then skipped.
+# absent: distillery_c10d (the process group for distributed runs, src/process_group.cc) is then skipped, and
+# DISTILLERY_DNNL=1 when oneDNN 2.x's headers and library (libdnnl-dev) are there: bf16 convolutions with float32
+# results straight on oneDNN (src/bf16_conv.cc); without it they take ATen's path.
 {
   "targets": [
     {
       "target_name": "distillery_libtorch",
-      "sources": ["src/addon.cc"],
+      "sources": ["src/addon.cc", "src/bf16_conv.cc"],
+      "conditions": [
+        ["'<!(node -p \"process.env.DISTILLERY_DNNL || '0'\")'=='1'", {
+          "defines": ["DISTILLERY_DNNL=1"],
+          "libraries": ["-ldnnl"]
+        }]
+      ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!(node -p \"process.env.LIBTORCH_INCLUDE || '/usr/include'\")"

@@ -12,9 +12,13 @@
  *
  * With `precision: 'bf16'` (autocast, issue 17) the convolutions (forward and gradients) and the
  * matrix products are checked against the bound that bf16 operands allow, derived below
- * (`bf16Bound`), and their outputs must be bf16 values (proof that the bf16 path ran; with
- * `bf16FilterGradients: false` filter gradients are checked at the float32 tolerance instead); every
- * other kernel keeps its float32 tolerance, which checks that autocast leaves them in float32.
+ * (`bf16Bound`), and must show that the bf16 path ran: either every output is a bf16 value (a kernel
+ * that rounds its result to bf16, as ATen's do) or, with `bf16ConvResults: 'float32'` for the
+ * convolutions, every output is the float32 sum of the products of the bf16-rounded operands (a kernel
+ * that keeps oneDNN's float32 accumulator as its result; a float32 kernel fails this on the suite's
+ * data, which is asserted too). With `bf16FilterGradients: false` filter gradients are checked at the
+ * float32 tolerance instead. Every other kernel keeps its float32 tolerance, which checks that
+ * autocast leaves them in float32.
  */
 import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
@@ -33,6 +37,12 @@ export interface ConformanceOptions {
   precision?: 'fp32' | 'bf16';
   /** With bf16: false when the backend keeps filter gradients in float32 (checked at float32 tolerance). */
   bf16FilterGradients?: boolean;
+  /**
+   * With bf16: the form of the convolutions' results. `bf16` (default): rounded to bf16 values, as
+   * ATen's bf16 kernels write them; `float32`: oneDNN's float32 accumulator kept (bf16 operands, float32
+   * sum and result), checked against the sum of the bf16-rounded operands' products.
+   */
+  bf16ConvResults?: 'bf16' | 'float32';
 }
 
 /**
@@ -53,6 +63,30 @@ export function bf16Bound(k: number): number {
   return 3 * u + 4 * u * u + 1.02 * k * 2 ** -24;
 }
 
+/**
+ * The bound of a float32 result computed from bf16 operands, against the exact sum of the rounded
+ * operands' products Σ âₖb̂ₖ, as a multiple of S = Σ|aₖ||bₖ|: only step (3) of `bf16Bound` (the
+ * products are exact in float32; the float32 sum of K of them is off by at most γ_K·Σ|âb̂| ≤
+ * 1.01·K·2⁻²⁴·(1 + u)²·S), plus 2⁻²⁴·(1 + u)²·S for the float32 rounding of a float32 bias added to the sum.
+ */
+export function bf16OperandsFloat32SumBound(k: number): number {
+  const u = 2 ** -8;
+  return (1.01 * k + 1) * 2 ** -24 * (1 + u) ** 2;
+}
+
+/** A float32 value rounded to the nearest bf16 value (ties to even), as oneDNN and ATen round operands. */
+export function toBf16(v: number): number {
+  const f = new Float32Array([v]);
+  const bits = new Uint32Array(f.buffer);
+  bits[0] = ((bits[0] + 0x7fff + ((bits[0] >>> 16) & 1)) & 0xffff0000) >>> 0;
+  return f[0];
+}
+
+/** An operand as the bf16 kernel sees it: float32 (as the tensor holds it), then rounded to bf16. */
+export function bf16Array(a: NdArray): NdArray {
+  return { shape: a.shape, data: a.data.map((v) => toBf16(Math.fround(v))) };
+}
+
 /** True when a float32 value is exactly a bf16 value (its low 16 bits are zero). */
 export function isBf16Value(v: number): boolean {
   const f = new Float32Array([v]);
@@ -65,10 +99,12 @@ function absArray(a: NdArray): NdArray {
 
 /**
  * The check of an autocast op's output: in fp32 the usual rtol 1e-5; in bf16 elementwise
- * |got − ref| ≤ bf16Bound(k)·S (S from the op on |operands|), and every output a bf16 value.
+ * |got − ref| ≤ bf16Bound(k)·S (S from the op on |operands|), and the proof that bf16 ran: every output a
+ * bf16 value, or, with `results: 'float32'`, every output within bf16OperandsFloat32SumBound(k)·S of the
+ * float64 result on the bf16-rounded operands (`rounded`).
  */
 async function expectAutocastClose(precision: 'fp32' | 'bf16', actual: tf.Tensor, expected: NdArray, magnitude: () => NdArray, k: number,
-  what: string, float32Instead = false): Promise<void> {
+  what: string, float32Instead = false, results: 'bf16' | 'float32' = 'bf16', rounded?: () => NdArray): Promise<void> {
   if (precision === 'fp32') return expectCloseAsync(actual, expected, what);
   const got = await actual.data();
   assert.deepEqual(actual.shape, expected.shape, `${what}: shape`);
@@ -86,7 +122,25 @@ async function expectAutocastClose(precision: 'fp32' | 'bf16', actual: tf.Tensor
     assertCloseValues(got, actual.shape, expected, `${what} (kept in float32)`);
     return;
   }
-  assert.equal(notBf16, 0, `${what} (bf16): ${notBf16} of ${got.length} outputs are not bf16 values: the kernel did not run in bf16`);
+  if (results === 'bf16') {
+    assert.equal(notBf16, 0, `${what} (bf16): ${notBf16} of ${got.length} outputs are not bf16 values: the kernel did not run in bf16`);
+    return;
+  }
+  assert.ok(rounded, `${what}: a float32-result check needs the reference on rounded operands`);
+  const r = rounded().data;
+  const cf = bf16OperandsFloat32SumBound(k);
+  let discriminating = 0;
+  let nonzero = 0;  // outputs with terms (a strided input gradient has structural zeros)
+  for (let i = 0; i < got.length; i++) {
+    if (s[i] > 0) nonzero++;
+    const err = Math.abs(got[i] - r[i]);
+    assert.ok(err <= cf * s[i], `${what} (bf16 operands, float32 result): |got − Σ â·b̂| ${err.toExponential(3)} at element ${i} ` +
+      `(got ${got[i]}, Σ â·b̂ ${r[i]}, exact ${expected.data[i]}) exceeds ${cf.toExponential(3)}·Σ|a||b| = ${(cf * s[i]).toExponential(3)}: ` +
+      'the kernel did not multiply bf16-rounded operands in float32');
+    if (Math.abs(expected.data[i] - r[i]) > 2 * cf * s[i]) discriminating++;
+  }
+  // The check means something only where a float32 kernel (exact operands) would fail it.
+  assert.ok(discriminating > nonzero / 2, `${what}: only ${discriminating} of ${nonzero} outputs with terms tell bf16 operands from float32 ones`);
 }
 
 function toTensor(a: NdArray): tf.Tensor {
@@ -161,7 +215,7 @@ function tfPad(pad: ConvCase['pad']): 'same' | 'valid' | [[number, number], [num
   return typeof pad === 'string' ? pad : [[0, 0], [pad[0], pad[1]], [pad[2], pad[3]], [0, 0]];
 }
 
-function convSuite(precision: 'fp32' | 'bf16', bf16FilterGradients: boolean): void {
+function convSuite(precision: 'fp32' | 'bf16', bf16FilterGradients: boolean, results: 'bf16' | 'float32'): void {
   CONV_CASES.forEach((c, idx) => {
     const dil = c.dilations ?? [1, 1];
     const r = ref.resolvePadding(c.x[1], c.x[2], c.w[0], c.w[1], c.strides, dil, c.pad);
@@ -173,7 +227,7 @@ function convSuite(precision: 'fp32' | 'bf16', bf16FilterGradients: boolean): vo
     it(`Conv2D: ${c.name}`, () => noLeak(async () => {
       const y = tf.tidy(() => tf.conv2d(toTensor(x) as tf.Tensor4D, toTensor(w) as tf.Tensor4D, c.strides, tfPad(c.pad), 'NHWC', dil));
       await expectAutocastClose(precision, y, ref.conv2d(x, w, p, r.outH, r.outW), () => ref.conv2d(absArray(x), absArray(w), p, r.outH, r.outW),
-        c.w[0] * c.w[1] * c.w[2], 'conv2d');
+        c.w[0] * c.w[1] * c.w[2], 'conv2d', false, results, () => ref.conv2d(bf16Array(x), bf16Array(w), p, r.outH, r.outW));
       y.dispose();
     }));
     if (dil[0] !== 1 || dil[1] !== 1) return;
@@ -182,7 +236,7 @@ function convSuite(precision: 'fp32' | 'bf16', bf16FilterGradients: boolean): vo
       const dx = tf.tidy(() => tf.engine().runKernel('Conv2DBackpropInput', { dy: toTensor(dy), filter: toTensor(w) },
         { strides: c.strides, pad: tfPad(c.pad), dataFormat: 'NHWC', inputShape: c.x } as unknown as tf.NamedAttrMap) as tf.Tensor);
       await expectAutocastClose(precision, dx, ref.conv2dBackpropInput(dy, w, c.x, p), () => ref.conv2dBackpropInput(absArray(dy), absArray(w), c.x, p),
-        c.w[0] * c.w[1] * c.w[3], 'dx');
+        c.w[0] * c.w[1] * c.w[3], 'dx', false, results, () => ref.conv2dBackpropInput(bf16Array(dy), bf16Array(w), c.x, p));
       dx.dispose();
     }));
 
@@ -190,7 +244,7 @@ function convSuite(precision: 'fp32' | 'bf16', bf16FilterGradients: boolean): vo
       const dw = tf.tidy(() => tf.engine().runKernel('Conv2DBackpropFilter', { x: toTensor(x), dy: toTensor(dy) },
         { strides: c.strides, pad: tfPad(c.pad), dataFormat: 'NHWC', filterShape: c.w } as unknown as tf.NamedAttrMap) as tf.Tensor);
       await expectAutocastClose(precision, dw, ref.conv2dBackpropFilter(x, dy, c.w, p), () => ref.conv2dBackpropFilter(absArray(x), absArray(dy), c.w, p),
-        c.x[0] * r.outH * r.outW, 'dw', !bf16FilterGradients);
+        c.x[0] * r.outH * r.outW, 'dw', !bf16FilterGradients, results, () => ref.conv2dBackpropFilter(bf16Array(x), bf16Array(dy), c.w, p));
       dw.dispose();
     }));
   });
@@ -205,16 +259,16 @@ function convSuite(precision: 'fp32' | 'bf16', bf16FilterGradients: boolean): vo
       tf.fused.conv2d({ x: xt as tf.Tensor4D, filter: wt as tf.Tensor4D, strides: 2, pad: 1, bias: bt }), toTensor(g))))(
       [toTensor(x), toTensor(w), toTensor(b)]));
     await expectAutocastClose(precision, dx, ref.conv2dBackpropInput(g, w, x.shape, p), () => ref.conv2dBackpropInput(absArray(g), absArray(w), x.shape, p),
-      3 * 3 * 4, 'dx');
+      3 * 3 * 4, 'dx', false, results, () => ref.conv2dBackpropInput(bf16Array(g), bf16Array(w), x.shape, p));
     await expectAutocastClose(precision, dw, ref.conv2dBackpropFilter(x, g, w.shape, p), () => ref.conv2dBackpropFilter(absArray(x), absArray(g), w.shape, p),
-      2 * 3 * 3, 'dw', !bf16FilterGradients);
+      2 * 3 * 3, 'dw', !bf16FilterGradients, results, () => ref.conv2dBackpropFilter(bf16Array(x), bf16Array(g), w.shape, p));
     // The bias gradient is a float32 reduction under autocast too.
     await expectCloseAsync(db, ref.reduce(g, [0, 1, 2], false, false), 'dbias');
     tf.dispose([dx, dw, db]);
   }));
 }
 
-function fusedConvForwardSuite(precision: 'fp32' | 'bf16'): void {
+function fusedConvForwardSuite(precision: 'fp32' | 'bf16', results: 'bf16' | 'float32'): void {
   it('conv2dWithBias (FusedConv2D, the models\' convolution) forward: Σ x·w + b', () => noLeak(async () => {
     const x = ref.randomArray([2, 8, 8, 5], 21);
     const w = ref.randomArray([3, 3, 5, 6], 22);
@@ -224,7 +278,9 @@ function fusedConvForwardSuite(precision: 'fp32' | 'bf16'): void {
     const y = tf.tidy(() => conv2dWithBias(toTensor(x) as tf.Tensor4D, toTensor(w) as tf.Tensor4D, toTensor(b) as tf.Tensor1D, 1, 1));
     // The bias is one more product (b·1) of the sum: K = 3·3·5 + 1.
     await expectAutocastClose(precision, y, plusBias(ref.conv2d(x, w, p, 8, 8), b),
-      () => plusBias(ref.conv2d(absArray(x), absArray(w), p, 8, 8), absArray(b)), 3 * 3 * 5 + 1, 'conv2dWithBias');
+      () => plusBias(ref.conv2d(absArray(x), absArray(w), p, 8, 8), absArray(b)), 3 * 3 * 5 + 1, 'conv2dWithBias', false, results,
+      // A float32 result keeps the float32 bias as it is (oneDNN adds it to the float32 sum).
+      () => plusBias(ref.conv2d(bf16Array(x), bf16Array(w), p, 8, 8), { shape: b.shape, data: b.data.map(Math.fround) }));
     y.dispose();
   }));
 }
@@ -244,6 +300,10 @@ const MATMUL_CASES: MatMulCase[] = [
   { a: [3, 20, 16], b: [3, 12, 16], ta: false, tb: true, note: 'batch on both, transposeB (q·kᵀ)' },
   { a: [2, 3, 8, 6], b: [1, 1, 6, 5], ta: false, tb: false, note: 'batch broadcast from size-1 dims' },
   { a: [2, 3], b: [3, 4], ta: false, tb: false, note: 'tiny' },
+  // Above 2²⁰ multiply-adds: the libtorch backend's bf16 kernels proper (smaller products it computes as
+  // float32 arithmetic on bf16-rounded operands).
+  { a: [256, 64], b: [64, 136], ta: false, tb: false, note: '2-D, 2.2M multiply-adds' },
+  { a: [4, 128, 64], b: [4, 72, 64], ta: false, tb: true, note: 'batch on both, transposeB, 2.4M multiply-adds' },
 ];
 
 function matMulSuite(precision: 'fp32' | 'bf16'): void {
@@ -511,8 +571,8 @@ export function runKernelConformance(backendName: string, options: ConformanceOp
       await options.teardown();
     });
     describe('convolution', () => {
-      convSuite(precision, options.bf16FilterGradients ?? true);
-      fusedConvForwardSuite(precision);
+      convSuite(precision, options.bf16FilterGradients ?? true, options.bf16ConvResults ?? 'bf16');
+      fusedConvForwardSuite(precision, options.bf16ConvResults ?? 'bf16');
     });
     describe('matrix products', () => matMulSuite(precision));
     describe('reductions', reduceSuite);

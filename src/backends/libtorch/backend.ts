@@ -71,6 +71,15 @@ export class LibtorchBackend extends KernelBackend {
     return this.native.getAutocast() ? 'bf16' : 'fp32';
   }
 
+  /**
+   * How bf16 convolutions run (docs/backends.md#bf16-autocast): `onednn` — bf16 operands, float32 results
+   * straight from oneDNN — or `aten` — ATen's bf16 results widened to float32 (an addon built without
+   * oneDNN's headers, or DISTILLERY_BF16_DNNL=0); with the oneDNN implementations chosen so far.
+   */
+  bf16Convolutions(): { path: 'onednn' | 'aten'; implementations: string } {
+    return this.native.bf16Convolutions();
+  }
+
   // ----- storage -------------------------------------------------------------------------------
 
   override write(values: BackendValues, shape: number[], dtype: DataType): DataId {

@@ -75,6 +75,12 @@ export interface LibtorchAddon {
   /** bf16 autocast of convolutions and matmuls on (true) or off; returns the new state. */
   setAutocast(on: boolean): boolean;
   getAutocast(): boolean;
+  /**
+   * How bf16 convolutions run: `onednn`, float32 results straight from oneDNN (the addon was built with
+   * oneDNN's headers), or `aten`, ATen's bf16 results widened to float32; and the oneDNN implementation
+   * chosen for each convolution geometry so far, one per line.
+   */
+  bf16Convolutions(): { path: 'onednn' | 'aten'; implementations: string };
   matmul(a: H, b: H, transposeA: boolean, transposeB: boolean): H;
   einsum(equation: string, xs: H[]): H;
   conv2d(x: H, filter: H, bias: H, stride: number[], pad: number[], dilation: number[], depthwise: boolean, channelsLast: boolean): H;

@@ -9,10 +9,14 @@ import { runKernelConformance } from '../../kernels/conformance';
 
 if (libtorchUnavailableReason() === undefined && nativeBf16Flags().length > 0) {
   let previous = 'cpu';
+  registerLibtorchBackend(2);
+  // The addon's bf16 convolutions keep oneDNN's float32 results when it was built with oneDNN's headers.
+  const convPath = (tf.findBackend('libtorch') as LibtorchBackend).bf16Convolutions().path;
   runKernelConformance('libtorch', {
     precision: 'bf16',
     // DISTILLERY_BF16_FILTER_GRAD=0 keeps the addon's filter gradients in float32 (docs/backends.md).
     bf16FilterGradients: process.env.DISTILLERY_BF16_FILTER_GRAD !== '0',
+    bf16ConvResults: convPath === 'onednn' ? 'float32' : 'bf16',
     init: async () => {
       previous = tf.getBackend();
       registerLibtorchBackend(2);

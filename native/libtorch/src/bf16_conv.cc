@@ -1,0 +1,251 @@
+// bf16 convolutions with float32 results on oneDNN: see bf16_conv.h.
+#include "bf16_conv.h"
+
+#if DISTILLERY_DNNL
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <map>
+#include <memory>
+#include <unordered_map>
+
+namespace bf16conv {
+namespace {
+
+using dnnl::memory;
+using dt = memory::data_type;
+using tag = memory::format_tag;
+
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+dnnl::stream& stream() {
+  static dnnl::stream s(engine());
+  return s;
+}
+
+// One convolution of one geometry and direction: the primitive, the layouts it asked for and, where its
+// filter layout is not TF.js's [kh, kw, in, out] (oneDNN's hwio), the reorder between the two. Built once
+// per geometry (creating a primitive descriptor walks oneDNN's implementation list: tens of µs, a few ms
+// per training step if repeated) and kept for the life of the process; a UNet has a few dozen.
+struct Plan {
+  bool usable = false;  // false: oneDNN has only its reference implementation here
+  dnnl::primitive prim;
+  memory::desc filter;        // the filter (or filter gradient) layout the primitive uses
+  memory::desc userFilter;    // hwio, as TF.js holds filters
+  bool reorderFilter = false;
+  dnnl::reorder filterReorder;  // forward, input gradient: bf16 hwio -> filter; filter gradient: filter -> f32 hwio
+  size_t scratchpad = 0;
+  std::string impl;
+};
+
+std::unordered_map<std::string, std::unique_ptr<Plan>> plans;
+std::map<std::string, std::string> chosen;  // description -> implementation, in a stable order
+
+memory::dims dimsNCHW(at::IntArrayRef nhwc) { return {nhwc[0], nhwc[3], nhwc[1], nhwc[2]}; }
+
+struct Shapes {
+  memory::dims src, weights, dst, strides, dilates, padL, padR;
+};
+
+Shapes shapes(at::IntArrayRef xNHWC, at::IntArrayRef filter, const Geometry& g) {
+  const int64_t kh = filter[0], kw = filter[1], in = filter[2], out = filter[3];
+  const int64_t h = xNHWC[1], w = xNHWC[2];
+  const int64_t oh = (h + g.pad[0] + g.pad[1] - ((kh - 1) * g.dilation[0] + 1)) / g.stride[0] + 1;
+  const int64_t ow = (w + g.pad[2] + g.pad[3] - ((kw - 1) * g.dilation[1] + 1)) / g.stride[1] + 1;
+  return {{xNHWC[0], in, h, w},
+          {out, in, kh, kw},
+          {xNHWC[0], out, oh, ow},
+          {g.stride[0], g.stride[1]},
+          {g.dilation[0] - 1, g.dilation[1] - 1},
+          {g.pad[0], g.pad[2]},
+          {g.pad[1], g.pad[3]}};
+}
+
+std::string key(char kind, const Shapes& s, bool bias) {
+  std::string k(1, kind);
+  for (const memory::dims* d : {&s.src, &s.weights, &s.strides, &s.dilates, &s.padL, &s.padR}) {
+    for (int64_t v : *d) k += ',' + std::to_string(v);
+  }
+  if (bias) k += 'b';
+  return k;
+}
+
+std::string describe(const char* what, const Shapes& s) {
+  return std::string(what) + ' ' + std::to_string(s.src[2]) + 'x' + std::to_string(s.src[3]) + 'x' + std::to_string(s.src[1]) +
+         "->" + std::to_string(s.dst[1]) + " k" + std::to_string(s.weights[2]) + " s" + std::to_string(s.strides[0]);
+}
+
+dnnl::primitive_attr userScratchpad() {
+  dnnl::primitive_attr a;
+  a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return a;
+}
+
+// The forward descriptor every direction is built from (and hinted with).
+dnnl::convolution_forward::desc forwardDesc(const Shapes& s, dt dst, bool bias) {
+  memory::desc src(s.src, dt::bf16, tag::nhwc), weights(s.weights, dt::bf16, tag::any), out(s.dst, dst, tag::nhwc);
+  memory::desc b = bias ? memory::desc({s.dst[1]}, dt::f32, tag::x) : memory::desc();
+  return dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src, weights, b,
+                                         out, s.strides, s.dilates, s.padL, s.padR);
+}
+
+bool reference(const std::string& impl) { return impl.rfind("ref", 0) == 0; }
+
+template <typename PD>
+void finish(Plan& p, const PD& pd, const char* what, const Shapes& s) {
+  p.impl = pd.impl_info_str();
+  chosen[describe(what, s)] = p.impl;
+  p.usable = !reference(p.impl);
+  p.scratchpad = pd.scratchpad_desc().get_size();
+}
+
+Plan& forwardPlan(const Shapes& s, bool bias) {
+  std::unique_ptr<Plan>& slot = plans[key('f', s, bias)];
+  if (slot) return *slot;
+  slot = std::make_unique<Plan>();
+  Plan& p = *slot;
+  dnnl::convolution_forward::primitive_desc pd(forwardDesc(s, dt::f32, bias), userScratchpad(), engine());
+  finish(p, pd, "forward", s);
+  p.prim = dnnl::convolution_forward(pd);
+  p.filter = pd.weights_desc();
+  p.userFilter = memory::desc(s.weights, dt::bf16, tag::hwio);
+  p.reorderFilter = p.filter != p.userFilter;
+  if (p.reorderFilter) p.filterReorder = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), p.userFilter, engine(), p.filter));
+  return p;
+}
+
+Plan& dataPlan(const Shapes& s) {
+  std::unique_ptr<Plan>& slot = plans[key('d', s, false)];
+  if (slot) return *slot;
+  slot = std::make_unique<Plan>();
+  Plan& p = *slot;
+  dnnl::convolution_forward::primitive_desc hint(forwardDesc(s, dt::bf16, false), engine());
+  dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, memory::desc(s.src, dt::f32, tag::nhwc),
+                                          memory::desc(s.weights, dt::bf16, tag::any), memory::desc(s.dst, dt::bf16, tag::nhwc),
+                                          s.strides, s.dilates, s.padL, s.padR);
+  dnnl::convolution_backward_data::primitive_desc pd(d, userScratchpad(), engine(), hint);
+  finish(p, pd, "input gradient", s);
+  p.prim = dnnl::convolution_backward_data(pd);
+  p.filter = pd.weights_desc();
+  p.userFilter = memory::desc(s.weights, dt::bf16, tag::hwio);
+  p.reorderFilter = p.filter != p.userFilter;
+  if (p.reorderFilter) p.filterReorder = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), p.userFilter, engine(), p.filter));
+  return p;
+}
+
+Plan& filterPlan(const Shapes& s) {
+  std::unique_ptr<Plan>& slot = plans[key('w', s, false)];
+  if (slot) return *slot;
+  slot = std::make_unique<Plan>();
+  Plan& p = *slot;
+  dnnl::convolution_forward::primitive_desc hint(forwardDesc(s, dt::bf16, false), engine());
+  dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, memory::desc(s.src, dt::bf16, tag::nhwc),
+                                             memory::desc(s.weights, dt::f32, tag::any), memory::desc(),
+                                             memory::desc(s.dst, dt::bf16, tag::nhwc), s.strides, s.dilates, s.padL, s.padR);
+  dnnl::convolution_backward_weights::primitive_desc pd(d, userScratchpad(), engine(), hint);
+  finish(p, pd, "filter gradient", s);
+  p.prim = dnnl::convolution_backward_weights(pd);
+  p.filter = pd.diff_weights_desc();
+  p.userFilter = memory::desc(s.weights, dt::f32, tag::hwio);
+  p.reorderFilter = p.filter != p.userFilter;
+  if (p.reorderFilter) p.filterReorder = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), p.filter, engine(), p.userFilter));
+  return p;
+}
+
+void* data(const at::Tensor& t) { return const_cast<void*>(t.data_ptr()); }
+
+// Scratch bytes from ATen's allocator (the addon's caching allocator: warm pages, no fresh mmap).
+at::Tensor bytes(size_t n, const at::Tensor& like) {
+  return at::empty({static_cast<int64_t>(std::max<size_t>(n, 1))}, like.options().dtype(at::kByte));
+}
+
+// The filter as the primitive wants it: TF.js's hwio bf16 copy, reordered when the primitive's layout differs.
+memory filterIn(Plan& p, const at::Tensor& w, at::Tensor& holder) {
+  memory user(p.userFilter, engine(), data(w));
+  if (!p.reorderFilter) return user;
+  holder = bytes(p.filter.get_size(), w);
+  memory m(p.filter, engine(), data(holder));
+  p.filterReorder.execute(stream(), user, m);
+  return m;
+}
+
+}  // namespace
+
+bool available() { return true; }
+
+at::Tensor forward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, const Geometry& g) {
+  Shapes s = shapes(x.sizes(), w.sizes(), g);
+  Plan& p = forwardPlan(s, bias.defined());
+  if (!p.usable) return at::Tensor();
+  at::Tensor y = at::empty({s.dst[0], s.dst[2], s.dst[3], s.dst[1]}, x.options().dtype(at::kFloat));
+  at::Tensor filterHolder, scratch = bytes(p.scratchpad, x);
+  memory filter = filterIn(p, w, filterHolder);
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, memory(memory::desc(s.src, dt::bf16, tag::nhwc), engine(), data(x))},
+      {DNNL_ARG_WEIGHTS, filter},
+      {DNNL_ARG_DST, memory(memory::desc(s.dst, dt::f32, tag::nhwc), engine(), data(y))},
+      {DNNL_ARG_SCRATCHPAD, memory(memory::desc({static_cast<int64_t>(p.scratchpad)}, dt::u8, tag::x), engine(), data(scratch))}};
+  if (bias.defined()) args.emplace(DNNL_ARG_BIAS, memory(memory::desc({s.dst[1]}, dt::f32, tag::x), engine(), data(bias)));
+  p.prim.execute(stream(), args);
+  stream().wait();
+  return y;
+}
+
+at::Tensor backwardData(const at::Tensor& dy, const at::Tensor& w, at::IntArrayRef inShape, const Geometry& g) {
+  Shapes s = shapes(inShape, w.sizes(), g);
+  Plan& p = dataPlan(s);
+  if (!p.usable) return at::Tensor();
+  at::Tensor dx = at::empty(inShape, dy.options().dtype(at::kFloat));
+  at::Tensor filterHolder, scratch = bytes(p.scratchpad, dy);
+  memory filter = filterIn(p, w, filterHolder);
+  p.prim.execute(stream(), {{DNNL_ARG_DIFF_DST, memory(memory::desc(s.dst, dt::bf16, tag::nhwc), engine(), data(dy))},
+                            {DNNL_ARG_WEIGHTS, filter},
+                            {DNNL_ARG_DIFF_SRC, memory(memory::desc(s.src, dt::f32, tag::nhwc), engine(), data(dx))},
+                            {DNNL_ARG_SCRATCHPAD, memory(memory::desc({static_cast<int64_t>(p.scratchpad)}, dt::u8, tag::x),
+                                                         engine(), data(scratch))}});
+  stream().wait();
+  return dx;
+}
+
+at::Tensor backwardFilter(const at::Tensor& x, const at::Tensor& dy, at::IntArrayRef filterShape, const Geometry& g) {
+  Shapes s = shapes(x.sizes(), filterShape, g);
+  Plan& p = filterPlan(s);
+  if (!p.usable) return at::Tensor();
+  at::Tensor dw = at::empty(filterShape, x.options().dtype(at::kFloat));
+  at::Tensor scratch = bytes(p.scratchpad, x), blocked;
+  memory user(p.userFilter, engine(), data(dw));
+  memory out = user;
+  if (p.reorderFilter) {
+    blocked = bytes(p.filter.get_size(), x);
+    out = memory(p.filter, engine(), data(blocked));
+  }
+  p.prim.execute(stream(), {{DNNL_ARG_SRC, memory(memory::desc(s.src, dt::bf16, tag::nhwc), engine(), data(x))},
+                            {DNNL_ARG_DIFF_DST, memory(memory::desc(s.dst, dt::bf16, tag::nhwc), engine(), data(dy))},
+                            {DNNL_ARG_DIFF_WEIGHTS, out},
+                            {DNNL_ARG_SCRATCHPAD, memory(memory::desc({static_cast<int64_t>(p.scratchpad)}, dt::u8, tag::x),
+                                                         engine(), data(scratch))}});
+  if (p.reorderFilter) p.filterReorder.execute(stream(), out, user);
+  stream().wait();
+  return dw;
+}
+
+std::string implementations() {
+  std::string r;
+  for (const auto& [what, impl] : chosen) r += what + ": " + impl + "\n";
+  return r;
+}
+
+}  // namespace bf16conv
+
+#else  // without oneDNN's headers: ATen's bf16 path only
+
+namespace bf16conv {
+bool available() { return false; }
+at::Tensor forward(const at::Tensor&, const at::Tensor&, const at::Tensor&, const Geometry&) { return at::Tensor(); }
+at::Tensor backwardData(const at::Tensor&, const at::Tensor&, at::IntArrayRef, const Geometry&) { return at::Tensor(); }
+at::Tensor backwardFilter(const at::Tensor&, const at::Tensor&, at::IntArrayRef, const Geometry&) { return at::Tensor(); }
+std::string implementations() { return ""; }
+}  // namespace bf16conv
+
+#endif
