@@ -92,66 +92,71 @@ dnnl::convolution_forward::desc forwardDesc(const Shapes& s, dt dst, bool bias) 
 
 bool reference(const std::string& impl) { return impl.rfind("ref", 0) == 0; }
 
-template <typename PD>
-void finish(Plan& p, const PD& pd, const char* what, const Shapes& s) {
+// Fills a plan from its primitive descriptor: the implementation (a reference one makes the plan
+// unusable), the scratchpad size, the primitive, and the filter layouts — `wanted`, the primitive's, and
+// TF.js's hwio in `filterType` — with the reorder between them (into `wanted` for the forward and the
+// input gradient, out of it for the filter gradient).
+template <typename PD, typename Primitive>
+void finish(Plan& p, const PD& pd, const char* what, const Shapes& s, const memory::desc& wanted, dt filterType, bool intoUser) {
   p.impl = pd.impl_info_str();
   chosen[describe(what, s)] = p.impl;
   p.usable = !reference(p.impl);
   p.scratchpad = pd.scratchpad_desc().get_size();
-}
-
-Plan& forwardPlan(const Shapes& s, bool bias) {
-  std::unique_ptr<Plan>& slot = plans[key('f', s, bias)];
-  if (slot) return *slot;
-  slot = std::make_unique<Plan>();
-  Plan& p = *slot;
-  dnnl::convolution_forward::primitive_desc pd(forwardDesc(s, dt::f32, bias), userScratchpad(), engine());
-  finish(p, pd, "forward", s);
-  p.prim = dnnl::convolution_forward(pd);
-  p.filter = pd.weights_desc();
-  p.userFilter = memory::desc(s.weights, dt::bf16, tag::hwio);
+  p.prim = Primitive(pd);
+  p.filter = wanted;
+  p.userFilter = memory::desc(s.weights, filterType, tag::hwio);
   p.reorderFilter = p.filter != p.userFilter;
-  if (p.reorderFilter) p.filterReorder = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), p.userFilter, engine(), p.filter));
-  return p;
+  if (!p.reorderFilter) return;
+  p.filterReorder = intoUser ? dnnl::reorder(dnnl::reorder::primitive_desc(engine(), p.filter, engine(), p.userFilter))
+                             : dnnl::reorder(dnnl::reorder::primitive_desc(engine(), p.userFilter, engine(), p.filter));
 }
 
-Plan& dataPlan(const Shapes& s) {
-  std::unique_ptr<Plan>& slot = plans[key('d', s, false)];
-  if (slot) return *slot;
-  slot = std::make_unique<Plan>();
-  Plan& p = *slot;
+// At most this many plans are kept; past it they are all dropped and rebuilt on demand (a run meets a
+// few dozen geometries; sampling at many batch sizes could otherwise grow the map without end).
+constexpr size_t kMaxPlans = 512;
+
+// The plan for `k`, built by `build` on first use. A geometry oneDNN refuses (dnnl::error) gets an
+// unusable plan: the caller takes ATen's path, now and later.
+template <typename Build>
+Plan& plan(const std::string& k, Build build) {
+  auto it = plans.find(k);
+  if (it != plans.end()) return *it->second;
+  if (plans.size() >= kMaxPlans) plans.clear();
+  auto p = std::make_unique<Plan>();
+  try {
+    build(*p);
+  } catch (const dnnl::error&) {
+    *p = Plan();
+  }
+  return *plans.emplace(k, std::move(p)).first->second;
+}
+
+void buildForward(Plan& p, const Shapes& s, bool bias) {
+  dnnl::convolution_forward::primitive_desc pd(forwardDesc(s, dt::f32, bias), userScratchpad(), engine());
+  finish<decltype(pd), dnnl::convolution_forward>(p, pd, "forward", s, pd.weights_desc(), dt::bf16, false);
+}
+
+void buildData(Plan& p, const Shapes& s) {
   dnnl::convolution_forward::primitive_desc hint(forwardDesc(s, dt::bf16, false), engine());
   dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, memory::desc(s.src, dt::f32, tag::nhwc),
                                           memory::desc(s.weights, dt::bf16, tag::any), memory::desc(s.dst, dt::bf16, tag::nhwc),
                                           s.strides, s.dilates, s.padL, s.padR);
   dnnl::convolution_backward_data::primitive_desc pd(d, userScratchpad(), engine(), hint);
-  finish(p, pd, "input gradient", s);
-  p.prim = dnnl::convolution_backward_data(pd);
-  p.filter = pd.weights_desc();
-  p.userFilter = memory::desc(s.weights, dt::bf16, tag::hwio);
-  p.reorderFilter = p.filter != p.userFilter;
-  if (p.reorderFilter) p.filterReorder = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), p.userFilter, engine(), p.filter));
-  return p;
+  finish<decltype(pd), dnnl::convolution_backward_data>(p, pd, "input gradient", s, pd.weights_desc(), dt::bf16, false);
 }
 
-Plan& filterPlan(const Shapes& s) {
-  std::unique_ptr<Plan>& slot = plans[key('w', s, false)];
-  if (slot) return *slot;
-  slot = std::make_unique<Plan>();
-  Plan& p = *slot;
+void buildFilter(Plan& p, const Shapes& s) {
   dnnl::convolution_forward::primitive_desc hint(forwardDesc(s, dt::bf16, false), engine());
   dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, memory::desc(s.src, dt::bf16, tag::nhwc),
                                              memory::desc(s.weights, dt::f32, tag::any), memory::desc(),
                                              memory::desc(s.dst, dt::bf16, tag::nhwc), s.strides, s.dilates, s.padL, s.padR);
   dnnl::convolution_backward_weights::primitive_desc pd(d, userScratchpad(), engine(), hint);
-  finish(p, pd, "filter gradient", s);
-  p.prim = dnnl::convolution_backward_weights(pd);
-  p.filter = pd.diff_weights_desc();
-  p.userFilter = memory::desc(s.weights, dt::f32, tag::hwio);
-  p.reorderFilter = p.filter != p.userFilter;
-  if (p.reorderFilter) p.filterReorder = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), p.filter, engine(), p.userFilter));
-  return p;
+  finish<decltype(pd), dnnl::convolution_backward_weights>(p, pd, "filter gradient", s, pd.diff_weights_desc(), dt::f32, true);
 }
+
+Plan& forwardPlan(const Shapes& s, bool bias) { return plan(key('f', s, bias), [&](Plan& p) { buildForward(p, s, bias); }); }
+Plan& dataPlan(const Shapes& s) { return plan(key('d', s, false), [&](Plan& p) { buildData(p, s); }); }
+Plan& filterPlan(const Shapes& s) { return plan(key('w', s, false), [&](Plan& p) { buildFilter(p, s); }); }
 
 void* data(const at::Tensor& t) { return const_cast<void*>(t.data_ptr()); }
 
