@@ -103,6 +103,11 @@ function conv(b: LibtorchBackend, kernel: string, x: TensorInfo, filter: TensorI
     attrs.strides, attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, depthwise, dataFormat);
   const outChannels = info.outChannels;
   const fuseBias = bias !== undefined && bias.shape.length === 1 && bias.shape[0] === outChannels;
+  // An empty batch (or any empty operand): ATen's channels-last convolution refuses it; the result is
+  // empty, or zeros where only the summed-over dimension is empty.
+  if (util.sizeFromShape(x.shape) === 0 || util.sizeFromShape(filter.shape) === 0) {
+    return addBias(b, b.native.full(info.outShape, 0, dtypeCode('float32')), bias);
+  }
   const h = b.native.conv2d(b.handle(x), b.handle(filter), fuseBias ? b.handle(bias) : -1, [info.strideHeight, info.strideWidth],
     padOf(info), [info.dilationHeight, info.dilationWidth], depthwise, dataFormat === 'channelsLast');
   checkShape(b, kernel, info.outShape);
@@ -113,6 +118,9 @@ function convBackpropInput(b: LibtorchBackend, dy: TensorInfo, filter: TensorInf
   const dataFormat = backend_util.convertConv2DDataFormat(attrs.dataFormat ?? 'NHWC');
   const info = backend_util.computeConv2DInfo(attrs.inputShape, filter.shape as [number, number, number, number], attrs.strides,
     attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, depthwise, dataFormat);
+  if (util.sizeFromShape(dy.shape) === 0 || util.sizeFromShape(filter.shape) === 0) {
+    return b.output(b.native.full(attrs.inputShape, 0, dtypeCode('float32')), 'float32');
+  }
   return b.output(b.native.conv2dBackpropInput(b.handle(dy), b.handle(filter), attrs.inputShape, [info.strideHeight, info.strideWidth],
     padOf(info), [info.dilationHeight, info.dilationWidth], depthwise, dataFormat === 'channelsLast'));
 }
@@ -121,6 +129,9 @@ function convBackpropFilter(b: LibtorchBackend, x: TensorInfo, dy: TensorInfo, a
   const dataFormat = backend_util.convertConv2DDataFormat(attrs.dataFormat ?? 'NHWC');
   const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], attrs.filterShape, attrs.strides,
     attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, depthwise, dataFormat);
+  if (util.sizeFromShape(x.shape) === 0 || util.sizeFromShape(dy.shape) === 0) {
+    return b.output(b.native.full(attrs.filterShape, 0, dtypeCode('float32')), 'float32');
+  }
   return b.output(b.native.conv2dBackpropFilter(b.handle(x), b.handle(dy), attrs.filterShape, [info.strideHeight, info.strideWidth],
     padOf(info), [info.dilationHeight, info.dilationWidth], depthwise, dataFormat === 'channelsLast'));
 }

@@ -268,6 +268,31 @@ if (reason === undefined) {
     });
   });
 
+  describe('libtorch convolutions on empty operands', () => {
+    before(async () => {
+      assert.ok(registerLibtorchBackend(2));
+      await tf.setBackend('libtorch');
+    });
+    after(async () => {
+      await tf.setBackend('cpu');
+    });
+    it('convolutions of an empty batch give what TF.js gives: empty outputs and input gradients, a zero filter gradient, the bias', () => {
+      const x = tf.zeros([0, 6, 6, 3]) as tf.Tensor4D;
+      const w = tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 3) as tf.Tensor4D;
+      const bias = tf.tensor1d([1, 2, 3, 4]);
+      const y = tf.fused.conv2d({ x, filter: w, strides: 2, pad: 'same', bias });
+      assert.deepEqual(y.shape, [0, 3, 3, 4]);
+      const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same')))([x, w]);
+      assert.deepEqual(dx.shape, [0, 6, 6, 3]);
+      assert.deepEqual(dw.shape, [3, 3, 3, 4]);
+      assert.deepEqual(Array.from(dw.dataSync()), new Array(3 * 3 * 3 * 4).fill(0));
+      // No input channels: every output is the bias alone.
+      const none = tf.fused.conv2d({ x: tf.zeros([1, 2, 2, 0]) as tf.Tensor4D, filter: tf.zeros([1, 1, 0, 4]) as tf.Tensor4D, strides: 1, pad: 'valid', bias });
+      assert.deepEqual(Array.from(none.dataSync()), [1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4]);
+      tf.dispose([x, w, bias, y, dx, dw, none]);
+    });
+  });
+
   describe('libtorch gradient kernels are adjoints of their forward kernels (float64 dot products, rel. 1e-5)', () => {
     before(async () => {
       assert.ok(registerLibtorchBackend(2));
