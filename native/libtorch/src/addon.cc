@@ -19,8 +19,6 @@
 #include <c10/core/InferenceMode.h>
 
 #include <malloc.h>
-
-#include "bf16_conv.h"
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,6 +32,8 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "bf16_conv.h"
 
 namespace {
 
@@ -1007,6 +1007,10 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   c10::optional<at::Tensor> bias;
   if (num(info[2]) >= 0) bias = get(info[2]);
   Conv2dArgs a = convArgs(info, 3);
+  if (direct(a)) {  // oneDNN pads asymmetrically itself: no padded copy
+    at::Tensor y = bf16conv::forward(lowpContiguous(x), lowp(w.contiguous()), bias ? bias->contiguous() : at::Tensor(), geometry(a));
+    if (y.defined()) return ret(info.Env(), y);
+  }
   int64_t channels = a.channelsLast ? x.size(3) : x.size(1);
   int64_t groups = a.depthwise ? channels : 1;
   at::Tensor input = x;
@@ -1014,10 +1018,6 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   if (!a.symmetric()) {
     input = padImage(x, a.pad, a.channelsLast, 0.0);
     pad = {0, 0};
-  }
-  if (direct(a)) {
-    at::Tensor y = bf16conv::forward(lowpContiguous(x), lowp(w.contiguous()), bias ? bias->contiguous() : at::Tensor(), geometry(a));
-    if (y.defined()) return ret(info.Env(), y);
   }
   if (bias) bias = lowp(*bias);
   at::Tensor y = at::convolution(lowp(toNCHW(input, a.channelsLast)), lowp(torchWeight(w, a.depthwise)), bias, a.stride, pad,
@@ -1031,6 +1031,10 @@ Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
   const at::Tensor& w = get(info[1]);
   std::vector<int64_t> inShape = ints(info[2]);  // in the data's layout
   Conv2dArgs a = convArgs(info, 3);
+  if (direct(a)) {
+    at::Tensor dx = bf16conv::backwardData(lowpContiguous(dy), lowp(w.contiguous()), inShape, geometry(a));
+    if (dx.defined()) return ret(info.Env(), dx);
+  }
   std::vector<int64_t> nchw = a.channelsLast ? std::vector<int64_t>{inShape[0], inShape[3], inShape[1], inShape[2]} : inShape;
   bool sym = a.symmetric();
   std::vector<int64_t> pad{a.pad[0], a.pad[2]};
@@ -1040,10 +1044,6 @@ Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
     pad = {0, 0};
   }
   int64_t groups = a.depthwise ? nchw[1] : 1;
-  if (direct(a)) {
-    at::Tensor dx = bf16conv::backwardData(lowpContiguous(dy), lowp(w.contiguous()), inShape, geometry(a));
-    if (dx.defined()) return ret(info.Env(), dx);
-  }
   // Only the input's shape and layout matter for the input gradient.
   at::Tensor dyc = lowp(toNCHW(dy, a.channelsLast));
   at::Tensor shapeOnly = at::empty(nchw, dyc.options().memory_format(a.channelsLast ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous));
@@ -1060,6 +1060,18 @@ Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
   const at::Tensor& dy = get(info[1]);
   std::vector<int64_t> fs = ints(info[2]);  // TF layout
   Conv2dArgs a = convArgs(info, 3);
+  // Filter gradients in bf16 as autocast does them, unless DISTILLERY_BF16_FILTER_GRAD=0: on a quiet
+  // machine oneDNN 2.6's bf16 backward-weights took 42 ms per reference-UNet step against 59 ms in
+  // float32, but while other processes loaded the cores it degraded far more than float32 (672–2,739
+  // against 263–576 ms per step), so float32 filter gradients are the choice on a busy machine.
+  static const bool lowpFilterGrad = [] {
+    const char* v = std::getenv("DISTILLERY_BF16_FILTER_GRAD");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+  if (lowpFilterGrad && direct(a)) {  // oneDNN pads asymmetrically itself: no padded copy
+    at::Tensor dw = bf16conv::backwardFilter(lowpContiguous(x), lowpContiguous(dy), fs, geometry(a));
+    if (dw.defined()) return ret(info.Env(), dw);
+  }
   at::Tensor input = x;
   std::vector<int64_t> pad{a.pad[0], a.pad[2]};
   if (!a.symmetric()) {
@@ -1069,18 +1081,6 @@ Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
   std::vector<int64_t> wShape = a.depthwise ? std::vector<int64_t>{fs[2] * fs[3], 1, fs[0], fs[1]}
                                             : std::vector<int64_t>{fs[3], fs[2], fs[0], fs[1]};
   int64_t groups = a.depthwise ? fs[2] : 1;
-  // Filter gradients in bf16 as autocast does them, unless DISTILLERY_BF16_FILTER_GRAD=0: on a quiet
-  // machine oneDNN 2.6's bf16 backward-weights took 42 ms per reference-UNet step against 59 ms in
-  // float32, but while other processes loaded the cores it degraded far more than float32 (672–2,739
-  // against 263–576 ms per step), so float32 filter gradients are the choice on a busy machine.
-  static const bool lowpFilterGrad = [] {
-    const char* v = std::getenv("DISTILLERY_BF16_FILTER_GRAD");
-    return !(v && std::strcmp(v, "0") == 0);
-  }();
-  if (lowpFilterGrad && direct(a)) {
-    at::Tensor dw = bf16conv::backwardFilter(lowpContiguous(x), lowpContiguous(dy), fs, geometry(a));
-    if (dw.defined()) return ret(info.Env(), dw);
-  }
   at::Tensor dyc = lowpFilterGrad ? lowp(toNCHW(dy, a.channelsLast)) : toNCHW(dy, a.channelsLast);
   at::Tensor xc = lowpFilterGrad ? lowp(toNCHW(input, a.channelsLast)) : toNCHW(input, a.channelsLast);
   at::Tensor shapeOnly = at::empty(wShape, dyc.options());
