@@ -27,7 +27,7 @@ dnnl::stream& stream() {
 // One convolution of one geometry and direction: the primitive, the layouts it asked for and, where its
 // filter layout is not TF.js's [kh, kw, in, out] (oneDNN's hwio), the reorder between the two. Built once
 // per geometry (creating a primitive descriptor walks oneDNN's implementation list: tens of µs, a few ms
-// per training step if repeated) and kept for the life of the process; a UNet has a few dozen.
+// per training step if repeated) and kept (up to kMaxPlans, below); a UNet has a few dozen.
 struct Plan {
   bool usable = false;  // false: oneDNN has only its reference implementation here
   dnnl::primitive prim;
@@ -41,8 +41,6 @@ struct Plan {
 
 std::unordered_map<std::string, std::unique_ptr<Plan>> plans;
 std::map<std::string, std::string> chosen;  // description -> implementation, in a stable order
-
-memory::dims dimsNCHW(at::IntArrayRef nhwc) { return {nhwc[0], nhwc[3], nhwc[1], nhwc[2]}; }
 
 struct Shapes {
   memory::dims src, weights, dst, strides, dilates, padL, padR;
@@ -165,6 +163,12 @@ at::Tensor bytes(size_t n, const at::Tensor& like) {
   return at::empty({static_cast<int64_t>(std::max<size_t>(n, 1))}, like.options().dtype(at::kByte));
 }
 
+// The primitive's scratchpad, in bytes from ATen's allocator.
+memory scratchpad(const Plan& p, at::Tensor& holder, const at::Tensor& like) {
+  holder = bytes(p.scratchpad, like);
+  return memory(memory::desc({static_cast<int64_t>(p.scratchpad)}, dt::u8, tag::x), engine(), data(holder));
+}
+
 // The filter as the primitive wants it: TF.js's hwio bf16 copy, reordered when the primitive's layout differs.
 memory filterIn(Plan& p, const at::Tensor& w, at::Tensor& holder) {
   memory user(p.userFilter, engine(), data(w));
@@ -184,13 +188,12 @@ at::Tensor forward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b
   Plan& p = forwardPlan(s, bias.defined());
   if (!p.usable) return at::Tensor();
   at::Tensor y = at::empty({s.dst[0], s.dst[2], s.dst[3], s.dst[1]}, x.options().dtype(at::kFloat));
-  at::Tensor filterHolder, scratch = bytes(p.scratchpad, x);
+  at::Tensor filterHolder, scratch;
   memory filter = filterIn(p, w, filterHolder);
-  std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, memory(memory::desc(s.src, dt::bf16, tag::nhwc), engine(), data(x))},
-      {DNNL_ARG_WEIGHTS, filter},
-      {DNNL_ARG_DST, memory(memory::desc(s.dst, dt::f32, tag::nhwc), engine(), data(y))},
-      {DNNL_ARG_SCRATCHPAD, memory(memory::desc({static_cast<int64_t>(p.scratchpad)}, dt::u8, tag::x), engine(), data(scratch))}};
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(memory::desc(s.src, dt::bf16, tag::nhwc), engine(), data(x))},
+                                       {DNNL_ARG_WEIGHTS, filter},
+                                       {DNNL_ARG_DST, memory(memory::desc(s.dst, dt::f32, tag::nhwc), engine(), data(y))},
+                                       {DNNL_ARG_SCRATCHPAD, scratchpad(p, scratch, x)}};
   if (bias.defined()) args.emplace(DNNL_ARG_BIAS, memory(memory::desc({s.dst[1]}, dt::f32, tag::x), engine(), data(bias)));
   p.prim.execute(stream(), args);
   stream().wait();
@@ -202,13 +205,12 @@ at::Tensor backwardData(const at::Tensor& dy, const at::Tensor& w, at::IntArrayR
   Plan& p = dataPlan(s);
   if (!p.usable) return at::Tensor();
   at::Tensor dx = at::empty(inShape, dy.options().dtype(at::kFloat));
-  at::Tensor filterHolder, scratch = bytes(p.scratchpad, dy);
+  at::Tensor filterHolder, scratch;
   memory filter = filterIn(p, w, filterHolder);
   p.prim.execute(stream(), {{DNNL_ARG_DIFF_DST, memory(memory::desc(s.dst, dt::bf16, tag::nhwc), engine(), data(dy))},
                             {DNNL_ARG_WEIGHTS, filter},
                             {DNNL_ARG_DIFF_SRC, memory(memory::desc(s.src, dt::f32, tag::nhwc), engine(), data(dx))},
-                            {DNNL_ARG_SCRATCHPAD, memory(memory::desc({static_cast<int64_t>(p.scratchpad)}, dt::u8, tag::x),
-                                                         engine(), data(scratch))}});
+                            {DNNL_ARG_SCRATCHPAD, scratchpad(p, scratch, dy)}});
   stream().wait();
   return dx;
 }
@@ -218,7 +220,7 @@ at::Tensor backwardFilter(const at::Tensor& x, const at::Tensor& dy, at::IntArra
   Plan& p = filterPlan(s);
   if (!p.usable) return at::Tensor();
   at::Tensor dw = at::empty(filterShape, x.options().dtype(at::kFloat));
-  at::Tensor scratch = bytes(p.scratchpad, x), blocked;
+  at::Tensor scratch, blocked;
   memory user(p.userFilter, engine(), data(dw));
   memory out = user;
   if (p.reorderFilter) {
@@ -228,8 +230,7 @@ at::Tensor backwardFilter(const at::Tensor& x, const at::Tensor& dy, at::IntArra
   p.prim.execute(stream(), {{DNNL_ARG_SRC, memory(memory::desc(s.src, dt::bf16, tag::nhwc), engine(), data(x))},
                             {DNNL_ARG_DIFF_DST, memory(memory::desc(s.dst, dt::bf16, tag::nhwc), engine(), data(dy))},
                             {DNNL_ARG_DIFF_WEIGHTS, out},
-                            {DNNL_ARG_SCRATCHPAD, memory(memory::desc({static_cast<int64_t>(p.scratchpad)}, dt::u8, tag::x),
-                                                         engine(), data(scratch))}});
+                            {DNNL_ARG_SCRATCHPAD, scratchpad(p, scratch, x)}});
   if (p.reorderFilter) p.filterReorder.execute(stream(), out, user);
   stream().wait();
   return dw;
