@@ -262,7 +262,10 @@ async function main(argv: string[]): Promise<void> {
     const conv = (tf.backend() as LibtorchBackend).bf16Convolutions();
     const impls = conv.implementations.trim().split('\n').filter((l) => l.length > 0);
     const counts = new Map<string, number>();
-    for (const l of impls) counts.set(l.slice(l.indexOf(': ') + 2), (counts.get(l.slice(l.indexOf(': ') + 2)) ?? 0) + 1);
+    for (const l of impls) {
+      const impl = l.slice(l.indexOf(': ') + 2);
+      counts.set(impl, (counts.get(impl) ?? 0) + 1);
+    }
     log(`bf16 convolutions: ${conv.path === 'onednn' ? 'oneDNN, float32 results' : "ATen's kernels, bf16 results widened"}` +
       (impls.length > 0 ? ` (${impls.length} geometries: ${[...counts].map(([k, n]) => `${n} × ${k}`).join(', ')})` : ''));
     if (o.profile !== undefined) for (const l of impls) log(`  ${l}`);

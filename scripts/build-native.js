@@ -18,6 +18,14 @@ const root = path.join(__dirname, '..');
 const addonDir = path.join(root, 'native', 'libtorch');
 const prefix = 'distillery: native libtorch backend';
 
+// Where system libraries live (Debian/Ubuntu multiarch, then the classic places).
+const SYSTEM_LIB_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib'];
+
+// A linkable `file` (e.g. libgloo.so) in the system library directories or next to libtorch.
+function hasSystemLib(file, found) {
+  return [...SYSTEM_LIB_DIRS, found.lib].some((d) => fs.existsSync(path.join(d, file)));
+}
+
 function findLibDir(candidates) {
   return candidates.find((dir) => dir && fs.existsSync(path.join(dir, 'libtorch_cpu.so')));
 }
@@ -28,8 +36,7 @@ function locate() {
   const header = path.join(include, 'ATen', 'ATen.h');
   if (!fs.existsSync(header)) return { reason: `libtorch headers not found (no ${header})` };
   const lib = findLibDir(process.env.LIBTORCH_LIB ? [process.env.LIBTORCH_LIB] : [
-    home && path.join(home, 'lib'),
-    '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib',
+    home && path.join(home, 'lib'), ...SYSTEM_LIB_DIRS,
   ]);
   if (!lib) return { reason: 'libtorch_cpu.so not found' + (process.env.LIBTORCH_LIB ? ` in ${process.env.LIBTORCH_LIB}` : '') };
   return { include, lib };
@@ -57,8 +64,7 @@ function oneDnn2(found) {
   if (!header) return false;
   const major = /#define\s+DNNL_VERSION_MAJOR\s+(\d+)/.exec(fs.readFileSync(header, 'utf8'));
   if (!major || major[1] !== '2') return false;
-  return ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib', found.lib]
-    .some((d) => fs.existsSync(path.join(d, 'libdnnl.so')));
+  return hasSystemLib('libdnnl.so', found);
 }
 
 function main() {
@@ -75,7 +81,7 @@ function main() {
   // The process group for distributed runs (distillery_c10d) also needs Gloo's headers and library and
   // libtorch's c10d headers; without them only the tensor backend is built.
   const gloo = fs.existsSync('/usr/include/gloo/config.h') || fs.existsSync(path.join(found.include, 'gloo', 'config.h'));
-  const glooLib = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib', found.lib].some((d) => fs.existsSync(path.join(d, 'libgloo.so')));
+  const glooLib = hasSystemLib('libgloo.so', found);
   const c10d = fs.existsSync(path.join(found.include, 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp'));
   const buildC10d = gloo && glooLib && c10d;
   if (!buildC10d) console.log(`${prefix}: Gloo or the c10d headers not found; distributed runs stay unavailable (install libgloo-dev to enable them).`);
